@@ -1,0 +1,81 @@
+"""The one small interface every metastore backend implements, and the ``none`` backend.
+
+Jobs call it only after their data is complete: ``ensure_table`` then ``register_partitions`` with the folder
+of every partition they wrote. Registering is idempotent: an identical partition is left alone, a partition
+whose location differs is re-pointed (after a compaction, or a hand edit), a new one is created.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from lakelib.schema import Table
+
+
+@dataclass
+class Partition:
+    """A partition of a table: its key values (in the table's key order) and the folder holding its files."""
+
+    values: dict[str, str]
+    location: str
+
+
+@dataclass
+class RegisterResult:
+    """What :meth:`Catalog.register_partitions` changed."""
+
+    created: list[dict[str, str]] = field(default_factory=list)
+    repointed: list[dict[str, str]] = field(default_factory=list)
+    unchanged: int = 0
+
+
+class Catalog(abc.ABC):
+    """A metastore lakelib keeps true: Spark's Hive metastore, AWS Glue, or none."""
+
+    kind = "abstract"
+    database: str = ""
+
+    @abc.abstractmethod
+    def ensure_table(self, table: Table, location: str) -> None:
+        """Create the database and the table (external, Parquet, partitioned) if they do not exist."""
+
+    @abc.abstractmethod
+    def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
+        """Create missing partitions and re-point those whose location differs; leave identical ones alone."""
+
+    @abc.abstractmethod
+    def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:
+        """The registered folder of one partition, or ``None`` when it is not registered."""
+
+    @abc.abstractmethod
+    def list_partitions(self, table: Table) -> list[Partition]:
+        """Every registered partition of a table (empty when the table does not exist)."""
+
+    @abc.abstractmethod
+    def drop_partitions(self, table: Table, values: Sequence[Mapping[str, str]]) -> None:
+        """Remove partitions from the catalog (never their files); missing ones are ignored."""
+
+
+class NoCatalog(Catalog):
+    """``catalog.kind: none``: nothing is registered; readers use the table folders directly."""
+
+    kind = "none"
+
+    def __init__(self, database: str = "segment_logs") -> None:
+        self.database = database
+
+    def ensure_table(self, table: Table, location: str) -> None:
+        return None
+
+    def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
+        return RegisterResult(unchanged=len(partitions))
+
+    def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:
+        return None
+
+    def list_partitions(self, table: Table) -> list[Partition]:
+        return []
+
+    def drop_partitions(self, table: Table, values: Sequence[Mapping[str, str]]) -> None:
+        return None

@@ -1,0 +1,343 @@
+"""Job configuration: load the YAML, apply ``--set`` overrides, validate, normalise URIs.
+
+Everything here runs before Spark starts, so a wrong config costs nothing but one line:
+
+>>> load_config("conf/local.yaml").lake.tables        # doctest: +SKIP
+'file:///home/me/lakelib/lake/tables'
+
+The accepted keys are exactly those of :data:`SPEC`; an unknown key, a missing required key, a value of the
+wrong type, a URI lakelib cannot use, or an output root inside ``lake.raw`` raises :class:`ConfigError`
+whose message names the key.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from lakelib.errors import ConfigError
+
+REQUIRED = object()
+"""Marker for a key with no default."""
+
+CATALOG_KINDS = ("spark", "glue", "none")
+COMPRESSIONS = ("snappy", "gzip", "zstd", "lz4", "uncompressed", "none")
+
+#: Every key the config accepts: a nested mapping of key -> (type, default). ``dict`` leaves are free-form.
+SPEC: dict[str, Any] = {
+    "lake": {
+        "raw": (str, REQUIRED),
+        "tables": (str, REQUIRED),
+        "quarantine": (str, REQUIRED),
+        "reports": (str, REQUIRED),
+    },
+    "sources": (list, []),
+    "catalog": {
+        "kind": (str, "spark"),
+        "database": (str, "segment_logs"),
+        "metastore": (str, None),
+        "glue": {
+            "region": (str, None),
+            "endpoint_url": (str, None),
+            "catalog_id": (str, None),
+            "partition_projection": (bool, False),
+        },
+    },
+    "write": {
+        "target_file_mb": (int, 256),
+        "compression": (str, "snappy"),
+    },
+    "compaction": {
+        "retention_hours": ((int, float), 6),
+    },
+    "spark": (dict, {}),
+}
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
+_DATABASE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class LakeRoots:
+    """The four roots of the lake, as normalised URIs without a trailing slash."""
+
+    raw: str
+    tables: str
+    quarantine: str
+    reports: str
+
+
+@dataclass(frozen=True)
+class GlueSettings:
+    """Where the AWS Glue Data Catalog is (used when ``catalog.kind`` is ``glue``)."""
+
+    region: str | None = None
+    endpoint_url: str | None = None
+    catalog_id: str | None = None
+    partition_projection: bool = False
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    """Which metastore the jobs register their tables in."""
+
+    kind: str = "spark"
+    database: str = "segment_logs"
+    metastore: str | None = None
+    glue: GlueSettings = field(default_factory=GlueSettings)
+
+
+@dataclass(frozen=True)
+class WriteSettings:
+    """How Parquet is written."""
+
+    target_file_mb: int = 256
+    compression: str = "snappy"
+
+
+@dataclass(frozen=True)
+class CompactionSettings:
+    """How long replaced partition files are kept so running queries can finish."""
+
+    retention_hours: float = 6
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated job configuration."""
+
+    lake: LakeRoots
+    sources: tuple[str, ...] = ()
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
+    write: WriteSettings = field(default_factory=WriteSettings)
+    compaction: CompactionSettings = field(default_factory=CompactionSettings)
+    spark: Mapping[str, str] = field(default_factory=dict)
+    path: str | None = None
+
+
+def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Config:
+    """Read, override and validate a YAML config file.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+    overrides
+        ``key.path=value`` strings (from ``--set``); the value is read as YAML (``8``, ``true``, ``[a, b]``).
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not YAML, or any key is wrong; the message names the file or the key.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config {path}: not valid YAML{where}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path}: the top level must be a mapping of keys, not {type(raw).__name__}")
+    for item in overrides or []:
+        apply_override(raw, item)
+    return parse_config(raw, path=str(path))
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set ``a.b.c=value`` in a raw config mapping, in place (``value`` parsed as YAML).
+
+    Raises
+    ------
+    ConfigError
+        ``item`` is not of the form ``key.path=value``.
+    """
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected key.path=value")
+    parts = key.strip().split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        node[parts[-1]] = value
+
+
+def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | None = None) -> Config:
+    """Validate a raw config mapping (already loaded from YAML) into a :class:`Config`.
+
+    Parameters
+    ----------
+    raw
+        The mapping as YAML gave it.
+    path
+        The file it came from, for messages.
+    cwd
+        Directory relative URIs are resolved against; the current directory by default.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first wrong key.
+    """
+    values = _check(raw, SPEC, prefix="")
+    lake = values["lake"]
+    roots = LakeRoots(**{k: normalize_uri(v, f"lake.{k}", cwd) for k, v in lake.items()})
+    for key in ("tables", "quarantine", "reports"):
+        if is_within(getattr(roots, key), roots.raw):
+            raise ConfigError(
+                f"lake.{key}: {getattr(roots, key)} is inside lake.raw ({roots.raw}); "
+                "lakelib never writes under the raw logs"
+            )
+
+    sources = values["sources"] or []
+    for i, source in enumerate(sources):
+        if not isinstance(source, str) or not source or "/" in source or "=" in source:
+            raise ConfigError(f"sources[{i}]: {source!r} is not a source id (a folder name under lake.raw)")
+
+    cat = values["catalog"]
+    if cat["kind"] not in CATALOG_KINDS:
+        raise ConfigError(f"catalog.kind: {cat['kind']!r} is not one of {', '.join(CATALOG_KINDS)}")
+    if not _DATABASE.match(cat["database"]):
+        raise ConfigError(f"catalog.database: {cat['database']!r} must be lower-case letters, digits and _")
+    glue = GlueSettings(**cat["glue"])
+    if cat["kind"] == "glue" and not glue.region:
+        raise ConfigError("catalog.glue.region: required when catalog.kind is glue")
+    metastore = normalize_uri(cat["metastore"], "catalog.metastore", cwd) if cat["metastore"] else None
+    if metastore and not metastore.startswith("file://"):
+        raise ConfigError("catalog.metastore: the embedded metastore must be a local file:// folder")
+    catalog = CatalogSettings(kind=cat["kind"], database=cat["database"], metastore=metastore, glue=glue)
+
+    write = values["write"]
+    if write["target_file_mb"] <= 0:
+        raise ConfigError(f"write.target_file_mb: must be a positive number of MB, not {write['target_file_mb']}")
+    if write["compression"] not in COMPRESSIONS:
+        raise ConfigError(f"write.compression: {write['compression']!r} is not one of {', '.join(COMPRESSIONS)}")
+    if values["compaction"]["retention_hours"] < 0:
+        raise ConfigError("compaction.retention_hours: must not be negative")
+
+    spark_conf = values["spark"] or {}
+    for key, value in spark_conf.items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise ConfigError(f"spark.{key}: Spark conf values must be scalars, not {type(value).__name__}")
+
+    return Config(
+        lake=roots,
+        sources=tuple(sources),
+        catalog=catalog,
+        write=WriteSettings(**write),
+        compaction=CompactionSettings(retention_hours=float(values["compaction"]["retention_hours"])),
+        spark={str(k): _spark_value(v) for k, v in spark_conf.items()},
+        path=path,
+    )
+
+
+def normalize_uri(value: str, key: str, cwd: str | None = None) -> str:
+    """Return ``value`` as a URI lakelib can hand to Spark: ``s3://``, ``s3a://`` or ``file:///abs``.
+
+    A relative path is resolved against ``cwd`` (the current directory by default); an absolute path gets
+    ``file://``. A trailing slash is dropped.
+
+    Raises
+    ------
+    ConfigError
+        Any other scheme, an S3 URI with no bucket, or a ``file://`` URI with a host.
+
+    Examples
+    --------
+    >>> normalize_uri("s3://bucket/segment-logs/", "lake.raw")
+    's3://bucket/segment-logs'
+    >>> normalize_uri("lake/tables", "lake.tables", cwd="/home/me")
+    'file:///home/me/lake/tables'
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: expected a URI (s3://, s3a://, file:///abs/path or a relative path)")
+    value = value.strip()
+    match = _SCHEME.match(value)
+    if match is None:
+        if "://" in value or ":" in value.split("/")[0]:
+            raise ConfigError(f"{key}: {value!r} is not a URI lakelib can use")
+        path = Path(value) if os.path.isabs(value) else Path(cwd or os.getcwd()) / value
+        return "file://" + _clean_path(os.path.normpath(str(path)))
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme in ("s3", "s3a"):
+        bucket = rest.split("/", 1)[0]
+        if not re.match(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$", bucket):
+            raise ConfigError(f"{key}: {value!r} has no valid S3 bucket name")
+        prefix = rest[len(bucket):].strip("/")
+        return f"{scheme}://{bucket}" + (f"/{prefix}" if prefix else "")
+    if scheme == "file":
+        if not rest.startswith("/"):
+            raise ConfigError(f"{key}: {value!r} must be file:///absolute/path (three slashes)")
+        return "file://" + _clean_path(os.path.normpath(rest))
+    raise ConfigError(f"{key}: scheme {scheme}:// is not supported (use s3://, s3a://, file:/// or a relative path)")
+
+
+def is_within(uri: str, root: str) -> bool:
+    """Whether ``uri`` is ``root`` or below it (``s3://`` and ``s3a://`` name the same place)."""
+    a, b = _comparable(uri), _comparable(root)
+    return a == b or a.startswith(b + "/")
+
+
+def _comparable(uri: str) -> str:
+    return "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri.rstrip("/")
+
+
+def _clean_path(path: str) -> str:
+    return path if path == "/" else path.rstrip("/")
+
+
+def _spark_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _check(raw: Any, spec: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, not {type(raw).__name__}")
+    for key in raw:
+        if key not in spec:
+            known = ", ".join(sorted(spec))
+            raise ConfigError(f"{prefix}{key}: unknown key (known here: {known})")
+    out: dict[str, Any] = {}
+    for key, rule in spec.items():
+        name = f"{prefix}{key}"
+        if isinstance(rule, dict):
+            out[key] = _check(raw.get(key), rule, prefix=f"{name}.")
+            continue
+        kind, default = rule
+        if key not in raw or raw[key] is None:
+            if default is REQUIRED:
+                raise ConfigError(f"{name}: missing (required)")
+            out[key] = default() if callable(default) else _fresh(default)
+            continue
+        value = raw[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            expected = getattr(kind, "__name__", None) or " or ".join(k.__name__ for k in kind)
+            raise ConfigError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
+        out[key] = value
+    return out
+
+
+def _fresh(default: Any) -> Any:
+    return type(default)(default) if isinstance(default, (list, dict)) else default

@@ -1,0 +1,41 @@
+"""Every exception lakelib raises on purpose, in one place.
+
+A job's ``main`` maps them to exit codes: :class:`UsageError` and :class:`ConfigError` exit 2 (the command
+or the config must change), every other :class:`LakelibError` exits 1 (the run failed). The message of each
+is one line that says what is wrong and, where it can, what to do.
+"""
+from __future__ import annotations
+
+
+class LakelibError(Exception):
+    """Base class of lakelib's own errors; ``str(error)`` is the one line shown to the user."""
+
+    exit_code = 1
+
+
+class UsageError(LakelibError, ValueError):
+    """The command line is wrong (a bad date, ``--end-date`` before ``--date``, an unknown table...)."""
+
+    exit_code = 2
+
+
+class ConfigError(LakelibError, ValueError):
+    """The YAML config is wrong: unknown or missing key, bad URI, an output root inside ``lake.raw``."""
+
+    exit_code = 2
+
+
+class InputError(LakelibError):
+    """The raw input cannot be used: no data for the requested day, a truncated or corrupt gzip file."""
+
+
+class CatalogError(LakelibError):
+    """The metastore (Spark's or AWS Glue) refused or failed an operation."""
+
+
+class VerificationError(LakelibError):
+    """Rewritten data does not match the data it replaces; nothing was published."""
+
+
+class SubmitError(LakelibError):
+    """An EMR submission could not be built or sent."""

@@ -1,0 +1,129 @@
+"""Where things live: raw day folders, Hive-style partition folders, date ranges. Pure functions, no I/O.
+
+Segment's S3 destination writes ``<raw>/<sourceId>/<received-day-epoch-ms>/<file>.gz``, the folder name being the
+UTC midnight of the day Segment received the events, in milliseconds since the epoch. lakelib's tables use
+Hive-style folders: ``<tables>/<table>/sourceid=<id>/dt=<YYYY-MM-DD>/``.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Iterable, Iterator, Mapping
+from urllib.parse import quote, unquote
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_DAY_MS = 86_400_000
+
+
+def day_folder(day: date) -> str:
+    """The raw folder name of a UTC day: its midnight in epoch milliseconds.
+
+    >>> day_folder(date(2019, 5, 27))
+    '1558915200000'
+    """
+    return str((day - _EPOCH.date()).days * _DAY_MS)
+
+
+def folder_day(name: str) -> date:
+    """The UTC day of a raw folder name (epoch milliseconds); inverse of :func:`day_folder`.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a whole number of milliseconds.
+
+    >>> folder_day("1558915200000")
+    datetime.date(2019, 5, 27)
+    """
+    name = name.strip("/")
+    if not name.isdigit():
+        raise ValueError(f"{name!r} is not an epoch-milliseconds day folder")
+    return (_EPOCH + timedelta(milliseconds=int(name))).date()
+
+
+def parse_date(text: str) -> date:
+    """``YYYY-MM-DD`` to a date.
+
+    Raises
+    ------
+    ValueError
+        With a message naming the text.
+    """
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a date of the form YYYY-MM-DD") from None
+
+
+def date_range(start: date, end: date) -> list[date]:
+    """Every day from ``start`` to ``end``, both included (empty when ``end`` is before ``start``)."""
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def window_start(end: date, days: int) -> date:
+    """The first day of the ``days``-day window that ends with ``end`` inclusive.
+
+    >>> window_start(date(2020, 12, 30), 365)
+    datetime.date(2020, 1, 1)
+    """
+    return end - timedelta(days=days - 1)
+
+
+def join(root: str, *parts: str) -> str:
+    """Join URI parts with single slashes."""
+    out = root.rstrip("/")
+    for part in parts:
+        out += "/" + part.strip("/")
+    return out
+
+
+def partition_dir(values: Mapping[str, str]) -> str:
+    """Hive-style relative folder of a partition, keys in the given order.
+
+    >>> partition_dir({"sourceid": "web", "dt": "2020-01-02"})
+    'sourceid=web/dt=2020-01-02'
+    """
+    return "/".join(f"{key}={escape_value(str(value))}" for key, value in values.items())
+
+
+def parse_partition_dir(path: str) -> dict[str, str]:
+    """The ``key=value`` segments of a path, in order (other segments are ignored).
+
+    >>> parse_partition_dir("s3://b/tables/events/sourceid=web/dt=2020-01-02/part-0.parquet")
+    {'sourceid': 'web', 'dt': '2020-01-02'}
+    """
+    out: dict[str, str] = {}
+    for segment in path.split("/"):
+        key, sep, value = segment.partition("=")
+        if sep and key and "." not in key:
+            out[key] = unquote(value)
+    return out
+
+
+def escape_value(value: str) -> str:
+    """Escape a partition value the way Hive does for the characters that break a path."""
+    return quote(value, safe=" -_.~+@,;!$&'()*")
+
+
+def raw_day_dir(raw: str, source: str, day: date) -> str:
+    """``<raw>/<source>/<epoch-ms>`` for one source and received day."""
+    return join(raw, source, day_folder(day))
+
+
+def table_dir(tables: str, table: str) -> str:
+    """The root folder of a table."""
+    return join(tables, table)
+
+
+def select_days(folders: Iterable[str], days: Iterable[date] | None) -> Iterator[tuple[date, str]]:
+    """Pick the raw day folders to read: ``(day, folder name)`` for each folder that is a day in ``days``.
+
+    ``days=None`` takes every day folder. Folder names that are not epoch milliseconds are passed over.
+    """
+    wanted = None if days is None else set(days)
+    for name in sorted(folders):
+        try:
+            day = folder_day(name)
+        except ValueError:
+            continue
+        if wanted is None or day in wanted:
+            yield day, name

@@ -1,0 +1,134 @@
+"""Run reports: one JSON document per job run, written under ``lake.reports`` and at ``--report PATH``.
+
+The shape is fixed by the contract: ``job``, ``run_id``, ``status``, ``started_at``, ``finished_at``,
+``partitions`` and ``totals``; jobs add their own keys beside them (``skipped_days``, ``error``...).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from lakelib.paths import join
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lakelib.storage import Storage
+
+log = logging.getLogger(__name__)
+
+#: Per-partition counters of ``json_to_parquet``; the totals are their sums.
+CONVERSION_COUNTERS = (
+    "lines_read",
+    "rows_written",
+    "duplicates_dropped",
+    "quarantined",
+    "files_written",
+    "bytes_written",
+)
+
+
+def utc_now() -> str:
+    """Now, as ISO-8601 UTC with a ``Z``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_run_id(job: str) -> str:
+    """A sortable, unique run id: ``<job>-<UTC time>-<8 hex>``."""
+    return f"{job}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RunReport:
+    """What one run did; :meth:`to_dict` is the JSON document."""
+
+    job: str
+    run_id: str = ""
+    status: str = "running"
+    started_at: str = field(default_factory=utc_now)
+    finished_at: str | None = None
+    partitions: list[dict[str, Any]] = field(default_factory=list)
+    totals: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.run_id:
+            self.run_id = new_run_id(self.job)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        """Close the report with ``succeeded``, ``failed`` or ``nothing_to_do``."""
+        self.status = status
+        self.finished_at = utc_now()
+        if error:
+            self.extra["error"] = error
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as the contract's JSON object."""
+        out = {
+            "job": self.job,
+            "run_id": self.run_id,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "partitions": self.partitions,
+            "totals": self.totals,
+        }
+        out.update(self.extra)
+        return out
+
+    def to_json(self) -> str:
+        """The report as indented JSON text."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str) + "\n"
+
+
+def sum_counters(partitions: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> dict[str, Any]:
+    """Totals of numeric counters, and of ``*_by_reason``-style dict counters, over partitions."""
+    totals: dict[str, Any] = {}
+    parts = list(partitions)
+    for key in keys:
+        values = [p.get(key) for p in parts]
+        if any(isinstance(v, Mapping) for v in values):
+            merged: dict[str, int] = {}
+            for value in values:
+                for reason, count in (value or {}).items():
+                    merged[reason] = merged.get(reason, 0) + int(count)
+            totals[key] = merged
+        else:
+            totals[key] = sum(int(v or 0) for v in values)
+    return totals
+
+
+def report_uri(reports_root: str, report: RunReport) -> str:
+    """``<lake.reports>/<job>/<run_id>.json``."""
+    return join(reports_root, report.job, f"{report.run_id}.json")
+
+
+def write_report(
+    report: RunReport, reports_root: str | None, extra_path: str | None, storage: "Storage | None"
+) -> list[str]:
+    """Write the report under ``lake.reports`` (through Hadoop's FileSystem when a session exists) and to
+    ``--report PATH`` (a local path or any URI the storage reaches). Returns where it went.
+
+    A report that cannot be written is logged, never raised: it must not hide the job's own outcome.
+    """
+    text = report.to_json()
+    written = []
+    targets = ([report_uri(reports_root, report)] if reports_root else []) + ([extra_path] if extra_path else [])
+    for target in targets:
+        try:
+            if "://" in target and not target.startswith("file://"):
+                if storage is None:
+                    raise OSError("no Spark session to reach it")
+                storage.write_text(target, text)
+            else:
+                local = target[len("file://"):] if target.startswith("file://") else target
+                os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
+                with open(local, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            written.append(target)
+        except Exception as exc:  # noqa: BLE001 - reported, the job's outcome stands
+            log.error("could not write the run report to %s: %s", target, exc)
+    return written

@@ -1,0 +1,169 @@
+"""The Segment message and the lake's tables, described once.
+
+The column lists here are plain Python (name, Hive type) so that DDL, Glue payloads and docs can be built
+without Spark; :func:`spark_schema` turns a table into a PySpark ``StructType`` when Spark is there.
+
+Segment's spec (https://segment.com/docs/connections/spec/) defines the common fields of every message and a few
+per type (``event`` for track, ``name`` for page and screen, ``groupId`` for group, ``previousId`` for alias,
+``traits`` for identify and group). Nested objects (``context``, ``properties``, ``traits``, ``integrations``) are
+stored as ``map<string,string>`` with nested values as JSON text, as in the seed article's Athena table; any
+top-level field the spec does not name is kept in ``extras`` so that nothing of a message is lost.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql.types import StructType
+
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+
+#: Reject reasons of ``json_to_parquet``, in the order they are tested.
+REJECT_REASONS = ("invalid_json", "not_an_object", "missing_message_id", "invalid_type", "invalid_timestamp")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: lower-case name, Hive type, and the Segment field it comes from (if any)."""
+
+    name: str
+    type: str
+    field: str | None = None
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A lake table: its columns and its partition keys (all partition keys are strings)."""
+
+    name: str
+    columns: tuple[Column, ...]
+    partition_keys: tuple[str, ...]
+    comment: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        """Data column names, in order."""
+        return [c.name for c in self.columns]
+
+    @property
+    def all_names(self) -> list[str]:
+        """Data columns then partition keys: the column order of the table as the catalog shows it."""
+        return self.column_names + list(self.partition_keys)
+
+
+STRING, TIMESTAMP, BIGINT, MAP = "string", "timestamp", "bigint", "map<string,string>"
+
+EVENT_COLUMNS = (
+    Column("messageid", STRING, "messageId", "unique id of the message (dedup key per source and day)"),
+    Column("type", STRING, "type", "track, identify, page, screen, group or alias"),
+    Column("anonymousid", STRING, "anonymousId"),
+    Column("userid", STRING, "userId"),
+    Column("event", STRING, "event", "track: the event name"),
+    Column("name", STRING, "name", "page, screen: the page or screen name"),
+    Column("groupid", STRING, "groupId", "group: the group id"),
+    Column("previousid", STRING, "previousId", "alias: the previous id"),
+    Column("channel", STRING, "channel"),
+    Column("timestamp", TIMESTAMP, "timestamp", "UTC"),
+    Column("originaltimestamp", TIMESTAMP, "originalTimestamp", "UTC"),
+    Column("sentat", TIMESTAMP, "sentAt", "UTC"),
+    Column("receivedat", TIMESTAMP, "receivedAt", "UTC"),
+    Column("context", MAP, "context", "nested values as JSON text"),
+    Column("properties", MAP, "properties", "nested values as JSON text"),
+    Column("traits", MAP, "traits", "nested values as JSON text"),
+    Column("integrations", MAP, "integrations", "nested values as JSON text"),
+    Column("version", STRING, "version"),
+    Column("extras", MAP, None, "top-level fields the spec does not name, as JSON text"),
+)
+
+EVENTS = Table(
+    "events",
+    EVENT_COLUMNS,
+    ("sourceid", "dt"),
+    "Segment messages, one row per messageId per source and received day (dt = UTC day Segment received it)",
+)
+
+_COUNT_COLUMNS = (Column("type", STRING), Column("message_count", BIGINT))
+
+MESSAGE_TYPE_COUNTS_DAILY = Table(
+    "message_type_counts_daily",
+    _COUNT_COLUMNS,
+    ("sourceid", "dt"),
+    "distinct messages by type per source and received day",
+)
+MESSAGE_TYPE_COUNTS_YEARLY = Table(
+    "message_type_counts_yearly",
+    _COUNT_COLUMNS,
+    ("sourceid", "end_dt"),
+    "distinct messages by type per source over the 365 UTC days ending with end_dt inclusive",
+)
+
+TABLES = {t.name: t for t in (EVENTS, MESSAGE_TYPE_COUNTS_DAILY, MESSAGE_TYPE_COUNTS_YEARLY)}
+
+#: Segment field name -> column, for the fields parsed out of a message.
+FIELD_TO_COLUMN = {c.field: c for c in EVENT_COLUMNS if c.field}
+
+
+def get_table(name: str) -> Table:
+    """The table called ``name``.
+
+    Raises
+    ------
+    KeyError
+        With the known names in the message.
+    """
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r} (known: {', '.join(TABLES)})") from None
+
+
+def spark_type(hive_type: str):
+    """The PySpark ``DataType`` of a Hive type string used in this module."""
+    from pyspark.sql import types as T
+
+    simple = {STRING: T.StringType(), TIMESTAMP: T.TimestampType(), BIGINT: T.LongType()}
+    if hive_type in simple:
+        return simple[hive_type]
+    if hive_type == MAP:
+        return T.MapType(T.StringType(), T.StringType(), valueContainsNull=True)
+    raise ValueError(f"no Spark type for {hive_type!r}")
+
+
+def spark_schema(table: Table, with_partitions: bool = False) -> "StructType":
+    """The PySpark schema of a table's data columns (and its partition keys, as strings, if asked)."""
+    from pyspark.sql import types as T
+
+    fields = [T.StructField(c.name, spark_type(c.type), True) for c in table.columns]
+    if with_partitions:
+        fields += [T.StructField(k, T.StringType(), True) for k in table.partition_keys]
+    return T.StructType(fields)
+
+
+def create_table_ddl(table: Table, location: str, database: str = "segment_logs") -> str:
+    """Hive/Athena ``CREATE EXTERNAL TABLE`` for a Parquet table at ``location``.
+
+    >>> print(create_table_ddl(MESSAGE_TYPE_COUNTS_DAILY, "s3://b/t/message_type_counts_daily"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    CREATE EXTERNAL TABLE IF NOT EXISTS `segment_logs`.`message_type_counts_daily` (
+      `type` string,
+      `message_count` bigint
+    )
+    COMMENT 'distinct messages by type per source and received day'
+    PARTITIONED BY (`sourceid` string, `dt` string)
+    STORED AS PARQUET
+    LOCATION 's3://b/t/message_type_counts_daily'
+    TBLPROPERTIES ('parquet.compression'='SNAPPY')
+    """
+    cols = ",\n".join(f"  `{c.name}` {c.type}" for c in table.columns)
+    parts = ", ".join(f"`{k}` string" for k in table.partition_keys)
+    comment = table.comment.replace("'", "''")
+    return (
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{table.name}` (\n{cols}\n)\n"
+        f"COMMENT '{comment}'\n"
+        f"PARTITIONED BY ({parts})\n"
+        "STORED AS PARQUET\n"
+        f"LOCATION '{location}'\n"
+        "TBLPROPERTIES ('parquet.compression'='SNAPPY')"
+    )

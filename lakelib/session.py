@@ -1,0 +1,151 @@
+"""The one place a SparkSession is built, for jobs and notebooks alike.
+
+>>> from lakelib.config import load_config                  # doctest: +SKIP
+>>> spark = build_session(load_config("conf/local.yaml"))   # doctest: +SKIP
+>>> spark.table("segment_logs.events").groupBy("type").count().show()   # doctest: +SKIP
+
+The session always runs in UTC, overwrites only the partitions a write produces (dynamic partition overwrite),
+and keeps the last value of a key repeated in one JSON object. With ``catalog.kind: spark`` it has Hive support:
+the cluster's metastore on EMR (Glue when the cluster is configured so), and locally an embedded Derby metastore
+under ``catalog.metastore`` (default ``<lake.tables>/_metastore``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Mapping
+
+from lakelib.config import Config
+from lakelib.paths import join
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+#: Settings every lakelib session gets; ``spark:`` in the config and ``extra`` override them.
+BASE_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.sql.mapKeyDedupPolicy": "LAST_WIN",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+#: Loggers that are loud at WARN about things that are normal for lakelib (embedded metastore, no native Hadoop).
+NOISY_LOGGERS = (
+    "org.apache.hadoop.util.NativeCodeLoader",
+    "org.apache.hadoop.hive",
+    "org.apache.hadoop.hive.metastore.ObjectStore",
+    "org.apache.hadoop.hive.conf.HiveConf",
+    "org.apache.spark.sql.hive",
+    "org.apache.spark.sql.catalyst.analysis",
+    "org.apache.spark.util.Utils",
+    "org.apache.spark.sql.execution.datasources.DataSource",
+    "org.apache.spark.sql.execution.CacheManager",
+    "org.apache.spark.sql.internal.SharedState",
+    "org.apache.spark.sql.internal.SQLConf",
+    "org.apache.spark.SparkConf",
+    "org.apache.spark.sql.execution.window.WindowExec",
+    "org.apache.spark.util.SizeEstimator",
+    "DataNucleus",
+    "hive.metastore",
+)
+
+
+def session_conf(config: Config | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The Spark settings :func:`build_session` applies, as a plain dict (no Spark needed).
+
+    Parameters
+    ----------
+    config
+        The job config, or ``None`` for lakelib's defaults only.
+    extra
+        Settings that win over everything else (tests use it for ``spark.sql.shuffle.partitions``).
+    """
+    conf = dict(BASE_CONF)
+    if config is not None:
+        conf["spark.sql.parquet.compression.codec"] = config.write.compression
+        if config.catalog.kind == "spark" and config.lake.tables.startswith("file://"):
+            metastore = config.catalog.metastore or join(config.lake.tables, "_metastore")
+            conf["spark.sql.warehouse.dir"] = join(metastore, "warehouse")
+            conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
+                f"jdbc:derby:;databaseName={metastore[len('file://'):]}/metastore_db;create=true"
+            )
+        conf.update(config.spark)
+    conf.update(extra or {})
+    return conf
+
+
+def build_session(
+    config: Config | None = None,
+    app_name: str = "lakelib",
+    *,
+    master: str | None = None,
+    extra: Mapping[str, str] | None = None,
+    hive: bool | None = None,
+) -> "SparkSession":
+    """Build (or join) the SparkSession for a job or a notebook.
+
+    Parameters
+    ----------
+    config
+        The job config; its ``spark:`` mapping and ``write.compression`` become Spark settings.
+    app_name
+        The application name shown by YARN and the Spark UI.
+    master
+        Only for tests and notebooks; jobs leave it to ``spark-submit``.
+    extra
+        Settings that win over the config's.
+    hive
+        Hive support (the session's metastore); by default on when ``catalog.kind`` is ``spark``.
+
+    Returns
+    -------
+    SparkSession
+
+    Notes
+    -----
+    Spark's INFO logging is turned down to WARN before the context starts, so a job's console shows the job's
+    own progress; set ``LAKELIB_SPARK_LOG_LEVEL=INFO`` to see Spark's.
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    level = os.environ.get("LAKELIB_SPARK_LOG_LEVEL", "WARN").upper()
+    SparkContext._ensure_initialized()
+    _set_jvm_log_levels(SparkContext._jvm, level)
+
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    conf = session_conf(config, extra)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    if hive is None:
+        hive = config is not None and config.catalog.kind == "spark"
+    if hive:
+        metastore_url = conf.get("spark.hadoop.javax.jdo.option.ConnectionURL", "")
+        if metastore_url:
+            home = metastore_url.split("databaseName=", 1)[1].rsplit("/metastore_db", 1)[0]
+            os.makedirs(home, exist_ok=True)
+            SparkContext._jvm.java.lang.System.setProperty("derby.system.home", home)
+        builder = builder.enableHiveSupport()
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(level)
+    _set_jvm_log_levels(spark.sparkContext._jvm, level)
+    log.debug("Spark %s session %s ready", spark.version, app_name)
+    return spark
+
+
+def _set_jvm_log_levels(jvm, level: str) -> None:
+    try:
+        configurator = jvm.org.apache.logging.log4j.core.config.Configurator
+        levels = jvm.org.apache.logging.log4j.Level
+        configurator.setRootLevel(levels.toLevel(level))
+        if level in ("WARN", "ERROR", "FATAL", "OFF"):
+            for name in NOISY_LOGGERS:
+                configurator.setLevel(name, levels.ERROR)
+    except Exception:  # pragma: no cover - a cluster with another logging backend
+        log.debug("could not set the JVM log level", exc_info=True)
