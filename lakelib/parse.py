@@ -1,0 +1,163 @@
+"""Segment JSON lines to ``events`` rows: pure ``DataFrame -> DataFrame`` transforms, no I/O.
+
+The input of :func:`parse_events` is one row per raw line with ``value`` (the line), ``file``, ``sourceid``,
+``dt`` and ``pos`` (a number that grows with the line's position in its file). Its output has every column of the
+``events`` table plus ``reason`` (``None`` for a good line, else the contract's reject reason) and ``raw`` (the
+line, kept for rejected lines only). Blank lines are dropped: they are neither rows nor rejects.
+
+How a line is judged, in the contract's order (the first that applies):
+
+``invalid_json``
+    Not one complete JSON value. Spark's JSON reader stops at the end of the first value and ignores what
+    follows, so the line is parsed *inside* a wrapper object, ``{"v":<line>,"lakelib_eol":0}``: a line with
+    trailing content (two objects glued together, a stray brace) breaks the wrapper or hides the end marker.
+    Single quotes, ``NaN`` and unescaped control characters are not JSON and are refused.
+``not_an_object``
+    Valid JSON, but an array, a string, a number, ``true``/``false`` or ``null``.
+``missing_message_id``
+    ``messageId`` absent, ``null`` or blank.
+``invalid_type``
+    ``type`` absent or not one of track, identify, page, screen, group, alias.
+``invalid_timestamp``
+    ``timestamp`` absent or not ISO-8601 (``2015-12-10T04:08:31.909Z``, offsets, any fraction, a date alone).
+
+Every other field is taken as it comes: a number where a string is expected becomes its JSON text, an object
+where a string is expected becomes its JSON text, a non-object where a map is expected becomes ``null``, an
+unparseable ``sentAt`` becomes ``null``. Nothing but the five rules rejects a line.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakelib.schema import EVENT_COLUMNS, EVENTS, MAP, MESSAGE_TYPES, TIMESTAMP
+
+#: Strict JSON: no single quotes, no NaN/Infinity (Spark accepts both by default).
+JSON_OPTIONS = {"allowSingleQuotes": "false", "allowNonNumericNumbers": "false", "mode": "PERMISSIVE"}
+
+#: ISO-8601 as Segment sends it; the values themselves (month 13, Feb 30) are checked by the cast.
+ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$"
+
+_EOL = "lakelib_eol"
+_STRING_MAP = T.MapType(T.StringType(), T.StringType())
+_AS_OBJECT = T.StructType([T.StructField("v", _STRING_MAP), T.StructField(_EOL, T.IntegerType())])
+_AS_ANY = T.StructType([T.StructField("v", T.StringType()), T.StructField(_EOL, T.IntegerType())])
+
+#: Top-level Segment fields that have a column of their own; any other key goes to ``extras``.
+KNOWN_FIELDS = tuple(c.field for c in EVENT_COLUMNS if c.field)
+
+#: The columns :func:`parse_events` adds to the events columns.
+PARSE_COLUMNS = ("sourceid", "dt", "file", "pos", "reason", "raw")
+
+
+def parse_events(lines: DataFrame) -> DataFrame:
+    """Judge and parse raw lines: events columns, plus ``reason`` and ``raw`` (see the module's docstring).
+
+    Parameters
+    ----------
+    lines
+        ``value`` string (one raw line), ``file`` string, ``sourceid`` string, ``dt`` string, ``pos`` long.
+
+    Returns
+    -------
+    DataFrame
+        ``sourceid, dt, file, pos, reason, raw`` and the events columns (all ``None`` for a rejected line).
+    """
+    wrapped = lambda schema: F.from_json(  # noqa: E731
+        F.concat(F.lit('{"v":'), F.col("value"), F.lit(f',"{_EOL}":0}}')), schema, JSON_OPTIONS
+    )
+    parsed = lines.where(F.trim(F.col("value")) != "").withColumn("_obj", wrapped(_AS_OBJECT))
+    is_object = F.col("_obj").isNotNull() & F.col(f"_obj.{_EOL}").isNotNull() & F.col("_obj.v").isNotNull()
+    is_json = wrapped(_AS_ANY)[_EOL].isNotNull()
+    msg = F.col("_obj.v")
+    message_id = msg.getItem("messageId")
+    reason = (
+        F.when(is_object, _message_reason(msg, message_id))
+        .when(is_json, F.lit("not_an_object"))
+        .otherwise(F.lit("invalid_json"))
+    )
+    judged = parsed.withColumn("reason", reason).withColumn("_msg", F.when(F.col("reason").isNull(), msg))
+    columns = [_column_from(F.col("_msg"), c.field, c.type).alias(c.name) for c in EVENT_COLUMNS if c.field]
+    extras = F.map_filter(F.col("_msg"), lambda k, _v: ~k.isin(*KNOWN_FIELDS))
+    return judged.select(
+        "sourceid",
+        "dt",
+        "file",
+        "pos",
+        "reason",
+        F.when(F.col("reason").isNotNull(), F.col("value")).alias("raw"),
+        *columns,
+        F.when(F.size(extras) > 0, extras).alias("extras"),
+    )
+
+
+def _message_reason(msg: Column, message_id: Column) -> Column:
+    """The reject reason of a JSON object, or null when it is a valid message."""
+    timestamp = msg.getItem("timestamp")
+    return (
+        F.when(message_id.isNull() | (F.trim(message_id) == ""), F.lit("missing_message_id"))
+        .when(~F.coalesce(msg.getItem("type").isin(*MESSAGE_TYPES), F.lit(False)), F.lit("invalid_type"))
+        .when(parse_timestamp(timestamp).isNull(), F.lit("invalid_timestamp"))
+    )
+
+
+def parse_timestamp(text: Column) -> Column:
+    """ISO-8601 text to a UTC timestamp; ``null`` for anything else (never an error, ANSI mode or not)."""
+    return F.when(text.rlike(ISO_8601), F.try_to_timestamp(text))
+
+
+def _column_from(msg: Column, field: str, hive_type: str) -> Column:
+    """One events column from the message map (values are JSON text; strings come unquoted)."""
+    value = msg.getItem(field)
+    if hive_type == TIMESTAMP:
+        return parse_timestamp(value)
+    if hive_type == MAP:
+        return F.from_json(value, _STRING_MAP, JSON_OPTIONS)
+    return value
+
+
+def dedupe_by_message_id(events: DataFrame, within: tuple[str, ...] = ()) -> DataFrame:
+    """Keep one row per ``messageId`` per source and received day: the earliest ``receivedat``.
+
+    A missing ``receivedat`` sorts last; ties go to the file whose name sorts first, then the earlier line.
+
+    Parameters
+    ----------
+    events
+        Valid rows of :func:`parse_events` (``reason`` null).
+    within
+        Extra columns that are functions of ``messageid`` (a file bucket): partitioning by them too changes
+        nothing in the result and lets Spark reuse the write's shuffle instead of adding one.
+    """
+    order = Window.partitionBy("sourceid", "dt", *within, "messageid").orderBy(
+        F.col("receivedat").asc_nulls_last(), F.col("file").asc(), F.col("pos").asc()
+    )
+    return events.withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1).drop("_rank")
+
+
+def bucket_for_files(files_per_partition: Mapping[tuple[str, str], int]) -> Callable[[DataFrame], DataFrame]:
+    """A transform that spreads each ``(sourceid, dt)`` over as many write tasks as it should have files.
+
+    Adds ``_bucket`` (a hash of ``messageid`` modulo the partition's file count, so all copies of a message meet
+    in one task) and repartitions by ``(sourceid, dt, _bucket)``: each task then writes one file per partition
+    folder it holds, and a partition gets at most its planned number of files.
+    """
+    total = max(1, sum(files_per_partition.values()))
+    pairs = [(F.lit(f"{s}\u0000{d}"), F.lit(int(n))) for (s, d), n in sorted(files_per_partition.items())]
+    counts = F.create_map(*[x for pair in pairs for x in pair]) if pairs else F.create_map()
+    key = F.concat_ws("\u0000", "sourceid", "dt")
+    n = F.coalesce(counts[key], F.lit(1))
+
+    def transform(events: DataFrame) -> DataFrame:
+        bucketed = events.withColumn("_bucket", F.pmod(F.xxhash64("messageid"), n))
+        return bucketed.repartition(total, "sourceid", "dt", "_bucket")
+
+    return transform
+
+
+def to_events_table(events: DataFrame) -> DataFrame:
+    """The ``events`` table's columns, in order, then its partition keys."""
+    return events.select(*EVENTS.all_names)
