@@ -1,0 +1,306 @@
+"""How many messages of each type a source sent: per received day, and over the 365 days ending with a day.
+
+``--period day`` counts the distinct messageIds by ``type`` of each requested source and day, reading only the
+``messageid`` and ``type`` columns of exactly those ``events`` partitions, and overwrites those partitions of
+``message_type_counts_daily``.
+
+``--period year`` writes ``message_type_counts_yearly/sourceid=<id>/end_dt=<date>/``: the sum of the daily counts
+over the 365 UTC days ending with ``--date`` inclusive (one partition per end day when ``--end-date`` is given).
+It never rescans a year of events: it reads ``message_type_counts_daily`` for the window, after computing and
+writing the daily partitions that are missing but whose ``events`` partition exists. Days without data are
+simply absent from the sum.
+
+    spark-submit jobs/message_type_counts.py --config conf/local.yaml --period day --date 2020-01-02
+    spark-submit jobs/message_type_counts.py --config conf/local.yaml --period year --date 2020-12-31
+
+``--date`` is required (there is no implicit "today": a rerun must mean the same thing tomorrow). Sources are
+the ``--source`` values, else the config's ``sources``, else every source found in the tables read.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date, timedelta
+from functools import reduce
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from lakelib.catalog.base import Partition
+from lakelib.config import Config
+from lakelib.errors import UsageError
+from lakelib.paths import window_start
+from lakelib.report import RunReport
+from lakelib.runner import job_parser, requested_days, requested_sources, run_job
+from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY, MESSAGE_TYPE_COUNTS_YEARLY
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+    from lakelib.catalog.base import Catalog
+    from lakelib.storage import Storage
+
+JOB = "message_type_counts"
+WINDOW_DAYS = 365
+
+log = logging.getLogger(JOB if __name__ == "__main__" else __name__)
+
+
+# --- pure transforms -------------------------------------------------------------------------------------------
+
+
+def count_by_type(events: "DataFrame") -> "DataFrame":
+    """Distinct messageIds by source, received day and type.
+
+    Parameters
+    ----------
+    events
+        At least ``sourceid``, ``dt``, ``type``, ``messageid``.
+
+    Returns
+    -------
+    DataFrame
+        ``sourceid``, ``dt``, ``type``, ``message_count`` (bigint); a type with no message that day has no row.
+    """
+    from pyspark.sql import functions as F
+
+    return events.groupBy("sourceid", "dt", "type").agg(
+        F.countDistinct("messageid").cast("bigint").alias("message_count")
+    )
+
+
+def in_window(end: date, days: int = WINDOW_DAYS, column: str = "dt") -> Callable[["DataFrame"], "DataFrame"]:
+    """A ``df.transform`` step keeping the rows whose ``column`` (``YYYY-MM-DD``) is one of the ``days`` UTC
+    days ending with ``end`` inclusive.
+
+    ``daily.transform(in_window(date(2020, 12, 31)))`` keeps 2020-01-02 .. 2020-12-31 (2020 has 366 days).
+    """
+    from pyspark.sql import functions as F
+
+    first, last = window_start(end, days).isoformat(), end.isoformat()
+
+    def step(df: "DataFrame") -> "DataFrame":
+        return df.where(F.col(column).between(F.lit(first), F.lit(last)))
+
+    return step
+
+
+def window_days(ends: Sequence[date], days: int = WINDOW_DAYS) -> list[date]:
+    """Every day some window ending with one of ``ends`` covers, in order.
+
+    >>> [d.isoformat() for d in window_days([date(2021, 3, 1), date(2021, 3, 2)], days=2)]
+    ['2021-02-28', '2021-03-01', '2021-03-02']
+    """
+    if not ends:
+        return []
+    first, last = window_start(min(ends), days), max(ends)
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def sum_daily(daily: "DataFrame", ends: Sequence[date], days: int = WINDOW_DAYS) -> "DataFrame":
+    """Yearly (rolling-window) counts from daily counts: for each end day, the sum over its ``days``-day window.
+
+    Parameters
+    ----------
+    daily
+        ``sourceid``, ``dt``, ``type``, ``message_count``.
+    ends
+        The last day of each window (``end_dt``); one aggregation per end day (cache ``daily`` for several).
+    days
+        Window length, 365 by default.
+
+    Returns
+    -------
+    DataFrame
+        ``sourceid``, ``end_dt``, ``type``, ``message_count`` (bigint); a source with no data in a window has
+        no row for that ``end_dt``, a type with no message in it has no row either.
+    """
+    from pyspark.sql import functions as F
+
+    sums = [
+        daily.transform(in_window(end, days))
+        .groupBy("sourceid", "type")
+        .agg(F.sum("message_count").cast("bigint").alias("message_count"))
+        .select("sourceid", F.lit(end.isoformat()).alias("end_dt"), "type", "message_count")
+        for end in sorted(set(ends))
+    ]
+    if not sums:
+        raise ValueError("sum_daily needs at least one end day")
+    return reduce(lambda a, b: a.unionByName(b), sums)
+
+
+def partition_summary(counts: "DataFrame", keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Per output partition: its key values, ``rows`` (types) and ``message_count`` (their sum), sorted."""
+    from pyspark.sql import functions as F
+
+    rows = (
+        counts.groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum("message_count").alias("message_count"))
+        .collect()
+    )
+    out = [{**{k: row[k] for k in keys}, "rows": int(row["rows"]), "message_count": int(row["message_count"])}
+           for row in rows]
+    return sorted(out, key=lambda p: tuple(p[k] for k in keys))
+
+
+# --- I/O steps -------------------------------------------------------------------------------------------------
+
+
+def compute_daily(
+    spark: "SparkSession",
+    config: Config,
+    storage: "Storage",
+    catalog: "Catalog",
+    events_partitions: Sequence[Partition],
+) -> list[dict[str, Any]]:
+    """Count the given ``events`` partitions into ``message_type_counts_daily`` (written, then registered).
+
+    Returns the per-partition summary of what was written.
+    """
+    from lakelib.tables import read_partitions, register, write_partitions
+
+    if not events_partitions:
+        return []
+    events = read_partitions(spark, EVENTS, events_partitions, ["messageid", "type"])
+    counts = count_by_type(events).persist()
+    try:
+        summary = partition_summary(counts, MESSAGE_TYPE_COUNTS_DAILY.partition_keys)
+        written = write_partitions(
+            counts, MESSAGE_TYPE_COUNTS_DAILY, config.lake.tables, config.write.compression, partitions=summary
+        )
+    finally:
+        counts.unpersist()
+    register(catalog, MESSAGE_TYPE_COUNTS_DAILY, config.lake.tables, written)
+    locations = {tuple(p.values.values()): p.location for p in written}
+    for part in summary:
+        part["location"] = locations[(part["sourceid"], part["dt"])]
+    return summary
+
+
+def run_day(args, config, report, spark, storage, catalog, sources, days) -> str:
+    """``--period day``: count each requested source and day from ``events`` into the daily table."""
+    from lakelib.tables import find_partitions
+
+    events_parts = find_partitions(EVENTS, config.lake.tables, storage, catalog, sources or None, days)
+    found = {(p.values["sourceid"], p.values["dt"]) for p in events_parts}
+    log.info("events: %d partitions to count (%d days x %s)", len(events_parts), len(days),
+             f"{len(sources)} sources" if sources else "every source")
+    if sources:
+        absent = [f"{s}/{d.isoformat()}" for s in sources for d in days if (s, d.isoformat()) not in found]
+        if absent:
+            log.info("no events for %d source-days: %s", len(absent), _short(absent))
+        report.extra["days_without_events"] = absent
+    summary = compute_daily(spark, config, storage, catalog, events_parts)
+    report.partitions = summary
+    report.extra["events_partitions_read"] = len(events_parts)
+    report.totals = _totals(summary)
+    for part in summary:
+        log.info("  %s %s: %d types, %d messages", part["sourceid"], part["dt"], part["rows"], part["message_count"])
+    return "succeeded" if summary else "nothing_to_do"
+
+
+def run_year(args, config, report, spark, storage, catalog, sources, ends) -> str:
+    """``--period year``: fill the missing daily partitions of the window(s), then sum the daily table."""
+    from lakelib.tables import find_partitions, read_partitions, register, write_partitions
+
+    days = window_days(ends)
+    root, wanted = config.lake.tables, sources or None
+    log.info("window: %s .. %s (%d end days, %d days)", days[0], days[-1], len(ends), len(days))
+    daily_parts = find_partitions(MESSAGE_TYPE_COUNTS_DAILY, root, storage, catalog, wanted, days)
+    events_parts = find_partitions(EVENTS, root, storage, catalog, wanted, days)
+    have = {tuple(p.values.values()) for p in daily_parts}
+    missing = [p for p in events_parts if tuple(p.values.values()) not in have]
+    log.info("daily counts: %d partitions present, %d missing with events to count", len(daily_parts), len(missing))
+    computed = compute_daily(spark, config, storage, catalog, missing)
+    new_parts = [Partition({"sourceid": p["sourceid"], "dt": p["dt"]}, p["location"]) for p in computed]
+    daily_parts = sorted(daily_parts + new_parts, key=lambda p: tuple(p.values.values()))
+    report.extra["daily_computed"] = [{"sourceid": p["sourceid"], "dt": p["dt"]} for p in computed]
+    report.extra["events_partitions_read"] = len(missing)
+    report.extra["daily_partitions_read"] = len(daily_parts)
+
+    daily = read_partitions(spark, MESSAGE_TYPE_COUNTS_DAILY, daily_parts, ["type", "message_count"])
+    if len(ends) > 1:
+        daily = daily.persist()
+    yearly = sum_daily(daily, ends).persist()
+    try:
+        summary = partition_summary(yearly, MESSAGE_TYPE_COUNTS_YEARLY.partition_keys)
+        written = write_partitions(yearly, MESSAGE_TYPE_COUNTS_YEARLY, root, config.write.compression,
+                                   partitions=summary)
+    finally:
+        yearly.unpersist()
+        daily.unpersist()
+    register(catalog, MESSAGE_TYPE_COUNTS_YEARLY, root, written)
+
+    days_by_source: dict[str, list[str]] = {}
+    for p in daily_parts:
+        days_by_source.setdefault(p.values["sourceid"], []).append(p.values["dt"])
+    locations = {tuple(p.values.values()): p.location for p in written}
+    for part in summary:
+        first = window_start(date.fromisoformat(part["end_dt"]), WINDOW_DAYS).isoformat()
+        part["days_with_data"] = sum(first <= d <= part["end_dt"] for d in days_by_source.get(part["sourceid"], []))
+        part["location"] = locations[(part["sourceid"], part["end_dt"])]
+        log.info("  %s end_dt=%s: %d types, %d messages over %d days with data", part["sourceid"], part["end_dt"],
+                 part["rows"], part["message_count"], part["days_with_data"])
+    report.partitions = summary
+    report.totals = _totals(summary)
+    report.totals["daily_partitions_computed"] = len(computed)
+    return "succeeded" if summary else "nothing_to_do"
+
+
+def _totals(summary: Sequence[dict[str, Any]]) -> dict[str, int]:
+    return {
+        "partitions": len(summary),
+        "rows": sum(p["rows"] for p in summary),
+        "message_count": sum(p["message_count"] for p in summary),
+    }
+
+
+def _short(items: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+# --- main ------------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The common job arguments plus ``--period``."""
+    parser = job_parser(JOB, "Message counts by type: per received day, or over the 365 days ending with a day.")
+    parser.add_argument("--period", required=True, choices=("day", "year"),
+                        help="day: counts per source and day from events; year: 365-day sums from the daily counts")
+    return parser
+
+
+def count_messages(args: argparse.Namespace, config: Config, report: RunReport) -> str:
+    """The job body for :func:`lakelib.runner.run_job`."""
+    from lakelib.catalog import open_catalog
+    from lakelib.session import build_session
+    from lakelib.storage import Storage
+
+    days = requested_days(args)
+    if days is None:
+        raise UsageError("--date is required (the day to count, or the last day of the year with --period year)")
+    sources = requested_sources(args, config)
+    report.extra.update({
+        "period": args.period,
+        "sources": sources or "all",
+        "dates": [days[0].isoformat(), days[-1].isoformat()],
+    })
+    spark = build_session(config, app_name=f"{JOB}_{args.period}")
+    storage = Storage(spark)
+    catalog = open_catalog(config, spark)
+    log.info("%s --period %s: %s, %s .. %s", JOB, args.period, ", ".join(sources) if sources else "every source",
+             days[0], days[-1])
+    run = run_day if args.period == "day" else run_year
+    status = run(args, config, report, spark, storage, catalog, sources, days)
+    totals = report.totals
+    log.info("%s: %d partitions, %d rows, %d messages counted", status, totals["partitions"], totals["rows"],
+             totals["message_count"])
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; returns the exit status (0 ok, 1 failed, 2 usage or config error)."""
+    return run_job(JOB, build_parser(), argv, count_messages)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

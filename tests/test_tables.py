@@ -1,0 +1,188 @@
+"""lakelib.tables: finding partitions (catalog first, else default folders), reading them pruned, writing them."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakelib.catalog.base import Catalog, NoCatalog, Partition, RegisterResult
+from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY, Table
+from lakelib.storage import Storage
+from lakelib.tables import (
+    find_partitions,
+    partition_location,
+    read_partitions,
+    register,
+    same_location,
+    write_partitions,
+)
+
+DAILY = MESSAGE_TYPE_COUNTS_DAILY
+DAILY_ROWS = T.StructType(
+    [
+        T.StructField("type", T.StringType()),
+        T.StructField("message_count", T.LongType()),
+        T.StructField("sourceid", T.StringType()),
+        T.StructField("dt", T.StringType()),
+    ]
+)
+
+
+class MemoryCatalog(Catalog):
+    """A catalog kept in a dict: what a metastore would answer, for testing the lookups around it."""
+
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self.database = "test"
+        self.tables: dict[str, str] = {}
+        self.parts: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.calls: list[str] = []
+
+    def ensure_table(self, table: Table, location: str) -> None:
+        self.calls.append("ensure_table")
+        self.tables.setdefault(table.name, location)
+
+    def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
+        self.calls.append("register_partitions")
+        assert table.name in self.tables, "register_partitions before ensure_table"
+        result = RegisterResult()
+        for p in partitions:
+            key = (table.name, tuple(p.values.values()))
+            if key not in self.parts:
+                result.created.append(p.values)
+            elif self.parts[key] != p.location:
+                result.repointed.append(p.values)
+            else:
+                result.unchanged += 1
+            self.parts[key] = p.location
+        return result
+
+    def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:
+        return self.parts.get((table.name, tuple(values.values())))
+
+    def list_partitions(self, table: Table) -> list[Partition]:
+        return [
+            Partition(dict(zip(table.partition_keys, v)), loc) for (name, v), loc in self.parts.items()
+            if name == table.name
+        ]
+
+    def drop_partitions(self, table: Table, values: Sequence[Mapping[str, str]]) -> None:
+        for v in values:
+            self.parts.pop((table.name, tuple(v.values())), None)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> str:
+    return f"file://{tmp_path}/tables"
+
+
+def daily_df(spark, rows):
+    return spark.createDataFrame(rows, DAILY_ROWS)
+
+
+def test_partition_location_is_the_hive_folder_in_key_order():
+    assert partition_location("s3://b/t", DAILY, {"dt": "2020-01-02", "sourceid": "web"}) == (
+        "s3://b/t/message_type_counts_daily/sourceid=web/dt=2020-01-02"
+    )
+
+
+def test_same_location_treats_hive_file_uris_as_equal():
+    assert same_location("file:/x/y/", "file:///x/y")
+    assert not same_location("file:///x/y", "file:///x/z")
+
+
+def test_write_overwrites_only_the_partitions_written_and_returns_them(spark, root):
+    first = daily_df(spark, [("track", 3, "web", "2020-01-01"), ("page", 1, "web", "2020-01-02"),
+                             ("track", 7, "ios", "2020-01-01")])
+    written = write_partitions(first, DAILY, root)
+    assert [(p.values, p.location) for p in written] == [
+        ({"sourceid": "ios", "dt": "2020-01-01"}, f"{root}/message_type_counts_daily/sourceid=ios/dt=2020-01-01"),
+        ({"sourceid": "web", "dt": "2020-01-01"}, f"{root}/message_type_counts_daily/sourceid=web/dt=2020-01-01"),
+        ({"sourceid": "web", "dt": "2020-01-02"}, f"{root}/message_type_counts_daily/sourceid=web/dt=2020-01-02"),
+    ]
+    # One file per partition.
+    storage = Storage(spark)
+    assert all(len(storage.data_files(p.location)) == 1 for p in written)
+
+    again = write_partitions(daily_df(spark, [("identify", 5, "web", "2020-01-01")]), DAILY, root)
+    assert [p.values for p in again] == [{"sourceid": "web", "dt": "2020-01-01"}]
+
+    found = find_partitions(DAILY, root, storage, NoCatalog())
+    got = read_partitions(spark, DAILY, found, ["type", "message_count"])
+    expected = daily_df(spark, [("identify", 5, "web", "2020-01-01"), ("page", 1, "web", "2020-01-02"),
+                                ("track", 7, "ios", "2020-01-01")])
+    assert_df_equality(got, expected, ignore_row_order=True)
+
+
+def test_find_filters_sources_and_days_and_skips_folders_without_data(spark, root, tmp_path):
+    write_partitions(daily_df(spark, [("track", 1, s, d) for s in ("a", "b", "c") for d in ("2020-01-01", "2020-01-02")]),
+                     DAILY, root)
+    empty = tmp_path / "tables" / "message_type_counts_daily" / "sourceid=a" / "dt=2020-01-03"
+    empty.mkdir()
+    (empty / "_SUCCESS").write_text("")
+    storage = Storage(spark)
+
+    every = find_partitions(DAILY, root, storage, NoCatalog())
+    assert [tuple(p.values.values()) for p in every] == [
+        (s, d) for s in ("a", "b", "c") for d in ("2020-01-01", "2020-01-02")
+    ]
+    some = find_partitions(DAILY, root, storage, NoCatalog(), sources=["c", "a", "zzz"],
+                           days=["2020-01-02", "2020-01-03", "2020-01-04"])
+    assert [p.values for p in some] == [{"sourceid": "a", "dt": "2020-01-02"}, {"sourceid": "c", "dt": "2020-01-02"}]
+    assert find_partitions(EVENTS, root, storage, NoCatalog()) == []
+
+
+def test_the_catalog_location_wins_over_the_default_folder(spark, root, tmp_path):
+    write_partitions(daily_df(spark, [("track", 1, "web", "2020-01-01"), ("track", 2, "web", "2020-01-02")]),
+                     DAILY, root)
+    # A compaction rewrote web/2020-01-01 elsewhere and re-pointed the catalog; the old folder still holds files.
+    moved = f"file://{tmp_path}/compacted/web-2020-01-01-v2"
+    daily_df(spark, [("track", 100, "x", "x")]).select("type", "message_count").write.parquet(moved)
+    catalog = MemoryCatalog()
+    register(catalog, DAILY, root, [Partition({"sourceid": "web", "dt": "2020-01-01"}, moved)])
+
+    found = find_partitions(DAILY, root, Storage(spark), catalog, sources=["web"])
+    assert [(p.values["dt"], p.location) for p in found] == [
+        ("2020-01-01", moved),
+        ("2020-01-02", f"{root}/message_type_counts_daily/sourceid=web/dt=2020-01-02"),
+    ]
+    got = read_partitions(spark, DAILY, found, ["type", "message_count"])
+    expected = daily_df(spark, [("track", 100, "web", "2020-01-01"), ("track", 2, "web", "2020-01-02")])
+    assert_df_equality(got, expected, ignore_row_order=True)
+
+
+def test_read_prunes_columns_and_keeps_keys_as_strings(spark, root):
+    rows = [("m1", "track", "123", "2020-01-01"), ("m2", "page", "123", "2020-01-02")]
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("messageid", "type", "sourceid", "dt")])
+    events = spark.createDataFrame(rows, schema)
+    for column in EVENTS.columns[2:]:
+        events = events.withColumn(column.name, F.lit(None).cast(column.type))
+    events.write.partitionBy("sourceid", "dt").parquet(f"{root}/events")
+
+    found = find_partitions(EVENTS, root, Storage(spark), NoCatalog(), days=["2020-01-02"])
+    got = read_partitions(spark, EVENTS, found, ["type"])
+    assert got.schema == T.StructType([T.StructField(n, T.StringType()) for n in ("type", "sourceid", "dt")])
+    assert [tuple(r) for r in got.collect()] == [("page", "123", "2020-01-02")]
+    plan = got._jdf.queryExecution().executedPlan().toString()
+    assert "ReadSchema: struct<type:string>" in plan
+
+
+def test_read_of_no_partitions_is_empty_with_the_schema(spark):
+    got = read_partitions(spark, DAILY, [], ["message_count"])
+    assert got.schema.fieldNames() == ["message_count", "sourceid", "dt"]
+    assert got.collect() == []
+
+
+def test_register_creates_the_table_first_and_is_idempotent(spark, root):
+    written = write_partitions(daily_df(spark, [("track", 1, "web", "2020-01-01")]), DAILY, root)
+    catalog = MemoryCatalog()
+    first = register(catalog, DAILY, root, written)
+    second = register(catalog, DAILY, root, written)
+    assert catalog.calls == ["ensure_table", "register_partitions"] * 2
+    assert catalog.tables == {DAILY.name: f"{root}/message_type_counts_daily"}
+    assert (len(first.created), second.created, second.unchanged) == (1, [], 1)
