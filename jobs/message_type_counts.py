@@ -48,7 +48,7 @@ log = logging.getLogger(JOB if __name__ == "__main__" else __name__)
 # --- pure transforms -------------------------------------------------------------------------------------------
 
 
-def count_by_type(events: "DataFrame") -> "DataFrame":
+def count_by_type(events: DataFrame) -> DataFrame:
     """Distinct messageIds by source, received day and type.
 
     Parameters
@@ -68,7 +68,7 @@ def count_by_type(events: "DataFrame") -> "DataFrame":
     )
 
 
-def in_window(end: date, days: int = WINDOW_DAYS, column: str = "dt") -> Callable[["DataFrame"], "DataFrame"]:
+def in_window(end: date, days: int = WINDOW_DAYS, column: str = "dt") -> Callable[[DataFrame], DataFrame]:
     """A ``df.transform`` step keeping the rows whose ``column`` (``YYYY-MM-DD``) is one of the ``days`` UTC
     days ending with ``end`` inclusive.
 
@@ -78,7 +78,7 @@ def in_window(end: date, days: int = WINDOW_DAYS, column: str = "dt") -> Callabl
 
     first, last = window_start(end, days).isoformat(), end.isoformat()
 
-    def step(df: "DataFrame") -> "DataFrame":
+    def step(df: DataFrame) -> DataFrame:
         return df.where(F.col(column).between(F.lit(first), F.lit(last)))
 
     return step
@@ -96,7 +96,7 @@ def window_days(ends: Sequence[date], days: int = WINDOW_DAYS) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def sum_daily(daily: "DataFrame", ends: Sequence[date], days: int = WINDOW_DAYS) -> "DataFrame":
+def sum_daily(daily: DataFrame, ends: Sequence[date], days: int = WINDOW_DAYS) -> DataFrame:
     """Yearly (rolling-window) counts from daily counts: for each end day, the sum over its ``days``-day window.
 
     Parameters
@@ -128,7 +128,7 @@ def sum_daily(daily: "DataFrame", ends: Sequence[date], days: int = WINDOW_DAYS)
     return reduce(lambda a, b: a.unionByName(b), sums)
 
 
-def partition_summary(counts: "DataFrame", keys: Sequence[str]) -> list[dict[str, Any]]:
+def partition_summary(counts: DataFrame, keys: Sequence[str]) -> list[dict[str, Any]]:
     """Per output partition: its key values, ``rows`` (types) and ``message_count`` (their sum), sorted."""
     from pyspark.sql import functions as F
 
@@ -146,10 +146,10 @@ def partition_summary(counts: "DataFrame", keys: Sequence[str]) -> list[dict[str
 
 
 def compute_daily(
-    spark: "SparkSession",
+    spark: SparkSession,
     config: Config,
-    storage: "Storage",
-    catalog: "Catalog",
+    storage: Storage,
+    catalog: Catalog,
     events_partitions: Sequence[Partition],
 ) -> list[dict[str, Any]]:
     """Count the given ``events`` partitions into ``message_type_counts_daily`` (written, then registered).

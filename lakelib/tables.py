@@ -106,7 +106,7 @@ def _text(value: object) -> str:
 def find_partitions(
     table: TableRef,
     tables_root: str,
-    storage: "Storage",
+    storage: Storage,
     catalog: Catalog,
     sources: Iterable[str] | None = None,
     days: Iterable[date | str] | None = None,
@@ -174,13 +174,15 @@ def find_partitions(
             if storage.data_files(entry.path):
                 found[key] = Partition(values, partition_location(tables_root, t, values))
                 on_disk += 1
-    log.debug("%s: %d partitions found (%d from the catalog, %d from folders)", t.name, len(found), from_catalog, on_disk)
+    log.debug(
+        "%s: %d partitions found (%d from the catalog, %d from folders)", t.name, len(found), from_catalog, on_disk
+    )
     return [found[k] for k in sorted(found)]
 
 
 def read_partitions(
-    spark: "SparkSession", table: TableRef, partitions: Sequence[Partition], columns: Sequence[str]
-) -> "DataFrame":
+    spark: SparkSession, table: TableRef, partitions: Sequence[Partition], columns: Sequence[str]
+) -> DataFrame:
     """Read some columns of some partitions of a table, with the partition keys added as string columns.
 
     Partitions in Hive-style folders under a common root (the default layout) are read in one scan with
@@ -246,7 +248,7 @@ def read_partitions(
 
 
 def write_partitions(
-    df: "DataFrame",
+    df: DataFrame,
     table: TableRef,
     tables_root: str,
     compression: str = "snappy",

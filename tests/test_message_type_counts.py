@@ -152,7 +152,7 @@ def spread_events(sources, days, seed: int = 7):
         for day in days:
             if rnd.random() < 0.3:
                 continue  # an empty day
-            for i in range(rnd.randint(1, 6)):
+            for _i in range(rnd.randint(1, 6)):
                 mid = f"{source}-{day}-{rnd.randint(0, 4)}"
                 rows.append((mid, rnd.choice(("track", "page", "identify", "screen", "group", "alias")), source, day))
     return rows

@@ -120,8 +120,8 @@ def test_write_overwrites_only_the_partitions_written_and_returns_them(spark, ro
 
 
 def test_find_filters_sources_and_days_and_skips_folders_without_data(spark, root, tmp_path):
-    write_partitions(daily_df(spark, [("track", 1, s, d) for s in ("a", "b", "c") for d in ("2020-01-01", "2020-01-02")]),
-                     DAILY, root)
+    rows = [("track", 1, s, d) for s in ("a", "b", "c") for d in ("2020-01-01", "2020-01-02")]
+    write_partitions(daily_df(spark, rows), DAILY, root)
     empty = tmp_path / "tables" / "message_type_counts_daily" / "sourceid=a" / "dt=2020-01-03"
     empty.mkdir()
     (empty / "_SUCCESS").write_text("")
