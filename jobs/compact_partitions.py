@@ -1,0 +1,186 @@
+"""Rewrite a table's small files into files near a target size, without a reader ever missing or doubling a row.
+
+For each registered partition of ``--table`` (filtered by ``--source`` and ``--date``/``--end-date``, the day
+being ``dt`` or ``end_dt``), plan from the file sizes; a partition that would end with fewer files is written to
+a new version folder, verified against the old files (row count and a checksum over every column), and only then
+published by re-pointing its catalog partition. Old versions are deleted by a later run once
+``compaction.retention_hours`` have passed. ``--dry-run`` prints the plan and changes nothing.
+
+    spark-submit jobs/compact_partitions.py --config conf/local.yaml --table events --date 2020-01-02
+    spark-submit jobs/compact_partitions.py --config conf/local.yaml --table events --target-file-mb 512 --dry-run
+
+It needs a catalog (``catalog.kind`` spark or glue): without one the switch to the new files cannot be atomic.
+See docs/compaction.md.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from lakelib.catalog.base import Catalog, Partition
+from lakelib.compaction import (
+    MB,
+    Outcome,
+    PartitionPlan,
+    cleanup,
+    compact_partition,
+    fault_point,
+    list_data_files,
+    plan_partition,
+    read_manifest,
+)
+from lakelib.config import Config
+from lakelib.errors import ConfigError, UsageError
+from lakelib.paths import partition_dir
+from lakelib.report import RunReport, sum_counters
+from lakelib.runner import job_parser, requested_days, requested_sources, run_job
+from lakelib.schema import TABLES, Table
+
+JOB = "compact_partitions"
+COUNTERS = ("files_before", "bytes_before", "files_after", "bytes_after")
+
+log = logging.getLogger(JOB if __name__ == "__main__" else __name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The common job arguments plus ``--table``, ``--target-file-mb`` and ``--dry-run``."""
+    parser = job_parser(JOB, "Compact a table's partitions into files near a target size.")
+    parser.add_argument("--table", required=True, metavar="NAME", help=f"one of {', '.join(TABLES)}")
+    parser.add_argument(
+        "--target-file-mb", type=int, metavar="N", help="target file size in MB (default: write.target_file_mb)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; returns the exit status."""
+    return run_job(JOB, build_parser(), argv, compact)
+
+
+def check_arguments(args: argparse.Namespace, config: Config) -> tuple[Table, int]:
+    """The table and the target size in bytes, or a one-line usage/config error (before Spark starts).
+
+    Raises
+    ------
+    UsageError
+        An unknown table or a target that is not a positive number of MB.
+    ConfigError
+        ``catalog.kind: none``.
+    """
+    table = TABLES.get(args.table)
+    if table is None:
+        raise UsageError(f"--table {args.table!r} is not a table (known: {', '.join(TABLES)})")
+    target_mb = config.write.target_file_mb if args.target_file_mb is None else args.target_file_mb
+    if target_mb <= 0:
+        raise UsageError(f"--target-file-mb must be a positive number of MB, not {target_mb}")
+    if config.catalog.kind == "none":
+        raise ConfigError(
+            "catalog.kind: compact_partitions needs a catalog (spark or glue) to switch partitions atomically; "
+            "it is none"
+        )
+    return table, target_mb * MB
+
+
+def select_partitions(
+    catalog: Catalog, table: Table, sources: Sequence[str], days: Sequence[str] | None
+) -> list[Partition]:
+    """The registered partitions of ``table`` for the given sources (all when empty) and days (all when None)."""
+    source_key, day_key = table.partition_keys
+    out = []
+    for part in catalog.list_partitions(table):
+        if sources and part.values.get(source_key) not in sources:
+            continue
+        if days is not None and part.values.get(day_key) not in days:
+            continue
+        out.append(Partition({k: str(part.values[k]) for k in table.partition_keys}, part.location))
+    return sorted(out, key=lambda p: tuple(p.values.values()))
+
+
+def compact(args: argparse.Namespace, config: Config, report: RunReport) -> str:
+    """The job's body: plan every selected partition, then compact, publish and clean up each."""
+    table, target_bytes = check_arguments(args, config)
+    days = requested_days(args)
+    sources = requested_sources(args, config)
+
+    from lakelib.catalog import open_catalog
+    from lakelib.session import build_session
+    from lakelib.storage import Storage
+
+    spark = build_session(config, app_name=JOB)
+    storage = Storage(spark)
+    catalog = open_catalog(config, spark)
+    parts = select_partitions(catalog, table, sources, None if days is None else [d.isoformat() for d in days])
+    log.info("%s: %d registered partitions selected", table.name, len(parts))
+
+    plans = []
+    for part in parts:
+        manifest = read_manifest(storage, part.location)
+        compacted_at = manifest.get("target_bytes") if manifest else None
+        files = list_data_files(spark, storage, part.location, target_bytes)
+        plans.append(plan_partition(part.values, part.location, files, target_bytes, compacted_at))
+    report.extra.update({"table": table.name, "target_bytes": target_bytes, "dry_run": bool(args.dry_run)})
+
+    if args.dry_run:
+        report.partitions = [p.to_dict() for p in plans]
+        report.totals = {"partitions": len(plans), "to_compact": sum(p.compact for p in plans)}
+        report.totals.update(sum_counters(report.partitions, ("files_before", "bytes_before", "files_after")))
+        print_plan(table, plans)
+        return "dry_run"
+
+    outcomes = []
+    for plan in plans:
+        outcome = _skipped(plan)
+        if plan.compact:
+            outcome = compact_partition(
+                spark, storage, catalog, table, config.lake.tables, plan, report.run_id, config.write.compression
+            )
+        fault_point("before_cleanup")
+        outcome.deleted_versions = cleanup(
+            storage, table, config.lake.tables, plan.values, outcome.location_after, config.compaction.retention_hours
+        )
+        fault_point("after_cleanup")
+        outcomes.append(outcome)
+        report.partitions = [o.to_dict() for o in outcomes]
+    report.totals = {"partitions": len(outcomes), "compacted": sum(o.action == "compacted" for o in outcomes)}
+    report.totals.update(sum_counters(report.partitions, COUNTERS))
+    report.totals["deleted_versions"] = sum(len(o.deleted_versions) for o in outcomes)
+    log.info(
+        "%s: %d of %d partitions compacted, %d -> %d files, %d old versions deleted",
+        table.name, report.totals["compacted"], len(outcomes), report.totals["files_before"],
+        report.totals["files_after"], report.totals["deleted_versions"],
+    )
+    return "succeeded" if report.totals["compacted"] or report.totals["deleted_versions"] else "nothing_to_do"
+
+
+def _skipped(plan: PartitionPlan) -> Outcome:
+    return Outcome(
+        values=dict(plan.values),
+        action="left",
+        location_before=plan.location,
+        location_after=plan.location,
+        files_before=plan.files_before,
+        bytes_before=plan.bytes_before,
+        files_after=plan.files_before,
+        bytes_after=plan.bytes_before,
+        reason=plan.to_dict()["reason"],
+    )
+
+
+def print_plan(table: Table, plans: Sequence[PartitionPlan]) -> None:
+    """The dry-run plan on stdout: one line per partition, then the totals."""
+    print(f"compaction plan for {table.name} (dry run, nothing changed):")
+    for p in plans:
+        what = f"-> {p.files_after} files" if p.compact else f"left alone ({p.to_dict()['reason']})"
+        print(f"  {partition_dir(p.values)}: {p.files_before} files, {p.bytes_before} bytes {what}")
+    todo = [p for p in plans if p.compact]
+    print(
+        f"{len(todo)} of {len(plans)} partitions to compact: "
+        f"{sum(p.files_before for p in todo)} files -> {sum(p.files_after for p in todo)}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
