@@ -138,10 +138,7 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
     ConfigError
         The file is missing or not YAML, or any key is wrong; the message names the file or the key.
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"config {path}: cannot read it ({exc.strerror or exc})") from None
+    text = read_config_text(str(path))
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -158,6 +155,33 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
     return parse_config(raw, path=str(path))
 
 
+def read_config_text(path: str, s3_client: Any = None) -> str:
+    """The text of a config file: a local path, or ``s3://``/``s3a://`` (read with boto3, as on an EMR node).
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read.
+    """
+    match = _SCHEME.match(path)
+    if match and match.group(1).lower() in ("s3", "s3a"):
+        bucket, _, key = match.group(2).partition("/")
+        try:
+            if s3_client is None:
+                import boto3
+
+                s3_client = boto3.client("s3")
+            return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        except Exception as exc:  # noqa: BLE001 - any failure to fetch is one line for the user
+            raise ConfigError(f"config {path}: cannot read it ({exc})") from None
+    if match and match.group(1).lower() == "file":
+        path = match.group(2)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read it ({exc.strerror or exc})") from None
+
+
 def apply_override(raw: dict[str, Any], item: str) -> None:
     """Set ``a.b.c=value`` in a raw config mapping, in place (``value`` parsed as YAML).
 
@@ -170,6 +194,12 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r}: expected key.path=value")
     parts = key.strip().split(".")
+    spec: Any = SPEC
+    for i, part in enumerate(parts[:-1]):  # below a free-form mapping (spark:), the rest is one dotted key
+        spec = spec.get(part) if isinstance(spec, dict) else None
+        if isinstance(spec, tuple) and spec[0] is dict:
+            parts = parts[: i + 1] + [".".join(parts[i + 1:])]
+            break
     node = raw
     for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
@@ -329,10 +359,10 @@ def _check(raw: Any, spec: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         if key not in raw or raw[key] is None:
             if default is REQUIRED:
                 raise ConfigError(f"{name}: missing (required)")
-            out[key] = default() if callable(default) else _fresh(default)
+            out[key] = _fresh(default)
             continue
         value = raw[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
             expected = getattr(kind, "__name__", None) or " or ".join(k.__name__ for k in kind)
             raise ConfigError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
         out[key] = value

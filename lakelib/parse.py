@@ -23,7 +23,8 @@ How a line is judged, in the contract's order (the first that applies):
 
 Every other field is taken as it comes: a number where a string is expected becomes its JSON text, an object
 where a string is expected becomes its JSON text, a non-object where a map is expected becomes ``null``, an
-unparseable ``sentAt`` becomes ``null``. Nothing but the five rules rejects a line.
+unparseable ``sentAt`` becomes ``null``. Nothing but the five rules rejects a line. A key repeated at the top
+level of one object resolves to its first value.
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def parse_events(lines: DataFrame) -> DataFrame:
     wrapped = lambda schema: F.from_json(  # noqa: E731
         F.concat(F.lit('{"v":'), F.col("value"), F.lit(f',"{_EOL}":0}}')), schema, JSON_OPTIONS
     )
-    parsed = lines.where(F.trim(F.col("value")) != "").withColumn("_obj", wrapped(_AS_OBJECT))
+    parsed = lines.where(~F.col("value").rlike(r"^\s*$")).withColumn("_obj", wrapped(_AS_OBJECT))
     is_object = F.col("_obj").isNotNull() & F.col(f"_obj.{_EOL}").isNotNull() & F.col("_obj.v").isNotNull()
     is_json = wrapped(_AS_ANY)[_EOL].isNotNull()
     msg = F.col("_obj.v")

@@ -4,8 +4,8 @@
 >>> spark = build_session(load_config("conf/local.yaml"))   # doctest: +SKIP
 >>> spark.table("segment_logs.events").groupBy("type").count().show()   # doctest: +SKIP
 
-The session always runs in UTC, overwrites only the partitions a write produces (dynamic partition overwrite),
-and keeps the last value of a key repeated in one JSON object. With ``catalog.kind: spark`` it has Hive support:
+The session always runs in UTC and overwrites only the partitions a write produces (dynamic partition
+overwrite). With ``catalog.kind: spark`` it has Hive support:
 the cluster's metastore on EMR (Glue when the cluster is configured so), and locally an embedded Derby metastore
 under ``catalog.metastore`` (default ``<lake.tables>/_metastore``).
 """
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 BASE_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
-    "spark.sql.mapKeyDedupPolicy": "LAST_WIN",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.ui.showConsoleProgress": "false",

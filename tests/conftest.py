@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 import urllib.request
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SPEC_EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "segment-spec-examples.ndjson"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Timestamps come back to Python as local times: make local UTC, as on EMR.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 # Fake credentials for every AWS call the tests make: nothing may ever reach real AWS.
 AWS_TEST_ENV = {

@@ -1,0 +1,212 @@
+"""The line judge and the dedup: every reject reason, stray types, timestamps, spec examples, duplicates."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from chispa import assert_df_equality
+
+from lakelib.parse import dedupe_by_message_id, parse_events
+from lakelib.schema import EVENT_COLUMNS
+
+LINE_SCHEMA = "value string, file string, sourceid string, dt string, pos long"
+GOOD = {"messageId": "m1", "type": "track", "timestamp": "2015-12-10T04:08:31.909Z", "receivedAt": "2015-12-10T04:08:32Z"}
+
+
+def _good(**changes):
+    message = dict(GOOD)
+    for key, value in changes.items():
+        if value is _DROP:
+            message.pop(key)
+        else:
+            message[key] = value
+    return json.dumps(message, ensure_ascii=False)
+
+
+_DROP = object()
+
+CASES = {
+    # reject reasons, in the contract's order
+    "truncated": ('{"messageId":"m1","type":"tr', "invalid_json"),
+    "trailing_text": (_good() + " trailing", "invalid_json"),
+    "two_objects_glued": (_good() + _good(), "invalid_json"),
+    "extra_brace": (_good() + "}", "invalid_json"),
+    "single_quotes": ("{'messageId': 'm1', 'type': 'track'}", "invalid_json"),
+    "nan": ('{"messageId":"m1","type":"track","timestamp":"2015-12-10T04:08:31Z","x":NaN}', "invalid_json"),
+    "array": ("[1, 2, 3]", "not_an_object"),
+    "string": ('"hello"', "not_an_object"),
+    "number": ("42", "not_an_object"),
+    "null": ("null", "not_an_object"),
+    "true": (" true ", "not_an_object"),
+    "no_message_id": (_good(messageId=_DROP), "missing_message_id"),
+    "null_message_id": (_good(messageId=None), "missing_message_id"),
+    "blank_message_id": (_good(messageId="  "), "missing_message_id"),
+    "no_id_and_bad_type": (_good(messageId=_DROP, type="click"), "missing_message_id"),
+    "no_type": (_good(type=_DROP), "invalid_type"),
+    "capital_type": (_good(type="Track"), "invalid_type"),
+    "numeric_type": (_good(type=7), "invalid_type"),
+    "bad_type_and_timestamp": (_good(type="click", timestamp="soon"), "invalid_type"),
+    "no_timestamp": (_good(timestamp=_DROP), "invalid_timestamp"),
+    "word_timestamp": (_good(timestamp="yesterday"), "invalid_timestamp"),
+    "month_13": (_good(timestamp="2015-13-10T04:08:31Z"), "invalid_timestamp"),
+    "feb_30": (_good(timestamp="2015-02-30T04:08:31Z"), "invalid_timestamp"),
+    "epoch_number": (_good(timestamp=1449720511), "invalid_timestamp"),
+    "timezone_name": (_good(timestamp="2015-12-10T04:08:31 America/Los_Angeles"), "invalid_timestamp"),
+    # valid lines
+    "plain": (_good(), None),
+    "padded": ("   " + _good() + "  ", None),
+    "numeric_message_id": (_good(messageId=12345), None),
+    "stray_types": (_good(userId=42, anonymousId=True, event={"a": 1}, context="not a map", properties=[1, 2],
+                          sentAt="garbage", version=2), None),
+    "unicode": (_good(event="Über café 東京 🚀", properties={"città": "Zürich"}), None),
+    "nested": (_good(properties={"a": {"b": [1, 2.5, None]}, "n": None, "t": True}), None),
+    "duplicate_key": ('{"messageId":"m1","type":"page","type":"track","timestamp":"2015-12-10T04:08:31Z"}', None),
+    "unknown_fields": (_good(projectId="p1", writeKey="w", _metadata={"bundled": ["x"]}), None),
+}
+
+TIMESTAMPS = {
+    "2015-12-10T04:08:31.909Z": datetime(2015, 12, 10, 4, 8, 31, 909000),
+    "2015-12-10T04:08:31Z": datetime(2015, 12, 10, 4, 8, 31),
+    "2015-12-10T04:08:31.123456Z": datetime(2015, 12, 10, 4, 8, 31, 123456),
+    "2015-12-10T04:08:31.123456789Z": datetime(2015, 12, 10, 4, 8, 31, 123456),
+    "2015-12-10T04:08:31.500+01:00": datetime(2015, 12, 10, 3, 8, 31, 500000),
+    "2015-12-10T04:08:31-0800": datetime(2015, 12, 10, 12, 8, 31),
+    "2015-12-10T23:30:00-05:00": datetime(2015, 12, 11, 4, 30),
+    "2015-12-10 04:08:31": datetime(2015, 12, 10, 4, 8, 31),
+    "2015-12-10": datetime(2015, 12, 10),
+    "2016-02-29T12:00:00Z": datetime(2016, 2, 29, 12),
+}
+
+
+def _lines(spark, lines, dt="2015-12-10", file="f.gz", source="src"):
+    return spark.createDataFrame([(line, file, source, dt, i) for i, line in enumerate(lines)], LINE_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def judged(spark):
+    names = list(CASES) + [f"ts:{t}" for t in TIMESTAMPS] + ["blank", "spaces"]
+    lines = [CASES[n][0] for n in CASES] + [_good(timestamp=t) for t in TIMESTAMPS] + ["", "   \t "]
+    rows = parse_events(_lines(spark, lines)).collect()
+    by_pos = {row["pos"]: row for row in rows}
+    return {name: by_pos.get(i) for i, name in enumerate(names)}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_line_gets_the_contract_reason(judged, name):
+    line, reason = CASES[name]
+    row = judged[name]
+    assert row["reason"] == reason, line
+    if reason is None:
+        assert row["raw"] is None and row["messageid"] is not None
+    else:
+        assert row["raw"] == line, "a rejected line keeps its exact text"
+        assert all(row[c.name] is None for c in EVENT_COLUMNS)
+
+
+def test_blank_lines_are_neither_rows_nor_rejects(judged):
+    assert judged["blank"] is None and judged["spaces"] is None
+
+
+@pytest.mark.parametrize("text", list(TIMESTAMPS))
+def test_iso_timestamps_are_stored_in_utc(judged, text):
+    row = judged[f"ts:{text}"]
+    assert row["reason"] is None
+    assert row["timestamp"] == TIMESTAMPS[text]
+
+
+def test_stray_types_never_reject_and_keep_their_json_text(judged):
+    row = judged["stray_types"]
+    assert row["userid"] == "42"
+    assert row["anonymousid"] == "true"
+    assert json.loads(row["event"]) == {"a": 1}
+    assert row["context"] is None and row["properties"] is None
+    assert row["sentat"] is None
+    assert row["version"] == "2"
+    assert judged["numeric_message_id"]["messageid"] == "12345"
+
+
+def test_nested_values_are_json_text_and_unicode_survives(judged):
+    nested = judged["nested"]["properties"]
+    assert json.loads(nested["a"]) == {"b": [1, 2.5, None]}
+    assert nested["n"] is None and nested["t"] == "true"
+    unicode = judged["unicode"]
+    assert unicode["event"] == "Über café 東京 🚀"
+    assert unicode["properties"] == {"città": "Zürich"}
+
+
+def test_a_repeated_top_level_key_resolves_to_its_first_value(judged):
+    assert judged["duplicate_key"]["type"] == "page"
+
+
+def test_unknown_top_level_fields_are_kept_in_extras(judged):
+    extras = judged["unknown_fields"]["extras"]
+    assert extras["projectId"] == "p1" and extras["writeKey"] == "w"
+    assert json.loads(extras["_metadata"]) == {"bundled": ["x"]}
+    assert judged["plain"]["extras"] is None
+
+
+def _expected_text(value):
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _same_json_text(got, want):
+    if want is None or isinstance(want, str):
+        return got == want
+    return json.loads(got) == want
+
+
+def test_every_spec_example_reaches_the_table_with_every_field(spark, spec_examples):
+    rows = sorted(parse_events(_lines(spark, spec_examples)).collect(), key=lambda r: r["pos"])
+    assert len(rows) == len(spec_examples) == 7
+    for row, line in zip(rows, spec_examples):
+        message = json.loads(line)
+        assert row["reason"] is None, line
+        seen = set()
+        for column in EVENT_COLUMNS:
+            if column.field is None or column.field not in message:
+                continue
+            seen.add(column.field)
+            want = message[column.field]
+            got = row[column.name]
+            if column.type == "timestamp":
+                assert got == datetime.strptime(want, "%Y-%m-%dT%H:%M:%S.%fZ"), column.name
+            elif column.type.startswith("map"):
+                assert set(got) == set(want), column.name
+                for key, value in want.items():
+                    assert _same_json_text(got[key], value), (column.name, key)
+            else:
+                assert got == _expected_text(want), column.name
+        assert seen == set(message), "every field of the example has a column"
+        assert row["extras"] is None
+
+
+DEDUP_SCHEMA = "sourceid string, dt string, file string, pos long, messageid string, receivedat timestamp, type string"
+
+
+@pytest.mark.parametrize("order", ["earliest_first", "earliest_last"])
+def test_dedup_keeps_the_earliest_received_copy_in_either_order(spark, order):
+    early = ("s", "2015-12-10", "a.gz", 1, "m1", datetime(2015, 12, 10, 1), "track")
+    late = ("s", "2015-12-10", "a.gz", 2, "m1", datetime(2015, 12, 10, 2), "page")
+    rows = [early, late] if order == "earliest_first" else [late, early]
+    other_day = ("s", "2015-12-11", "b.gz", 1, "m1", datetime(2015, 12, 11, 3), "alias")
+    other_source = ("t", "2015-12-10", "c.gz", 1, "m1", datetime(2015, 12, 10, 3), "group")
+    got = dedupe_by_message_id(spark.createDataFrame(rows + [other_day, other_source], DEDUP_SCHEMA))
+    expected = spark.createDataFrame([early, other_day, other_source], DEDUP_SCHEMA)
+    assert_df_equality(got, expected, ignore_row_order=True)
+
+
+def test_dedup_ties_go_to_the_first_file_then_the_first_line_and_null_received_loses(spark):
+    when = datetime(2015, 12, 10, 1)
+    rows = [
+        ("s", "d", "b.gz", 1, "m1", when, "page"),
+        ("s", "d", "a.gz", 9, "m1", when, "track"),
+        ("s", "d", "a.gz", 3, "m1", when, "identify"),
+        ("s", "d", "a.gz", 0, "m1", None, "alias"),
+        ("s", "d", "a.gz", 1, "m2", None, "group"),
+    ]
+    got = dedupe_by_message_id(spark.createDataFrame(rows, DEDUP_SCHEMA))
+    expected = spark.createDataFrame([rows[2], rows[4]], DEDUP_SCHEMA)
+    assert_df_equality(got, expected, ignore_row_order=True)
