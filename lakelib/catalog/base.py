@@ -30,6 +30,23 @@ class RegisterResult:
     unchanged: int = 0
 
 
+def partition_name(table: Table, values: Mapping[str, str] | Sequence[str]) -> str:
+    """A partition as messages name it: ``events (sourceid=web, dt=2020-01-02)``.
+
+    ``values`` is a mapping of key to value, or the values in the table's key order.
+
+    >>> from lakelib.schema import EVENTS
+    >>> partition_name(EVENTS, {"dt": "2020-01-02", "sourceid": "web"})
+    'events (sourceid=web, dt=2020-01-02)'
+    >>> partition_name(EVENTS, ["web", "2020-01-02"])
+    'events (sourceid=web, dt=2020-01-02)'
+    """
+    if isinstance(values, Mapping):
+        values = [values.get(k, "?") for k in table.partition_keys]
+    pairs = ", ".join(f"{k}={v}" for k, v in zip(table.partition_keys, values))
+    return f"{table.name} ({pairs})"
+
+
 class Catalog(abc.ABC):
     """A metastore lakelib keeps true: Spark's Hive metastore, AWS Glue, or none."""
 

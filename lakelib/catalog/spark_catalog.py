@@ -1,0 +1,227 @@
+"""The ``spark`` backend: the session's Hive metastore, through Spark SQL.
+
+Locally that is Spark's embedded Derby metastore (see :mod:`lakelib.session`); on EMR it is whatever the cluster's
+Hive metastore is, the AWS Glue Data Catalog when the cluster has the ``spark-hive-site`` classification
+``hive.metastore.client.factory.class = ...AWSGlueDataCatalogHiveClientFactory`` (see ``docs/catalog.md``).
+
+Tables are external Hive-format Parquet tables (``STORED AS PARQUET LOCATION ...``) partitioned by string keys,
+which Spark reads with its native Parquet reader and Athena reads through Glue. Partitions are added with
+``ALTER TABLE ... ADD PARTITION ... LOCATION`` and re-pointed with ``ALTER TABLE ... PARTITION ... SET LOCATION``;
+after every registration the table's cached metadata and file listings are refreshed, so ``spark.table(...)``
+sees what was just written.
+
+>>> catalog = SparkCatalog(spark, "segment_logs")                         # doctest: +SKIP
+>>> catalog.ensure_table(EVENTS, "file:///tmp/lake/tables/events")       # doctest: +SKIP
+>>> spark.table("segment_logs.events").count()                           # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from lakelib.catalog.base import Catalog, Partition, RegisterResult, partition_name
+from lakelib.errors import CatalogError
+from lakelib.schema import Table, create_table_ddl
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+#: Partitions per ``ALTER TABLE ... ADD PARTITION`` statement.
+ADD_CHUNK = 100
+
+
+def sql_string(value: str) -> str:
+    """A Spark SQL string literal.
+
+    >>> print(sql_string("it's"))
+    'it\\'s'
+    """
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quote_ident(name: str) -> str:
+    """A back-quoted Spark SQL identifier.
+
+    >>> quote_ident("events")
+    '`events`'
+    """
+    return "`" + name.replace("`", "``") + "`"
+
+
+def partition_spec(table: Table, values: Mapping[str, str]) -> str:
+    """``PARTITION (`sourceid`='web', `dt`='2020-01-02')`` in the table's key order.
+
+    >>> from lakelib.schema import EVENTS
+    >>> partition_spec(EVENTS, {"dt": "2020-01-02", "sourceid": "web"})
+    "PARTITION (`sourceid`='web', `dt`='2020-01-02')"
+    """
+    missing = [k for k in table.partition_keys if k not in values]
+    if missing:
+        raise KeyError(f"partition of {table.name} has no value for {', '.join(missing)}")
+    pairs = ", ".join(f"{quote_ident(k)}={sql_string(values[k])}" for k in table.partition_keys)
+    return f"PARTITION ({pairs})"
+
+
+def same_location(a: str, b: str) -> bool:
+    """Whether two locations name the same folder as the metastore stores it (``file:///x`` is ``file:/x``).
+
+    ``s3://`` and ``s3a://`` are different here: Spark reads them through different file systems.
+
+    >>> same_location("file:///tmp/t/dt=1/", "file:/tmp/t/dt=1")
+    True
+    >>> same_location("s3a://b/t", "s3://b/t")
+    False
+    """
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(uri: str) -> str:
+    uri = uri.rstrip("/") or uri
+    if uri.startswith("file:///"):
+        return "file:/" + uri[len("file:///"):]
+    if uri.startswith("/"):
+        return "file:" + uri
+    return uri
+
+
+class SparkCatalog(Catalog):
+    """``catalog.kind: spark``.
+
+    Parameters
+    ----------
+    spark
+        The job's session; it must have Hive support for the tables to outlive it.
+    database
+        The metastore database.
+    """
+
+    kind = "spark"
+
+    def __init__(self, spark: SparkSession, database: str) -> None:
+        self.spark = spark
+        self.database = database
+
+    def _name(self, table: Table) -> str:
+        return f"{quote_ident(self.database)}.{quote_ident(table.name.lower())}"
+
+    def _sql(self, statement: str, what: str):
+        from py4j.protocol import Py4JError
+        from pyspark.errors import PySparkException
+
+        log.debug("spark sql: %s", statement)
+        try:
+            return self.spark.sql(statement)
+        except (PySparkException, Py4JError) as exc:
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise CatalogError(f"spark metastore: {what} failed: {first.strip()}") from exc
+
+    def _exists(self, table: Table) -> bool:
+        return bool(self.spark.catalog.tableExists(table.name.lower(), self.database))
+
+    def ensure_table(self, table: Table, location: str) -> None:
+        """Create the database and the external Parquet table; add columns the schema gained since.
+
+        Raises
+        ------
+        CatalogError
+            The metastore refused, or the registered table has a column of another type (change it by hand).
+        """
+        self._sql(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}", f"creating database {self.database}")
+        name = f"{self.database}.{table.name.lower()}"
+        if not self._exists(table):
+            ddl = create_table_ddl(table, location, self.database)
+            self._sql(ddl, f"creating table {name}")
+            log.info("created table %s at %s", name, location)
+            return
+        have = {c.name.lower(): c for c in self.spark.catalog.listColumns(table.name.lower(), self.database)}
+        for col in table.columns:
+            got = have.get(col.name)
+            if got is not None and got.dataType.replace(" ", "").lower() != col.type.replace(" ", ""):
+                raise CatalogError(f"spark metastore: table {name} has column {col.name} as {got.dataType}, "
+                                   f"lakelib writes {col.type}")
+        added = [c for c in table.columns if c.name not in have]
+        if added:
+            cols = ", ".join(f"{quote_ident(c.name)} {c.type}" for c in added)
+            self._sql(f"ALTER TABLE {self._name(table)} ADD COLUMNS ({cols})", f"adding columns to {name}")
+            log.info("added column(s) %s to %s", ", ".join(c.name for c in added), name)
+        registered = self._external_catalog().getTable(self.database, table.name.lower()).location().toString()
+        if not same_location(registered, location):
+            self._sql(f"ALTER TABLE {self._name(table)} SET LOCATION {sql_string(location)}",
+                      f"setting the location of {name}")
+            log.info("re-pointed table %s from %s to %s", name, registered, location)
+
+    def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
+        """Add missing partitions, re-point moved ones, then refresh the table so readers see the change."""
+        name = f"{self.database}.{table.name.lower()}"
+        keys = table.partition_keys
+        registered = {tuple(p.values[k] for k in keys): p.location for p in self.list_partitions(table)}
+        wanted = {tuple(str(p.values[k]) for k in keys): p for p in partitions}
+        result = RegisterResult()
+        new = [p for key, p in wanted.items() if key not in registered]
+        moved = [p for key, p in wanted.items()
+                 if key in registered and not same_location(registered[key], p.location)]
+        result.unchanged = len(wanted) - len(new) - len(moved)
+        for start in range(0, len(new), ADD_CHUNK):
+            specs = " ".join(f"{partition_spec(table, p.values)} LOCATION {sql_string(p.location)}"
+                             for p in new[start:start + ADD_CHUNK])
+            self._sql(f"ALTER TABLE {self._name(table)} ADD IF NOT EXISTS {specs}", f"adding partitions to {name}")
+        for p in moved:
+            spec = partition_spec(table, p.values)
+            self._sql(f"ALTER TABLE {self._name(table)} {spec} SET LOCATION {sql_string(p.location)}",
+                      f"re-pointing partition {partition_name(table, p.values)} of {self.database}")
+        result.created = [{k: str(p.values[k]) for k in table.partition_keys} for p in new]
+        result.repointed = [{k: str(p.values[k]) for k in table.partition_keys} for p in moved]
+        self.refresh(table)
+        log.info("spark metastore %s: %d partition(s) created, %d re-pointed, %d unchanged", name,
+                 len(result.created), len(result.repointed), result.unchanged)
+        return result
+
+    def refresh(self, table: Table) -> None:
+        """Drop Spark's cached metadata and file listings of a table (its files may have been rewritten)."""
+        if self._exists(table):
+            self.spark.catalog.refreshTable(f"{self.database}.{table.name.lower()}")
+
+    def _external_catalog(self):
+        return self.spark._jsparkSession.sharedState().externalCatalog()
+
+    def list_partitions(self, table: Table) -> list[Partition]:
+        """Every registered partition, with its location as the metastore stores it (``file:/...``, ``s3://...``)."""
+        from py4j.protocol import Py4JError
+
+        if not self._exists(table):
+            return []
+        try:
+            parts = self._external_catalog().listPartitions(
+                self.database, table.name.lower(), self.spark._jvm.scala.Option.empty()
+            )
+            out = []
+            it = parts.iterator()
+            while it.hasNext():
+                p = it.next()
+                spec = p.spec()
+                values = {k: spec.get(k).get() for k in table.partition_keys}
+                out.append(Partition(values, p.location().toString()))
+        except Py4JError as exc:
+            raise CatalogError(f"spark metastore: listing partitions of {self.database}.{table.name} failed: "
+                               f"{str(exc).splitlines()[0]}") from exc
+        return out
+
+    def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:
+        """The registered folder of one partition, or ``None``."""
+        key = [str(values[k]) for k in table.partition_keys]
+        for p in self.list_partitions(table):
+            if [p.values[k] for k in table.partition_keys] == key:
+                return p.location
+        return None
+
+    def drop_partitions(self, table: Table, values: Sequence[Mapping[str, str]]) -> None:
+        """Remove partitions from the metastore (external table: the files stay); missing ones are ignored."""
+        if not values or not self._exists(table):
+            return
+        specs = ", ".join(partition_spec(table, v) for v in values)
+        self._sql(f"ALTER TABLE {self._name(table)} DROP IF EXISTS {specs}",
+                  f"dropping partitions of {self.database}.{table.name}")
+        self.refresh(table)
+

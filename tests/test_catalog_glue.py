@@ -1,0 +1,278 @@
+"""The ``glue`` backend against moto's Glue on 127.0.0.1: real boto3 calls over HTTP."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from lakelib.catalog import Partition, open_catalog
+from lakelib.catalog.glue_catalog import GlueCatalog, glue_client
+from lakelib.config import parse_config
+from lakelib.errors import CatalogError
+from lakelib.paths import partition_dir
+from lakelib.schema import EVENTS
+
+ROOT = "s3://lake-bucket/tables/events"
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def client(aws):
+    return glue_client(region=REGION, endpoint_url=aws)
+
+
+@pytest.fixture
+def catalog(client):
+    cat = GlueCatalog(client, "segment_logs", sleep=lambda s: None)
+    cat.ensure_table(EVENTS, ROOT)
+    return cat
+
+
+def count_calls(client, operation: str) -> list[dict]:
+    """Record the parameters of every ``operation`` call the client makes from now on."""
+    calls: list[dict] = []
+    client.meta.events.register(f"before-parameter-build.glue.{operation}",
+                                lambda params, **kw: calls.append(dict(params)))
+    return calls
+
+
+def parts(sources, days, root=ROOT, scheme_root=None):
+    out = []
+    for source in sources:
+        for day in days:
+            values = {"sourceid": source, "dt": day}
+            out.append(Partition(values, f"{scheme_root or root}/{partition_dir(values)}"))
+    return out
+
+
+def days(n: int, start=date(2020, 1, 1)) -> list[str]:
+    return [(start + timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def registered(client, database="segment_logs", table="events") -> dict[tuple, str]:
+    pages = client.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
+    return {tuple(p["Values"]): p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]}
+
+
+def test_ensure_table_creates_the_database_and_an_external_parquet_table(client, catalog):
+    assert client.get_database(Name="segment_logs")["Database"]["Name"] == "segment_logs"
+    table = client.get_table(DatabaseName="segment_logs", Name="events")["Table"]
+    assert table["TableType"] == "EXTERNAL_TABLE"
+    assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [("sourceid", "string"), ("dt", "string")]
+    sd = table["StorageDescriptor"]
+    assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == [(c.name, c.type) for c in EVENTS.columns]
+    assert ("timestamp", "timestamp") in [(c["Name"], c["Type"]) for c in sd["Columns"]]
+    assert ("context", "map<string,string>") in [(c["Name"], c["Type"]) for c in sd["Columns"]]
+    assert sd["Location"] == ROOT
+    assert sd["InputFormat"].endswith("MapredParquetInputFormat")
+    assert sd["OutputFormat"].endswith("MapredParquetOutputFormat")
+    assert sd["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    assert not any(k.startswith("projection.") for k in table["Parameters"])
+
+
+def test_ensure_table_again_changes_nothing(client, catalog):
+    creates, updates = count_calls(client, "CreateTable"), count_calls(client, "UpdateTable")
+    catalog.ensure_table(EVENTS, ROOT)
+    assert creates == [] and updates == []
+
+
+def test_ensure_table_repairs_a_table_that_drifted(client, catalog):
+    table = client.get_table(DatabaseName="segment_logs", Name="events")["Table"]
+    sd = dict(table["StorageDescriptor"], Columns=table["StorageDescriptor"]["Columns"][:3])
+    client.update_table(DatabaseName="segment_logs", TableInput={
+        "Name": "events", "TableType": "EXTERNAL_TABLE", "PartitionKeys": table["PartitionKeys"],
+        "StorageDescriptor": sd, "Parameters": table["Parameters"]})
+
+    catalog.ensure_table(EVENTS, ROOT)
+
+    cols = client.get_table(DatabaseName="segment_logs", Name="events")["Table"]["StorageDescriptor"]["Columns"]
+    assert [c["Name"] for c in cols] == EVENTS.column_names
+
+
+def test_s3a_locations_are_registered_as_s3(client):
+    catalog = GlueCatalog(client, "segment_logs")
+    catalog.ensure_table(EVENTS, "s3a://lake-bucket/tables/events")
+    catalog.register_partitions(EVENTS, parts(["web"], days(2), scheme_root="s3a://lake-bucket/tables/events"))
+
+    table = client.get_table(DatabaseName="segment_logs", Name="events")["Table"]
+    assert table["StorageDescriptor"]["Location"] == ROOT
+    assert registered(client) == {
+        ("web", "2020-01-01"): f"{ROOT}/sourceid=web/dt=2020-01-01",
+        ("web", "2020-01-02"): f"{ROOT}/sourceid=web/dt=2020-01-02",
+    }
+
+
+def test_250_partitions_go_in_three_batch_create_calls(client, catalog):
+    calls = count_calls(client, "BatchCreatePartition")
+    wanted = parts(["web", "ios"], days(125))
+
+    result = catalog.register_partitions(EVENTS, wanted)
+
+    assert [len(c["PartitionInputList"]) for c in calls] == [100, 100, 50]
+    assert len(result.created) == 250 and result.repointed == [] and result.unchanged == 0
+    got = registered(client)
+    assert got == {tuple(p.values.values()): p.location for p in wanted}
+    one = client.get_partition(DatabaseName="segment_logs", TableName="events", PartitionValues=["ios", "2020-03-01"])
+    sd = one["Partition"]["StorageDescriptor"]
+    assert sd["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    assert [c["Name"] for c in sd["Columns"]] == EVENTS.column_names
+
+
+def test_a_rerun_changes_nothing(client, catalog):
+    wanted = parts(["web", "ios"], days(3))
+    catalog.register_partitions(EVENTS, wanted)
+    before = client.get_partitions(DatabaseName="segment_logs", TableName="events")["Partitions"]
+    updates = count_calls(client, "BatchUpdatePartition")
+
+    result = catalog.register_partitions(EVENTS, wanted)
+
+    assert result.created == [] and result.repointed == [] and result.unchanged == 6
+    assert updates == []
+    assert client.get_partitions(DatabaseName="segment_logs", TableName="events")["Partitions"] == before
+
+
+def test_a_partition_moved_by_hand_is_put_back(client, catalog):
+    wanted = parts(["web"], days(3))
+    catalog.register_partitions(EVENTS, wanted)
+    moved = wanted[1]
+    entry = client.get_partition(DatabaseName="segment_logs", TableName="events",
+                                 PartitionValues=list(moved.values.values()))["Partition"]
+    client.update_partition(
+        DatabaseName="segment_logs", TableName="events", PartitionValueList=entry["Values"],
+        PartitionInput={"Values": entry["Values"],
+                        "StorageDescriptor": dict(entry["StorageDescriptor"], Location="s3://elsewhere/x")})
+
+    result = catalog.register_partitions(EVENTS, wanted)
+
+    assert result.repointed == [moved.values] and result.created == [] and result.unchanged == 2
+    assert registered(client)[tuple(moved.values.values())] == moved.location
+    assert catalog.partition_location(EVENTS, moved.values) == moved.location
+
+
+def test_a_compacted_partition_is_repointed_to_its_new_folder(client, catalog):
+    catalog.register_partitions(EVENTS, parts(["web"], days(2)))
+    new_home = "s3://lake-bucket/tables/events/_compacted/run-1/sourceid=web/dt=2020-01-02"
+
+    result = catalog.register_partitions(EVENTS, [Partition({"sourceid": "web", "dt": "2020-01-02"}, new_home)])
+
+    assert result.repointed == [{"sourceid": "web", "dt": "2020-01-02"}]
+    assert registered(client)[("web", "2020-01-02")] == new_home
+    assert registered(client)[("web", "2020-01-01")] == f"{ROOT}/sourceid=web/dt=2020-01-01"
+
+
+def test_a_partition_glue_refuses_fails_with_its_name(client, catalog, aws):
+    """Provoke a real per-partition error: the partition vanishes between the create and the update."""
+    wanted = parts(["web"], days(2))
+    catalog.register_partitions(EVENTS, wanted)
+    other = glue_client(region=REGION, endpoint_url=aws)
+
+    def someone_drops_it(params, **kwargs):
+        other.batch_delete_partition(DatabaseName="segment_logs", TableName="events",
+                                     PartitionsToDelete=[{"Values": ["web", "2020-01-02"]}])
+
+    client.meta.events.register("before-call.glue.BatchUpdatePartition", someone_drops_it)
+    moved = [Partition(wanted[1].values, "s3://lake-bucket/compacted/web/2020-01-02")]
+
+    with pytest.raises(CatalogError, match=r"events \(sourceid=web, dt=2020-01-02\).*EntityNotFoundException"):
+        catalog.register_partitions(EVENTS, moved)
+
+
+def test_a_missing_table_fails_with_one_line_naming_it(client):
+    catalog = GlueCatalog(client, "segment_logs")
+    with pytest.raises(CatalogError, match=r"segment_logs\.events") as info:
+        catalog.register_partitions(EVENTS, parts(["web"], days(1)))
+    assert "\n" not in str(info.value)
+
+
+def test_throttled_partitions_are_sent_again(client, catalog):
+    """Glue answers HTTP 200 with a per-partition ThrottlingException; those partitions must be retried.
+
+    The first BatchCreatePartition response is replaced, at the HTTP layer through botocore's own event
+    system, by the body Glue sends when it throttles one partition; the retry reaches moto.
+    """
+    from botocore.awsrequest import AWSResponse
+
+    body = (b'{"Errors": [{"PartitionValues": ["web", "2020-01-02"], "ErrorDetail": '
+            b'{"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}}]}')
+    sent: list[dict] = []
+    calls = count_calls(client, "BatchCreatePartition")
+
+    class Raw:
+        def stream(self, **kwargs):
+            yield body
+
+    def throttle_first(request, **kwargs):
+        sent.append(request)
+        if len(sent) == 1:
+            # What Glue does: it creates the others and throttles one.
+            other = glue_client(region=REGION, endpoint_url=client.meta.endpoint_url)
+            other.create_partition(DatabaseName="segment_logs", TableName="events",
+                                   PartitionInput=calls[0]["PartitionInputList"][0])
+            return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.1"}, Raw())
+        return None
+
+    client.meta.events.register("before-send.glue.BatchCreatePartition", throttle_first)
+    result = catalog.register_partitions(EVENTS, parts(["web"], days(2)))
+
+    assert [[p["Values"] for p in c["PartitionInputList"]] for c in calls] == [
+        [["web", "2020-01-01"], ["web", "2020-01-02"]], [["web", "2020-01-02"]]]
+    assert set(registered(client)) == {("web", "2020-01-01"), ("web", "2020-01-02")}
+    assert result.created == [{"sourceid": "web", "dt": "2020-01-01"}, {"sourceid": "web", "dt": "2020-01-02"}]
+
+
+def test_list_partition_location_and_drop(client, catalog):
+    wanted = parts(["web", "ios"], days(2))
+    catalog.register_partitions(EVENTS, wanted)
+
+    listed = catalog.list_partitions(EVENTS)
+    assert sorted((tuple(p.values.items()), p.location) for p in listed) == sorted(
+        (tuple(p.values.items()), p.location) for p in wanted)
+    assert catalog.partition_location(EVENTS, {"sourceid": "web", "dt": "1999-01-01"}) is None
+
+    catalog.drop_partitions(EVENTS, [wanted[0].values, {"sourceid": "nope", "dt": "2020-01-01"}])
+    assert set(registered(client)) == {tuple(p.values.values()) for p in wanted[1:]}
+    assert GlueCatalog(client, "other_db").list_partitions(EVENTS) == []
+
+
+def test_catalog_id_is_sent_on_every_call(client):
+    seen: list[tuple[str, dict]] = []
+    client.meta.events.register("provide-client-params.glue.*",
+                                lambda params, model, **kw: seen.append((model.name, dict(params))))
+    catalog = GlueCatalog(client, "segment_logs", catalog_id="123456789012")
+    catalog.ensure_table(EVENTS, ROOT)
+    catalog.register_partitions(EVENTS, parts(["web"], days(2)))
+    catalog.register_partitions(EVENTS, parts(["web"], days(2), scheme_root="s3://lake-bucket/moved"))
+    catalog.list_partitions(EVENTS)
+
+    names = {name for name, _ in seen}
+    assert {"CreateDatabase", "CreateTable", "BatchCreatePartition", "BatchUpdatePartition"} <= names
+    assert [name for name, params in seen if params.get("CatalogId") != "123456789012"] == []
+
+
+def test_projection_sets_athena_table_properties(client):
+    catalog = GlueCatalog(client, "segment_logs", projection=True)
+    catalog.ensure_table(EVENTS, "s3a://lake-bucket/tables/events")
+
+    params = client.get_table(DatabaseName="segment_logs", Name="events")["Table"]["Parameters"]
+    assert params["projection.enabled"] == "true"
+    assert params["projection.dt.type"] == "date"
+    assert params["projection.dt.format"] == "yyyy-MM-dd"
+    assert params["projection.sourceid.type"] == "injected"
+    assert params["storage.location.template"] == f"{ROOT}/sourceid=${{sourceid}}/dt=${{dt}}"
+
+
+def test_open_catalog_builds_a_glue_client_from_the_config(aws):
+    config = parse_config({
+        "lake": {"raw": "s3://lake-bucket/raw", "tables": "s3://lake-bucket/tables",
+                 "quarantine": "s3://lake-bucket/q", "reports": "s3://lake-bucket/r"},
+        "catalog": {"kind": "glue", "database": "seg",
+                    "glue": {"region": "eu-west-1", "endpoint_url": aws, "partition_projection": True}},
+    })
+    catalog = open_catalog(config)
+
+    assert catalog.kind == "glue" and catalog.database == "seg" and catalog.projection
+    assert catalog.client.meta.region_name == "eu-west-1"
+    assert catalog.client.meta.endpoint_url == aws
+    assert catalog.client.meta.config.retries["mode"] == "standard"
+    catalog.ensure_table(EVENTS, f"{config.lake.tables}/events")
+    assert catalog.client.get_table(DatabaseName="seg", Name="events")["Table"]["Name"] == "events"

@@ -1,0 +1,159 @@
+"""The ``spark`` backend against the session's embedded Hive metastore (Derby, in a temporary folder)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from lakelib.catalog import Partition, open_catalog
+from lakelib.catalog.spark_catalog import SparkCatalog
+from lakelib.config import parse_config
+from lakelib.errors import CatalogError
+from lakelib.paths import partition_dir
+from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY, spark_schema
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+def event_row(message_id: str, ts: datetime, props: dict) -> tuple:
+    values = {c.name: None for c in EVENTS.columns}
+    values.update(messageid=message_id, type="track", event="Clicked", timestamp=ts, receivedat=ts,
+                  properties=props, context={"library": '{"name":"analytics.js"}'})
+    return tuple(values[c] for c in EVENTS.column_names)
+
+
+@pytest.fixture
+def database():
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def catalog(spark, database):
+    yield SparkCatalog(spark, database)
+    spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
+
+
+def write_partition(spark, folder, rows) -> str:
+    uri = f"file://{folder}"
+    spark.createDataFrame(rows, spark_schema(EVENTS)).coalesce(1).write.mode("overwrite").parquet(uri)
+    return uri
+
+
+def rows_by_id(spark, name: str) -> dict:
+    return {r["messageid"]: r.asDict() for r in spark.table(name).collect()}
+
+
+def test_a_registered_table_reads_back_with_maps_timestamps_and_keys(spark, catalog, database, tmp_path):
+    root = f"file://{tmp_path}/events"
+    loc_a = write_partition(spark, tmp_path / "events" / "sourceid=web" / "dt=2020-01-01",
+                            [event_row("m1", utc(2020, 1, 1, 23, 59, 59, 123000), {"plan": "pro", "n": "3"})])
+    loc_b = write_partition(spark, tmp_path / "events" / "sourceid=ios" / "dt=2020-01-02",
+                            [event_row("m2", utc(2020, 1, 2, 0, 0, 1), {"nested": '{"a":1}'})])
+
+    catalog.ensure_table(EVENTS, root)
+    result = catalog.register_partitions(EVENTS, [
+        Partition({"sourceid": "web", "dt": "2020-01-01"}, loc_a),
+        Partition({"sourceid": "ios", "dt": "2020-01-02"}, loc_b),
+    ])
+
+    assert sorted(r["sourceid"] for r in result.created) == ["ios", "web"]
+    got = rows_by_id(spark, f"{database}.events")
+    assert got["m1"]["timestamp"] == datetime(2020, 1, 1, 23, 59, 59, 123000)  # session time zone is UTC
+    assert got["m1"]["properties"] == {"plan": "pro", "n": "3"}
+    assert got["m2"]["properties"] == {"nested": '{"a":1}'}
+    assert got["m2"]["context"] == {"library": '{"name":"analytics.js"}'}
+    assert (got["m1"]["sourceid"], got["m1"]["dt"]) == ("web", "2020-01-01")
+    assert (got["m2"]["sourceid"], got["m2"]["dt"]) == ("ios", "2020-01-02")
+    filtered = spark.sql(f"SELECT messageid FROM {database}.events WHERE sourceid = 'ios' AND dt = '2020-01-02'")
+    assert [r[0] for r in filtered.collect()] == ["m2"]
+
+
+def test_the_table_is_an_external_hive_parquet_table_with_the_schema_types(spark, catalog, database, tmp_path):
+    catalog.ensure_table(EVENTS, f"file://{tmp_path}/events")
+
+    cols = {c.name: c for c in spark.catalog.listColumns("events", database)}
+    assert [n for n, c in cols.items() if not c.isPartition] == EVENTS.column_names
+    assert [n for n, c in cols.items() if c.isPartition] == ["sourceid", "dt"]
+    assert cols["timestamp"].dataType == "timestamp"
+    assert cols["properties"].dataType.replace(" ", "") == "map<string,string>"
+    info = {r["col_name"]: r["data_type"] for r in spark.sql(f"DESCRIBE FORMATTED {database}.events").collect()}
+    assert info["Type"] == "EXTERNAL"
+    assert info["Serde Library"].endswith("ParquetHiveSerDe")
+    assert info["InputFormat"].endswith("MapredParquetInputFormat")
+
+    catalog.ensure_table(EVENTS, f"file://{tmp_path}/events")  # again: no error, nothing changes
+    assert [c.name for c in spark.catalog.listColumns("events", database)] == EVENTS.all_names
+
+
+def test_a_rerun_is_a_no_op_and_a_moved_partition_is_repointed(spark, catalog, database, tmp_path):
+    values = {"sourceid": "web", "dt": "2020-01-01"}
+    folder = tmp_path / "events" / partition_dir(values)
+    first = write_partition(spark, folder, [event_row("old", utc(2020, 1, 1), {})])
+    catalog.ensure_table(EVENTS, f"file://{tmp_path}/events")
+    catalog.register_partitions(EVENTS, [Partition(values, first)])
+    assert set(rows_by_id(spark, f"{database}.events")) == {"old"}
+
+    again = catalog.register_partitions(EVENTS, [Partition(dict(values), first + "/")])
+    assert (again.created, again.repointed, again.unchanged) == ([], [], 1)
+
+    compacted = write_partition(spark, tmp_path / "compacted" / "run1",
+                                [event_row("new1", utc(2020, 1, 1), {}), event_row("new2", utc(2020, 1, 1), {})])
+    moved = catalog.register_partitions(EVENTS, [Partition(values, compacted)])
+
+    assert moved.repointed == [values] and moved.created == []
+    assert set(rows_by_id(spark, f"{database}.events")) == {"new1", "new2"}
+    assert catalog.partition_location(EVENTS, values).rstrip("/").endswith("compacted/run1")
+
+
+def test_files_rewritten_in_place_are_seen_after_registering(spark, catalog, database, tmp_path):
+    values = {"sourceid": "web", "dt": "2020-01-01"}
+    folder = tmp_path / "events" / partition_dir(values)
+    loc = write_partition(spark, folder, [event_row("a", utc(2020, 1, 1), {})])
+    catalog.ensure_table(EVENTS, f"file://{tmp_path}/events")
+    catalog.register_partitions(EVENTS, [Partition(values, loc)])
+    assert set(rows_by_id(spark, f"{database}.events")) == {"a"}
+
+    write_partition(spark, folder, [event_row("b", utc(2020, 1, 1), {}), event_row("c", utc(2020, 1, 1), {})])
+    result = catalog.register_partitions(EVENTS, [Partition(values, loc)])
+
+    assert result.unchanged == 1
+    assert set(rows_by_id(spark, f"{database}.events")) == {"b", "c"}
+
+
+def test_list_and_drop_partitions(spark, catalog, tmp_path):
+    assert catalog.list_partitions(MESSAGE_TYPE_COUNTS_DAILY) == []
+    catalog.ensure_table(MESSAGE_TYPE_COUNTS_DAILY, f"file://{tmp_path}/counts")
+    wanted = [Partition({"sourceid": s, "dt": "2020-01-01"}, f"file://{tmp_path}/counts/sourceid={s}/dt=2020-01-01")
+              for s in ("a", "b'quote")]
+    catalog.register_partitions(MESSAGE_TYPE_COUNTS_DAILY, wanted)
+
+    listed = {p.values["sourceid"]: p.location for p in catalog.list_partitions(MESSAGE_TYPE_COUNTS_DAILY)}
+    assert set(listed) == {"a", "b'quote"}
+    assert listed["a"].endswith("/counts/sourceid=a/dt=2020-01-01")
+
+    catalog.drop_partitions(MESSAGE_TYPE_COUNTS_DAILY, [wanted[0].values, {"sourceid": "zz", "dt": "2020-01-01"}])
+    assert [p.values["sourceid"] for p in catalog.list_partitions(MESSAGE_TYPE_COUNTS_DAILY)] == ["b'quote"]
+    assert catalog.partition_location(MESSAGE_TYPE_COUNTS_DAILY, wanted[0].values) is None
+
+
+def test_a_column_of_another_type_is_refused(spark, catalog, database, tmp_path):
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+    spark.sql(f"CREATE TABLE {database}.message_type_counts_daily (type string, message_count string) "
+              f"PARTITIONED BY (sourceid string, dt string) STORED AS PARQUET LOCATION 'file://{tmp_path}/c'")
+    with pytest.raises(CatalogError, match=r"message_type_counts_daily has column message_count as string"):
+        catalog.ensure_table(MESSAGE_TYPE_COUNTS_DAILY, f"file://{tmp_path}/c")
+
+
+def test_open_catalog_picks_the_spark_backend(spark, tmp_path):
+    config = parse_config({
+        "lake": {"raw": str(tmp_path / "raw"), "tables": str(tmp_path / "t"), "quarantine": str(tmp_path / "q"),
+                 "reports": str(tmp_path / "r")},
+        "catalog": {"kind": "spark", "database": "seg"},
+    })
+    catalog = open_catalog(config, spark)
+    assert isinstance(catalog, SparkCatalog) and catalog.database == "seg"
+    with pytest.raises(CatalogError, match="SparkSession"):
+        open_catalog(config)
