@@ -78,24 +78,11 @@ def partition_location(tables_root: str, table: TableRef, values: Mapping[str, o
     return join(table_dir(tables_root, t.name), partition_dir(key_values(t, values)))
 
 
-def same_location(a: str, b: str) -> bool:
-    """Whether two folder URIs name the same place (``file:/x`` = ``file:///x``, ``s3a://`` = ``s3://``,
-    trailing slashes ignored).
-
-    >>> same_location("file:/lake/t/dt=1/", "file:///lake/t/dt=1")
-    True
-    >>> same_location("s3a://b/t", "s3://b/t")
-    True
-    """
-    return _comparable(a) == _comparable(b)
-
-
-def _comparable(uri: str) -> str:
+def _file_uri(uri: str) -> str:
+    """``file:/x`` (as a Hive metastore stores it) to ``file:///x``; other URIs unchanged, trailing slash dropped."""
     uri = uri.rstrip("/")
     if uri.startswith("file:") and not uri.startswith("file://"):
-        uri = "file://" + uri[len("file:"):]
-    if uri.startswith("s3a://"):
-        uri = "s3://" + uri[len("s3a://"):]
+        return "file://" + uri[len("file:"):]
     return uri
 
 
@@ -229,7 +216,7 @@ def read_partitions(
     for part in partitions:
         values = key_values(t, part.values)
         suffix = "/" + partition_dir(values)
-        location = part.location.rstrip("/")
+        location = _file_uri(part.location)
         if location.endswith(suffix):
             by_base.setdefault(location[: -len(suffix)], []).append(location)
         else:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import uuid
 from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
@@ -96,18 +98,21 @@ def test_sum_daily_sums_each_window_per_source_and_type_with_empty_days_absent(s
 # --- the job ---------------------------------------------------------------------------------------------------
 
 
+def write_config(tmp_path: Path, catalog: str) -> None:
+    for name in ("raw", "tables", "quarantine", "reports"):
+        (tmp_path / name).mkdir(exist_ok=True)
+    (tmp_path / "lake.yaml").write_text(
+        "lake:\n"
+        + "".join(f"  {name}: {tmp_path / name}\n" for name in ("raw", "tables", "quarantine", "reports"))
+        + f"catalog: {catalog}\n",
+        encoding="utf-8",
+    )
+
+
 @pytest.fixture
 def lake(tmp_path: Path):
     """A config (catalog none) and the lake's roots under tmp_path."""
-    for name in ("raw", "tables", "quarantine", "reports"):
-        (tmp_path / name).mkdir()
-    config = tmp_path / "lake.yaml"
-    config.write_text(
-        "lake:\n"
-        + "".join(f"  {name}: {tmp_path / name}\n" for name in ("raw", "tables", "quarantine", "reports"))
-        + "catalog: {kind: none}\n",
-        encoding="utf-8",
-    )
+    write_config(tmp_path, "{kind: none}")
     return tmp_path
 
 
@@ -265,3 +270,34 @@ def test_usage_errors_exit_2_with_one_line(lake, capsys, args, message):
 def test_period_is_required(lake, capsys):
     assert main(["--config", str(lake / "lake.yaml"), "--date", "2020-01-01"]) == 2
     assert "--period" in capsys.readouterr().err
+
+
+def test_with_the_spark_catalog_both_tables_are_registered_and_a_moved_daily_partition_is_read_there(
+    spark, tmp_path
+):
+    database = f"mtc_{uuid.uuid4().hex[:8]}"
+    write_config(tmp_path, f"{{kind: spark, database: {database}}}")
+    rows = [("a", "track", "web", "2020-02-28"), ("b", "track", "web", "2020-02-29"),
+            ("c", "page", "web", "2020-03-01")]
+    write_events(spark, tmp_path, rows)
+    assert run(tmp_path, "--period", "day", "--date", "2020-02-28", "--end-date", "2020-03-01")[0] == 0
+    assert_df_equality(
+        spark.table(f"{database}.message_type_counts_daily").select("sourceid", "dt", "type", "message_count"),
+        daily_df(spark, independent_daily(rows)), ignore_row_order=True, ignore_nullable=True,
+    )
+    # A compaction moved web/2020-02-29 and re-pointed the catalog; the old folder is gone.
+    moved = f"file://{tmp_path}/compacted/web-2020-02-29"
+    daily_df(spark, [("web", "2020-02-29", "track", 40)]).select("type", "message_count").write.parquet(moved)
+    spark.sql(f"ALTER TABLE {database}.message_type_counts_daily PARTITION (sourceid='web', dt='2020-02-29') "
+              f"SET LOCATION '{moved}'")
+    shutil.rmtree(tmp_path / "tables" / "message_type_counts_daily" / "sourceid=web" / "dt=2020-02-29")
+
+    code, report = run(tmp_path, "--period", "year", "--date", "2020-03-01")
+    assert code == 0 and report["daily_computed"] == []
+    expected = spark.createDataFrame([("web", "2020-03-01", "track", 41), ("web", "2020-03-01", "page", 1)],
+                                     YEARLY_ROWS)
+    spark.catalog.refreshTable(f"{database}.message_type_counts_yearly")
+    assert_df_equality(
+        spark.table(f"{database}.message_type_counts_yearly").select("sourceid", "end_dt", "type", "message_count"),
+        expected, ignore_row_order=True, ignore_nullable=True,
+    )

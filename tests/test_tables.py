@@ -1,6 +1,7 @@
 """lakelib.tables: finding partitions (catalog first, else default folders), reading them pruned, writing them."""
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -17,7 +18,6 @@ from lakelib.tables import (
     partition_location,
     read_partitions,
     register,
-    same_location,
     write_partitions,
 )
 
@@ -89,11 +89,6 @@ def test_partition_location_is_the_hive_folder_in_key_order():
     assert partition_location("s3://b/t", DAILY, {"dt": "2020-01-02", "sourceid": "web"}) == (
         "s3://b/t/message_type_counts_daily/sourceid=web/dt=2020-01-02"
     )
-
-
-def test_same_location_treats_hive_file_uris_as_equal():
-    assert same_location("file:/x/y/", "file:///x/y")
-    assert not same_location("file:///x/y", "file:///x/z")
 
 
 def test_write_overwrites_only_the_partitions_written_and_returns_them(spark, root):
@@ -186,3 +181,26 @@ def test_register_creates_the_table_first_and_is_idempotent(spark, root):
     assert catalog.calls == ["ensure_table", "register_partitions"] * 2
     assert catalog.tables == {DAILY.name: f"{root}/message_type_counts_daily"}
     assert (len(first.created), second.created, second.unchanged) == (1, [], 1)
+
+
+def test_with_the_spark_catalog_registered_and_relocated_partitions_are_read_where_it_says(spark, root, tmp_path):
+    from lakelib.catalog.spark_catalog import SparkCatalog
+
+    catalog = SparkCatalog(spark, f"tables_{uuid.uuid4().hex[:8]}")
+    written = write_partitions(daily_df(spark, [("track", 1, "web", "2020-01-01"), ("page", 2, "web", "2020-01-02")]),
+                               DAILY, root)
+    register(catalog, DAILY, root, written)
+    assert [p.values for p in find_partitions(DAILY, root, Storage(spark), catalog)] == [p.values for p in written]
+
+    # An unregistered partition on disk is found too; a registered one moved elsewhere is read at its new place.
+    write_partitions(daily_df(spark, [("alias", 3, "web", "2020-01-03")]), DAILY, root)
+    moved = f"file://{tmp_path}/elsewhere/part-v2"
+    daily_df(spark, [("track", 50, "x", "x")]).select("type", "message_count").write.parquet(moved)
+    register(catalog, DAILY, root, [Partition({"sourceid": "web", "dt": "2020-01-01"}, moved)])
+
+    found = find_partitions(DAILY, root, Storage(spark), catalog, sources=["web"])
+    assert [p.values["dt"] for p in found] == ["2020-01-01", "2020-01-02", "2020-01-03"]
+    got = read_partitions(spark, DAILY, found, ["type", "message_count"])
+    expected = daily_df(spark, [("track", 50, "web", "2020-01-01"), ("page", 2, "web", "2020-01-02"),
+                                ("alias", 3, "web", "2020-01-03")])
+    assert_df_equality(got, expected, ignore_row_order=True)
