@@ -215,3 +215,29 @@ def test_wait_follows_the_step_to_its_end(cluster, final, status):
         assert err.strip().splitlines()[-1] == (
             f"submit: error: step {step_id} FAILED; logs: s3://lake-logs/emr/{cluster['id']}/steps/{step_id}/"
         )
+
+
+def test_local_runs_the_job_with_lakelib_importable_and_returns_its_status(tmp_path):
+    # A copy of the script in a tiny checkout whose job only reports what it sees (no SparkContext: quick).
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "conf").mkdir()
+    shutil.copy(SUBMIT, tmp_path / "scripts" / "submit.sh")
+    shutil.copy(REPO / "conf" / "log4j2-local.properties", tmp_path / "conf")
+    (tmp_path / "lakelib").symlink_to(REPO / "lakelib")
+    (tmp_path / "jobs" / "probe.py").write_text(
+        "import json, os, sys\nimport lakelib\n"
+        "print(json.dumps({'lakelib': lakelib.__file__, 'python': os.environ.get('PYSPARK_PYTHON'),"
+        " 'args': sys.argv[1:]}))\nsys.exit(3)\n"
+    )
+    done = subprocess.run(
+        ["bash", str(tmp_path / "scripts" / "submit.sh"), "local", "probe", "--set", "a=b c", "--x"],
+        capture_output=True, text=True, timeout=180, env=submit_env(), cwd=tmp_path,
+    )
+    assert done.returncode == 3, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["lakelib"].startswith(str(tmp_path / "lakelib"))
+    assert seen["args"] == ["--set", "a=b c", "--x"]
+    assert subprocess.run([seen["python"], "-c", "import pyspark"]).returncode == 0
+    unknown = run_submit("local", "no_such_job")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("submit: error: unknown job 'no_such_job'")
