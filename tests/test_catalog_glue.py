@@ -261,6 +261,15 @@ def test_projection_sets_athena_table_properties(client):
     assert params["storage.location.template"] == f"{ROOT}/sourceid=${{sourceid}}/dt=${{dt}}"
 
 
+def test_turning_projection_off_removes_it(client):
+    GlueCatalog(client, "segment_logs", projection=True).ensure_table(EVENTS, ROOT)
+    GlueCatalog(client, "segment_logs", projection=False).ensure_table(EVENTS, ROOT)
+
+    params = client.get_table(DatabaseName="segment_logs", Name="events")["Table"]["Parameters"]
+    assert not any(k.startswith("projection.") for k in params)
+    assert params["classification"] == "parquet"
+
+
 def test_open_catalog_builds_a_glue_client_from_the_config(aws):
     config = parse_config({
         "lake": {"raw": "s3://lake-bucket/raw", "tables": "s3://lake-bucket/tables",

@@ -149,3 +149,16 @@ def test_table_differs_only_on_what_lakelib_owns():
 
     projected = gp.table_input(EVENTS, "s3://lake/t/events", projection=True)
     assert gp.table_differs(existing, projected)
+    assert gp.table_differs(projected, wanted)  # projection turned off
+
+
+def test_an_update_keeps_foreign_parameters_and_drops_unwanted_projection():
+    wanted = gp.table_input(EVENTS, "s3://lake/t/events")
+    existing = gp.table_input(EVENTS, "s3://lake/t/events", projection=True)
+    existing["Parameters"]["owner_team"] = "data"
+
+    params = gp.merged_table_input(existing, wanted)["Parameters"]
+
+    assert params["owner_team"] == "data"
+    assert not any(k.startswith("projection.") for k in params) and "storage.location.template" not in params
+    assert params["EXTERNAL"] == "TRUE"

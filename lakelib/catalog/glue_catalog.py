@@ -194,7 +194,8 @@ class GlueCatalog(Catalog):
                 return
             existing = self._get_table(table) or {}
         if gp.table_differs(existing, request["TableInput"]):
-            self._call("update_table", self._name(table), **request)
+            update = dict(request, TableInput=gp.merged_table_input(existing, request["TableInput"]))
+            self._call("update_table", self._name(table), **update)
             log.info("updated Glue table %s to lakelib's definition", self._name(table))
 
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:

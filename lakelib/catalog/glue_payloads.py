@@ -161,11 +161,21 @@ def create_table_request(
     )
 
 
+def _projection_key(name: str) -> bool:
+    return name.startswith("projection.") or name == "storage.location.template"
+
+
+def merged_table_input(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """``wanted``, keeping the table parameters someone else set on ``existing`` (not projection ones)."""
+    kept = {k: v for k, v in (existing.get("Parameters") or {}).items() if not _projection_key(k)}
+    return dict(wanted, Parameters={**kept, **wanted["Parameters"]})
+
+
 def table_differs(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     """Whether a ``GetTable`` ``Table`` differs from a wanted ``TableInput`` in anything lakelib owns.
 
-    Compared: columns (names and types), partition keys, location, formats, serde, and the wanted parameters.
-    Parameters someone else added (Glue's own statistics, say) are not a difference.
+    Compared: columns (names and types), partition keys, location, formats, serde, the wanted parameters, and
+    projection parameters that are no longer wanted. Other parameters someone added are not a difference.
     """
     def cols(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
         return [(c["Name"], c["Type"]) for c in items]
@@ -180,6 +190,7 @@ def table_differs(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> boo
         or have_sd.get("OutputFormat") != want_sd["OutputFormat"]
         or have_sd.get("SerdeInfo", {}).get("SerializationLibrary") != want_sd["SerdeInfo"]["SerializationLibrary"]
         or any(have_params.get(k) != v for k, v in wanted["Parameters"].items())
+        or any(_projection_key(k) and k not in wanted["Parameters"] for k in have_params)
         or (existing.get("TableType") or "").upper() != wanted["TableType"]
     )
 
@@ -203,57 +214,45 @@ def partition_input(table: Table, values: Mapping[str, str], location: str) -> d
     return {"Values": partition_values(table, values), "StorageDescriptor": storage_descriptor(table, location)}
 
 
+def _batch_request(
+    operation: str, field: str, limit: int, database: str, table: Table, items: Sequence[Any], catalog_id: str | None
+) -> dict[str, Any]:
+    if len(items) > limit:
+        raise ValueError(f"{operation} takes at most {limit} partitions, not {len(items)}")
+    return _with_catalog({"DatabaseName": database, "TableName": table.name.lower(), field: list(items)}, catalog_id)
+
+
 def batch_create_partition_request(
     database: str, table: Table, inputs: Sequence[Mapping[str, Any]], catalog_id: str | None = None
 ) -> dict[str, Any]:
     """``BatchCreatePartition`` arguments for at most :data:`CREATE_CHUNK` partition inputs."""
-    if len(inputs) > CREATE_CHUNK:
-        raise ValueError(f"BatchCreatePartition takes at most {CREATE_CHUNK} partitions, not {len(inputs)}")
-    return _with_catalog(
-        {"DatabaseName": database, "TableName": table.name.lower(), "PartitionInputList": list(inputs)}, catalog_id
-    )
+    return _batch_request("BatchCreatePartition", "PartitionInputList", CREATE_CHUNK, database, table, inputs,
+                          catalog_id)
 
 
 def batch_update_partition_request(
     database: str, table: Table, inputs: Sequence[Mapping[str, Any]], catalog_id: str | None = None
 ) -> dict[str, Any]:
     """``BatchUpdatePartition`` arguments: each input replaces the partition with the same values."""
-    if len(inputs) > UPDATE_CHUNK:
-        raise ValueError(f"BatchUpdatePartition takes at most {UPDATE_CHUNK} partitions, not {len(inputs)}")
     entries = [{"PartitionValueList": list(p["Values"]), "PartitionInput": p} for p in inputs]
-    return _with_catalog({"DatabaseName": database, "TableName": table.name.lower(), "Entries": entries}, catalog_id)
+    return _batch_request("BatchUpdatePartition", "Entries", UPDATE_CHUNK, database, table, entries, catalog_id)
 
 
 def batch_get_partition_request(
     database: str, table: Table, values: Sequence[Sequence[str]], catalog_id: str | None = None
 ) -> dict[str, Any]:
     """``BatchGetPartition`` arguments for at most :data:`GET_CHUNK` value lists."""
-    if len(values) > GET_CHUNK:
-        raise ValueError(f"BatchGetPartition takes at most {GET_CHUNK} partitions, not {len(values)}")
-    return _with_catalog(
-        {
-            "DatabaseName": database,
-            "TableName": table.name.lower(),
-            "PartitionsToGet": [{"Values": list(v)} for v in values],
-        },
-        catalog_id,
-    )
+    keys = [{"Values": list(v)} for v in values]
+    return _batch_request("BatchGetPartition", "PartitionsToGet", GET_CHUNK, database, table, keys, catalog_id)
 
 
 def batch_delete_partition_request(
     database: str, table: Table, values: Sequence[Sequence[str]], catalog_id: str | None = None
 ) -> dict[str, Any]:
     """``BatchDeletePartition`` arguments for at most :data:`DELETE_CHUNK` value lists."""
-    if len(values) > DELETE_CHUNK:
-        raise ValueError(f"BatchDeletePartition takes at most {DELETE_CHUNK} partitions, not {len(values)}")
-    return _with_catalog(
-        {
-            "DatabaseName": database,
-            "TableName": table.name.lower(),
-            "PartitionsToDelete": [{"Values": list(v)} for v in values],
-        },
-        catalog_id,
-    )
+    keys = [{"Values": list(v)} for v in values]
+    return _batch_request("BatchDeletePartition", "PartitionsToDelete", DELETE_CHUNK, database, table, keys,
+                          catalog_id)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 #: Partitions per ``ALTER TABLE ... ADD PARTITION`` statement.
 ADD_CHUNK = 100
+S3A_FILE_SYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
 
 
 def sql_string(value: str) -> str:
@@ -77,6 +78,23 @@ def same_location(a: str, b: str) -> bool:
     return _canonical(a) == _canonical(b)
 
 
+def metastore_location(uri: str, s3_is_s3a: bool) -> str:
+    """The location to store for ``uri``: ``s3a://`` as ``s3://`` when both schemes are S3A in this session.
+
+    On EMR 8 the cluster maps ``fs.s3.impl`` to S3A, so ``s3://`` reads the same files as ``s3a://`` in Spark, and
+    with Glue as the metastore the stored location is also what Athena reads, which understands ``s3://`` only.
+    Elsewhere ``s3a://`` is kept: ``s3://`` may not even have a file system there.
+
+    >>> metastore_location("s3a://lake/t/events/sourceid=web/dt=2020-01-01", s3_is_s3a=True)
+    's3://lake/t/events/sourceid=web/dt=2020-01-01'
+    >>> metastore_location("s3a://lake/t/events", s3_is_s3a=False)
+    's3a://lake/t/events'
+    """
+    if s3_is_s3a and uri.startswith("s3a://"):
+        return "s3://" + uri[len("s3a://"):]
+    return uri
+
+
 def _canonical(uri: str) -> str:
     uri = uri.rstrip("/") or uri
     if uri.startswith("file:///"):
@@ -102,6 +120,11 @@ class SparkCatalog(Catalog):
     def __init__(self, spark: SparkSession, database: str) -> None:
         self.spark = spark
         self.database = database
+        s3_impl = spark.sparkContext._jsc.hadoopConfiguration().get("fs.s3.impl")
+        self._s3_is_s3a = s3_impl == S3A_FILE_SYSTEM
+
+    def _location(self, uri: str) -> str:
+        return metastore_location(uri, self._s3_is_s3a)
 
     def _name(self, table: Table) -> str:
         return f"{quote_ident(self.database)}.{quote_ident(table.name.lower())}"
@@ -130,6 +153,7 @@ class SparkCatalog(Catalog):
         """
         self._sql(f"CREATE DATABASE IF NOT EXISTS {quote_ident(self.database)}", f"creating database {self.database}")
         name = f"{self.database}.{table.name.lower()}"
+        location = self._location(location)
         if not self._exists(table):
             ddl = create_table_ddl(table, location, self.database)
             self._sql(ddl, f"creating table {name}")
@@ -157,7 +181,8 @@ class SparkCatalog(Catalog):
         name = f"{self.database}.{table.name.lower()}"
         keys = table.partition_keys
         registered = {tuple(p.values[k] for k in keys): p.location for p in self.list_partitions(table)}
-        wanted = {tuple(str(p.values[k]) for k in keys): p for p in partitions}
+        wanted = {tuple(str(p.values[k]) for k in keys): Partition(p.values, self._location(p.location))
+                  for p in partitions}
         result = RegisterResult()
         new = [p for key, p in wanted.items() if key not in registered]
         moved = [p for key, p in wanted.items()
