@@ -206,9 +206,9 @@ def run_year(args, config, report, spark, storage, catalog, sources, ends) -> st
     root, wanted = config.lake.tables, sources or None
     log.info("window: %s .. %s (%d end days, %d days)", days[0], days[-1], len(ends), len(days))
     daily_parts = find_partitions(MESSAGE_TYPE_COUNTS_DAILY, root, storage, catalog, wanted, days)
-    events_parts = find_partitions(EVENTS, root, storage, catalog, wanted, days)
-    have = {tuple(p.values.values()) for p in daily_parts}
-    missing = [p for p in events_parts if tuple(p.values.values()) not in have]
+    # Only the events partitions without daily counts are looked up (and, further down, read).
+    skip = [{"sourceid": p.values["sourceid"], "dt": p.values["dt"]} for p in daily_parts]
+    missing = find_partitions(EVENTS, root, storage, catalog, wanted, days, skip=skip)
     log.info("daily counts: %d partitions present, %d missing with events to count", len(daily_parts), len(missing))
     computed = compute_daily(spark, config, storage, catalog, missing)
     new_parts = [Partition({"sourceid": p["sourceid"], "dt": p["dt"]}, p["location"]) for p in computed]

@@ -97,6 +97,7 @@ def find_partitions(
     catalog: Catalog,
     sources: Iterable[str] | None = None,
     days: Iterable[date | str] | None = None,
+    skip: Iterable[Mapping[str, object]] = (),
 ) -> list[Partition]:
     """Which partitions of a table exist for the given sources and days, and where their files are.
 
@@ -118,6 +119,9 @@ def find_partitions(
         Source ids to look at; ``None`` = every source found in the catalog or under the table's folder.
     days
         Values of the day key to look at; ``None`` = every day found.
+    skip
+        Key values the caller does not want (it has them already): they are neither returned nor checked on
+        disk, which saves one listing each (on S3, a year of days is 365 requests per source).
 
     Returns
     -------
@@ -128,10 +132,13 @@ def find_partitions(
     source_key, day_key = t.partition_keys[0], t.partition_keys[1]
     wanted_sources = None if sources is None else {str(s) for s in sources}
     wanted_days = None if days is None else {_text(d) for d in days}
+    skipped = {tuple(key_values(t, v).values()) for v in skip}
 
     def wanted(values: Mapping[str, str]) -> bool:
-        return (wanted_sources is None or values.get(source_key) in wanted_sources) and (
-            wanted_days is None or values.get(day_key) in wanted_days
+        return (
+            (wanted_sources is None or values.get(source_key) in wanted_sources)
+            and (wanted_days is None or values.get(day_key) in wanted_days)
+            and tuple(values.get(k) for k in t.partition_keys) not in skipped
         )
 
     found: dict[tuple[str, ...], Partition] = {}

@@ -130,6 +130,11 @@ def test_find_filters_sources_and_days_and_skips_folders_without_data(spark, roo
                            days=["2020-01-02", "2020-01-03", "2020-01-04"])
     assert [p.values for p in some] == [{"sourceid": "a", "dt": "2020-01-02"}, {"sourceid": "c", "dt": "2020-01-02"}]
     assert find_partitions(EVENTS, root, storage, NoCatalog()) == []
+    skipping = find_partitions(DAILY, root, storage, NoCatalog(), sources=["a", "b"],
+                               skip=[{"dt": "2020-01-01", "sourceid": "a"}])
+    assert [tuple(p.values.values()) for p in skipping] == [
+        ("a", "2020-01-02"), ("b", "2020-01-01"), ("b", "2020-01-02")
+    ]
 
 
 def test_the_catalog_location_wins_over_the_default_folder(spark, root, tmp_path):
