@@ -35,7 +35,6 @@ from lakelib.catalog.base import Catalog, Partition
 from lakelib.errors import CatalogError, VerificationError
 from lakelib.paths import join, partition_dir
 from lakelib.schema import Table
-from lakelib.tables import same_location
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -309,6 +308,10 @@ def marker_uri(tables_root: str, table: Table, values: Mapping[str, str], locati
     return join(versions_root(tables_root, table, values), MARKERS_DIR, f"{key}.json")
 
 
+def _same(a: str, b: str) -> bool:
+    return _norm(a) == _norm(b)
+
+
 def _norm(location: str) -> str:
     location = location.rstrip("/")
     if location.startswith("file:") and not location.startswith("file://"):
@@ -361,21 +364,21 @@ def list_data_files(spark: "SparkSession", storage: "Storage", location: str, ta
 
 
 def _footer_length(spark: "SparkSession", uri: str, size: int) -> int:
-    """Bytes of a Parquet file's footer (metadata, its length and the magic), 0 when it is not Parquet."""
+    """Bytes of a Parquet file that a merge does not repeat: footer, its length, both magics (0: not Parquet)."""
     if size < 12:
         return 0
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
     stream = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(path)
     try:
-        buf = spark.sparkContext._gateway.new_array(jvm.byte, 8)
-        stream.readFully(size - 8, buf)
-        tail = bytes(jvm.java.util.Arrays.copyOf(buf, 8))
+        stream.seek(size - 8)
+        length = int(jvm.java.lang.Integer.reverseBytes(stream.readInt()))  # little-endian in the file
+        magic = int(stream.readInt())
     finally:
         stream.close()
-    if tail[4:] != b"PAR1":
+    if magic != 0x50415231 or length <= 0:  # "PAR1"
         return 0
-    return min(int.from_bytes(tail[:4], "little") + 8, size)
+    return min(length + 12, size)  # + its length, the closing and the opening "PAR1"
 
 
 def _copy(spark: "SparkSession", src: str, dst: str) -> None:
@@ -483,7 +486,7 @@ def publish(
     _write_json(storage, marker, record)
     catalog.register_partitions(table, [Partition(dict(values), new_location)])
     now_at = catalog.partition_location(table, values)
-    if now_at is None or not same_location(now_at, new_location):
+    if now_at is None or not _same(now_at, new_location):
         raise CatalogError(f"{table.name} {partition_dir(values)}: catalog points at {now_at}, not {new_location}")
     fault_point("after_publish")
     record["superseded_at"] = time.time()
@@ -517,7 +520,7 @@ def cleanup(
             if data and data.get("location"):
                 markers[_norm(data["location"])] = (entry.path, data)
     for entry in storage.list(root):
-        if entry.is_dir and entry.name != MARKERS_DIR and not same_location(entry.path, current):
+        if entry.is_dir and entry.name != MARKERS_DIR and not _same(entry.path, current):
             location = _norm(entry.path)
             if location not in markers:
                 data = {
@@ -531,7 +534,7 @@ def cleanup(
                 markers[location] = (uri, data)
     deleted = []
     for location, (uri, data) in sorted(markers.items()):
-        if same_location(location, current):
+        if _same(location, current):
             storage.delete(uri)
             continue
         if data.get("superseded_at") is None:
@@ -550,7 +553,7 @@ def cleanup(
 
 
 def _delete_version(storage: "Storage", location: str, files: Sequence["FileInfo"], under: str) -> None:
-    if same_location(location, under) or _norm(location).startswith(_norm(under) + "/"):
+    if _same(location, under) or _norm(location).startswith(_norm(under) + "/"):
         storage.delete(location)
         return
     # A default Hive-style folder: delete its data files, then the folder if only hidden files remain.
@@ -582,8 +585,7 @@ def compact_partition(
     """
     values = plan.values
     source = {"location": _norm(plan.location), "files": sorted([f.name, f.size] for f in plan.files)}
-    new_location = _finished_version(storage, table, tables_root, values, source)
-    rows = None
+    new_location, rows = _finished_version(storage, table, tables_root, values, source)
     if new_location is None:
         new_location = join(versions_root(tables_root, table, values), run_id)
         log.info("%s: %d files -> %d into %s", partition_dir(values), plan.files_before, plan.files_after, new_location)
@@ -622,8 +624,9 @@ def compact_partition(
 
 def _finished_version(
     storage: "Storage", table: Table, tables_root: str, values: Mapping[str, str], source: Mapping[str, Any]
-) -> str | None:
-    """A version folder whose manifest says it verified exactly ``source`` and whose files are intact."""
+) -> tuple[str | None, int | None]:
+    """A version folder whose manifest says it verified exactly ``source`` and whose files are intact, and its
+    verified row count; ``(None, None)`` when there is none."""
     for entry in storage.list(versions_root(tables_root, table, values)):
         if not entry.is_dir or entry.name == MARKERS_DIR:
             continue
@@ -631,5 +634,5 @@ def _finished_version(
         if not manifest or manifest.get("source") != json.loads(json.dumps(source)):
             continue
         if _listing(storage.data_files(entry.path)) == [list(x) for x in manifest.get("files", [])]:
-            return entry.path
-    return None
+            return entry.path, int(manifest.get("checksum", {}).get("rows", 0))
+    return None, None

@@ -1,0 +1,228 @@
+"""compact_partitions end to end: a partition of 300 small files, the Spark catalog, retention, crashes."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+
+from jobs.compact_partitions import main
+from lakelib.catalog import open_catalog
+from lakelib.catalog.base import Partition
+from lakelib.compaction import FAULT_ENV
+from lakelib.config import load_config
+from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY, spark_schema
+
+PART = {"sourceid": "web", "dt": "2020-01-02"}
+PDIR = "sourceid=web/dt=2020-01-02"
+
+
+def _rows(n=3000):
+    return [
+        (f"m{i}", "track", f"a{i % 50}", None, f"ev{i % 7}", None, None, None, "web",
+         datetime(2020, 1, 2, 3, 4, i % 60), None, None, datetime(2020, 1, 2, 3, 5, 0),
+         {"ip": f"1.2.3.{i % 255}", "lib": '{"name":"x"}'}, {"k": str(i)}, None, None, "2", None)
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def template(spark, tmp_path_factory):
+    """The 300-file partition, written once; each test copies it (no Spark job)."""
+    folder = tmp_path_factory.mktemp("template") / "events" / PDIR
+    spark.createDataFrame(_rows(), spark_schema(EVENTS)).repartition(300).write.parquet(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def small_template(spark, tmp_path_factory):
+    """A 20-file partition of 300 rows, for the tests that run the job many times."""
+    folder = tmp_path_factory.mktemp("small") / "events" / PDIR
+    spark.createDataFrame(_rows(300), spark_schema(EVENTS)).repartition(20).write.parquet(str(folder))
+    return folder
+
+
+def comparable(df):
+    """Maps as sorted JSON entries, so that chispa can sort rows (Spark cannot order by a map)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    return df.select(*[
+        F.to_json(F.array_sort(F.map_entries(f.name))).alias(f.name) if isinstance(f.dataType, T.MapType)
+        else F.col(f.name) for f in df.schema.fields
+    ])
+
+
+def assert_same_rows(got, expected):
+    assert_df_equality(comparable(got), comparable(expected), ignore_row_order=True, ignore_nullable=True)
+
+
+class Lake:
+    """A test lake: a config, the events partition in its default folder, registered in a fresh database."""
+
+    def __init__(self, spark, tmp_path: Path, template: Path):
+        self.spark, self.tmp = spark, tmp_path
+        self.default = tmp_path / "tables" / "events" / PDIR
+        shutil.copytree(template, self.default)
+        self.config_path = tmp_path / "lake.yaml"
+        self.config_path.write_text(
+            f"lake: {{raw: {tmp_path}/raw, tables: {tmp_path}/tables, quarantine: {tmp_path}/q, "
+            f"reports: {tmp_path}/reports}}\n"
+            f"catalog: {{kind: spark, database: compact_{uuid.uuid4().hex[:10]}}}\n"
+        )
+        self.config = load_config(self.config_path)
+        self.catalog = open_catalog(self.config, spark)
+        self.catalog.ensure_table(EVENTS, f"file://{tmp_path}/tables/events")
+        self.catalog.register_partitions(EVENTS, [Partition(dict(PART), f"file://{self.default}")])
+
+    def run(self, *args: str, fault: str | None = None, monkeypatch=None) -> tuple[int, dict]:
+        report = self.tmp / f"report-{uuid.uuid4().hex[:6]}.json"
+        if fault:
+            os.environ[FAULT_ENV] = fault
+        try:
+            code = main(["--config", str(self.config_path), "--table", "events", "--target-file-mb", "1",
+                         "--report", str(report), *args])
+        finally:
+            os.environ.pop(FAULT_ENV, None)
+        return code, json.loads(report.read_text()) if report.exists() else {}
+
+    def location(self) -> str:
+        return self.catalog.partition_location(EVENTS, PART)
+
+    def data_files(self, location: str) -> list[str]:
+        folder = Path(location.replace("file://", "").replace("file:", ""))
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(("_", "."))) if folder.exists() else []
+
+    def snapshot(self) -> list[tuple[str, int]]:
+        root = self.tmp / "tables"
+        return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*")
+                      if p.is_file() and "_metastore" not in p.parts)
+
+    def table_rows(self):
+        return self.spark.table(f"{self.config.catalog.database}.events").drop("sourceid", "dt")
+
+
+@pytest.fixture
+def lake(spark, tmp_path, template):
+    return Lake(spark, tmp_path, template)
+
+
+@pytest.fixture
+def small_lake(spark, tmp_path, small_template):
+    return Lake(spark, tmp_path, small_template)
+
+
+def test_300_small_files_become_one_file_with_the_same_rows(lake, spark, capsys):
+    expected = spark.createDataFrame(_rows(), spark_schema(EVENTS))
+    assert len(lake.data_files(lake.location())) == 300
+
+    code, report = lake.run("--dry-run")
+    assert code == 0 and report["status"] == "dry_run"
+    out = capsys.readouterr().out
+    assert f"{PDIR}: 300 files" in out and "-> 1 files" in out
+    before = lake.snapshot()
+    assert lake.location().endswith(PDIR)
+
+    code, report = lake.run()
+    assert code == 0, report
+    new = lake.location()
+    assert "/_compacted/events/" + PDIR + "/" in new
+    assert len(lake.data_files(new)) == 1
+    assert_same_rows(lake.table_rows(), expected)
+    part = report["partitions"][0]
+    assert (part["files_before"], part["files_after"]) == (300, 1)
+    assert part["bytes_before"] == sum(size for name, size in before if name.endswith(".parquet"))
+    assert part["rows"] == 3000 and report["totals"]["files_after"] == 1
+    assert len(lake.data_files(f"file://{lake.default}")) == 300  # old files kept for the retention
+
+    after_first = lake.snapshot()
+    code, report = lake.run()
+    assert code == 0 and report["status"] == "nothing_to_do"
+    assert lake.location() == new and lake.snapshot() == after_first
+    code, report = lake.run("--dry-run")
+    assert code == 0 and lake.snapshot() == after_first and "left alone" in capsys.readouterr().out
+
+    code, report = lake.run("--set", "compaction.retention_hours=0")
+    assert code == 0 and report["totals"]["deleted_versions"] == 1
+    assert lake.data_files(f"file://{lake.default}") == [] and lake.location() == new
+    assert_same_rows(lake.table_rows(), expected)
+
+
+@pytest.mark.parametrize("fault", ["after_write", "after_verify", "after_publish", "before_cleanup"])
+def test_a_crash_at_any_step_leaves_a_complete_copy_and_a_rerun_finishes(small_lake, spark, fault):
+    lake = small_lake
+    expected = spark.createDataFrame(_rows(300), spark_schema(EVENTS))
+    code, crashed = lake.run("--set", "compaction.retention_hours=0", fault=fault)
+    report = crashed
+    assert code == 1 and report["status"] == "failed" and fault in report["error"]
+    published = fault in ("after_publish", "before_cleanup")
+    assert ("/_compacted/" in lake.location()) == published
+    assert len(lake.data_files(lake.location())) == (1 if published else 20)
+
+    code, report = lake.run("--set", "compaction.retention_hours=0")
+    assert code == 0, report
+    final = lake.location()
+    assert "/_compacted/" in final and len(lake.data_files(final)) == 1
+    if fault == "after_verify":  # the verified copy of the crashed run is published, not written again
+        assert final.endswith("/" + crashed["run_id"]) and report["partitions"][0]["rows"] == 300
+    versions = lake.tmp / "tables" / "_compacted" / "events" / PDIR
+    assert sorted(p.name for p in versions.iterdir() if not p.name.startswith("_")) == [final.rsplit("/", 1)[1]]
+    assert lake.data_files(f"file://{lake.default}") == []
+    assert_same_rows(lake.table_rows(), expected)
+
+
+def test_json_to_parquet_style_rewrite_of_the_default_folder_takes_over_again(small_lake, spark):
+    lake = small_lake
+    code, _ = lake.run()
+    assert code == 0
+    compacted = lake.location()
+    # What a json_to_parquet rerun does: dynamic overwrite of the default folder, then re-point the catalog there.
+    rows = _rows(10)
+    df = spark.createDataFrame(rows, spark_schema(EVENTS))
+    df.coalesce(1).write.mode("overwrite").parquet(str(lake.default))
+    lake.catalog.register_partitions(EVENTS, [Partition(dict(PART), f"file://{lake.default}")])
+    code, report = lake.run("--set", "compaction.retention_hours=0")
+    assert code == 0 and report["partitions"][0]["action"] == "left"
+    assert lake.location().rstrip("/").endswith(PDIR) and report["totals"]["deleted_versions"] == 1
+    assert not Path(compacted.replace("file:", "").replace("//", "/")).exists()
+    assert_same_rows(lake.table_rows(), df)
+
+
+def test_count_tables_compact_too(spark, tmp_path):
+    config_path = tmp_path / "lake.yaml"
+    config_path.write_text(
+        f"lake: {{raw: {tmp_path}/raw, tables: {tmp_path}/tables, quarantine: {tmp_path}/q, reports: {tmp_path}/r}}\n"
+        f"catalog: {{kind: spark, database: compact_{uuid.uuid4().hex[:10]}}}\n"
+    )
+    config = load_config(config_path)
+    catalog = open_catalog(config, spark)
+    folder = tmp_path / "tables" / "message_type_counts_daily" / "sourceid=ios" / "dt=2020-01-03"
+    rows = [(t, i) for i, t in enumerate(["track", "identify", "page", "screen", "group", "alias"])]
+    df = spark.createDataFrame(rows, spark_schema(MESSAGE_TYPE_COUNTS_DAILY))
+    df.repartition(6).write.parquet(str(folder))
+    catalog.ensure_table(MESSAGE_TYPE_COUNTS_DAILY, f"file://{tmp_path}/tables/message_type_counts_daily")
+    values = {"sourceid": "ios", "dt": "2020-01-03"}
+    catalog.register_partitions(MESSAGE_TYPE_COUNTS_DAILY, [Partition(values, f"file://{folder}")])
+    code = main(["--config", str(config_path), "--table", "message_type_counts_daily", "--source", "ios",
+                 "--date", "2020-01-03"])
+    assert code == 0
+    location = catalog.partition_location(MESSAGE_TYPE_COUNTS_DAILY, values)
+    assert "/_compacted/message_type_counts_daily/sourceid=ios/dt=2020-01-03/" in location
+    got = spark.table(f"{config.catalog.database}.message_type_counts_daily").drop("sourceid", "dt")
+    assert_same_rows(got, df)
+
+
+def test_refuses_an_unknown_table_and_a_config_without_catalog(tmp_path, capsys):
+    config_path = tmp_path / "lake.yaml"
+    base = f"lake: {{raw: {tmp_path}/raw, tables: {tmp_path}/t, quarantine: {tmp_path}/q, reports: {tmp_path}/r}}\n"
+    config_path.write_text(base + "catalog: {kind: none}\n")
+    assert main(["--config", str(config_path), "--table", "nope"]) == 2
+    assert "--table 'nope' is not a table" in capsys.readouterr().err
+    assert main(["--config", str(config_path), "--table", "events"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("compact_partitions: error: catalog.kind: compact_partitions needs a catalog")
