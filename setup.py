@@ -14,7 +14,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["lakelib", "lakelib.*", "jobs"]),
     include_package_data=True,
-    package_data={"lakelib": ["py.typed"]},
+    package_data={"lakelib": ["py.typed", "resources/*.properties"]},
     # EMR provides Spark, boto3 and PyYAML; pip must never drag PySpark onto a cluster, so it sits in an extra.
     install_requires=["PyYAML>=5.4", "boto3>=1.26"],
     extras_require={

@@ -150,14 +150,9 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     catalog = open_catalog(config, spark)
     if produced:
         catalog.ensure_table(EVENTS, events_root)
-        result = catalog.register_partitions(
+        catalog.register_partitions(
             EVENTS, [Partition({"sourceid": s, "dt": d}, join(events_root, _pdir(s, d))) for s, d in sorted(produced)]
         )
-        if catalog.kind != "none":
-            log.info(
-                "catalog %s.%s: %d partition(s) added, %d re-pointed, %d unchanged", catalog.database, EVENTS.name,
-                len(result.created), len(result.repointed), result.unchanged,
-            )
     stale = [k for k in keys if k not in produced]
     if stale:
         catalog.drop_partitions(EVENTS, [{"sourceid": s, "dt": d} for s, d in stale])

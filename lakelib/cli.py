@@ -1,6 +1,7 @@
 """The ``lake`` command: small tools around the jobs.
 
-``lake sample`` writes realistic raw Segment logs; ``lake ddl`` prints a table's Athena DDL.
+``lake sample`` writes realistic raw Segment logs, ``lake ddl`` prints a table's Athena DDL, ``lake sql`` queries
+the lake's tables by name.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lake``."""
-    from lakelib import ddl_command, sample  # noqa: F401 - they register their commands
+    from lakelib import ddl_command, sample, sql_command  # noqa: F401 - they register their commands
 
     parser = argparse.ArgumentParser(prog="lake", description="lakelib tools")
     sub = parser.add_subparsers(dest="command", required=True)

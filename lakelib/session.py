@@ -50,7 +50,12 @@ NOISY_LOGGERS = (
     "org.apache.spark.util.SizeEstimator",
     "DataNucleus",
     "hive.metastore",
+    "hive.log",
 )
+
+#: The quiet log4j2 configuration ``scripts/submit.sh local`` passes to the driver, also used when
+#: :func:`build_session` starts the JVM itself (a notebook, ``lake sql``).
+LOG4J2_QUIET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "log4j2.properties")
 
 
 def session_conf(config: Config | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -113,6 +118,11 @@ def build_session(
     from pyspark.sql import SparkSession
 
     level = os.environ.get("LAKELIB_SPARK_LOG_LEVEL", "WARN").upper()
+    starting_jvm = SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ
+    if starting_jvm and level == "WARN" and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+        os.environ["PYSPARK_SUBMIT_ARGS"] = (
+            f'--driver-java-options "-Dlog4j2.configurationFile=file:{LOG4J2_QUIET}" pyspark-shell'
+        )
     SparkContext._ensure_initialized()
     _set_jvm_log_levels(SparkContext._jvm, level)
 

@@ -64,7 +64,7 @@ run_local() {
     export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$python}"
     export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
     exec "$spark_submit" \
-        --driver-java-options "-Dlog4j2.configurationFile=file:$REPO/conf/log4j2-local.properties" \
+        --driver-java-options "-Dlog4j2.configurationFile=file:$REPO/lakelib/resources/log4j2.properties" \
         "$script" "$@"
 }
 

@@ -221,9 +221,7 @@ def test_local_runs_the_job_with_lakelib_importable_and_returns_its_status(tmp_p
     # A copy of the script in a tiny checkout whose job only reports what it sees (no SparkContext: quick).
     (tmp_path / "scripts").mkdir()
     (tmp_path / "jobs").mkdir()
-    (tmp_path / "conf").mkdir()
     shutil.copy(SUBMIT, tmp_path / "scripts" / "submit.sh")
-    shutil.copy(REPO / "conf" / "log4j2-local.properties", tmp_path / "conf")
     (tmp_path / "lakelib").symlink_to(REPO / "lakelib")
     (tmp_path / "jobs" / "probe.py").write_text(
         "import json, os, sys\nimport lakelib\n"

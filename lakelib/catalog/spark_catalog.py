@@ -141,7 +141,7 @@ class SparkCatalog(Catalog):
             raise CatalogError(f"spark metastore: {what} failed: {first.strip()}") from exc
 
     def _exists(self, table: Table) -> bool:
-        return bool(self.spark.catalog.tableExists(table.name.lower(), self.database))
+        return bool(self.spark.catalog.tableExists(f"{self.database}.{table.name.lower()}"))
 
     def ensure_table(self, table: Table, location: str) -> None:
         """Create the database and the external Parquet table; add columns the schema gained since.
