@@ -107,7 +107,7 @@ def report_uri(reports_root: str, report: RunReport) -> str:
 
 
 def write_report(
-    report: RunReport, reports_root: str | None, extra_path: str | None, storage: "Storage | None"
+    report: RunReport, reports_root: str | None, extra_path: str | None, storage: Storage | None
 ) -> list[str]:
     """Write the report under ``lake.reports`` (through Hadoop's FileSystem when a session exists) and to
     ``--report PATH`` (a local path or any URI the storage reaches). Returns where it went.

@@ -40,7 +40,8 @@ def job_parser(job: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--end-date", metavar="YYYY-MM-DD", help="the last UTC day, inclusive")
     parser.add_argument("--report", metavar="PATH", help="also write the run report (JSON) here")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. write.target_file_mb=128"
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. write.target_file_mb=128",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, and Spark's INFO logging")
     return parser

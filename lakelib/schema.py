@@ -131,7 +131,7 @@ def spark_type(hive_type: str):
     raise ValueError(f"no Spark type for {hive_type!r}")
 
 
-def spark_schema(table: Table, with_partitions: bool = False) -> "StructType":
+def spark_schema(table: Table, with_partitions: bool = False) -> StructType:
     """The PySpark schema of a table's data columns (and its partition keys, as strings, if asked)."""
     from pyspark.sql import types as T
 

@@ -89,7 +89,7 @@ def build_session(
     master: str | None = None,
     extra: Mapping[str, str] | None = None,
     hive: bool | None = None,
-) -> "SparkSession":
+) -> SparkSession:
     """Build (or join) the SparkSession for a job or a notebook.
 
     Parameters

@@ -35,7 +35,7 @@ class Storage:
         A live session; only its JVM and Hadoop configuration are used.
     """
 
-    def __init__(self, spark: "SparkSession") -> None:
+    def __init__(self, spark: SparkSession) -> None:
         self._jvm = spark.sparkContext._jvm
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
 

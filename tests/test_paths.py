@@ -6,7 +6,13 @@ from datetime import date
 import pytest
 
 from lakelib.paths import (
-    date_range, day_folder, folder_day, parse_partition_dir, partition_dir, select_days, window_start,
+    date_range,
+    day_folder,
+    folder_day,
+    parse_partition_dir,
+    partition_dir,
+    select_days,
+    window_start,
 )
 
 
