@@ -241,7 +241,7 @@ class Checksum:
     murmur_sum: str
 
 
-def _canonical(name: str, data_type) -> "Column":
+def _canonical(name: str, data_type) -> Column:
     """A hashable, order-stable form of a column (maps as their entries sorted by key)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -254,7 +254,7 @@ def _canonical(name: str, data_type) -> "Column":
     return col
 
 
-def row_hashes(df: "DataFrame") -> "DataFrame":
+def row_hashes(df: DataFrame) -> DataFrame:
     """One row per input row: ``h64`` (xxhash64) and ``h32`` (murmur3) over every column.
 
     Each column is preceded by its null flag, so a value moved from one column to a null neighbour changes the
@@ -270,7 +270,7 @@ def row_hashes(df: "DataFrame") -> "DataFrame":
     return df.select(F.xxhash64(*parts).alias("h64"), F.hash(*parts).alias("h32"))
 
 
-def checksum(df: "DataFrame") -> Checksum:
+def checksum(df: DataFrame) -> Checksum:
     """Count and checksum of a DataFrame in one Spark job; equal for the same rows in any order and split.
 
     A changed row changes a hash; a doubled row (even with another one missing) changes the sums.
@@ -328,11 +328,11 @@ def is_expired(superseded_at: float | None, now: float, retention_hours: float) 
     return superseded_at is not None and now - superseded_at >= retention_hours * 3600
 
 
-def _listing(files: Sequence["FileInfo"]) -> list[list[Any]]:
+def _listing(files: Sequence[FileInfo]) -> list[list[Any]]:
     return sorted([f.name, f.size] for f in files)
 
 
-def _read_json(storage: "Storage", uri: str) -> dict[str, Any] | None:
+def _read_json(storage: Storage, uri: str) -> dict[str, Any] | None:
     if not storage.exists(uri):
         return None
     try:
@@ -342,11 +342,11 @@ def _read_json(storage: "Storage", uri: str) -> dict[str, Any] | None:
         return None
 
 
-def _write_json(storage: "Storage", uri: str, data: Mapping[str, Any]) -> None:
+def _write_json(storage: Storage, uri: str, data: Mapping[str, Any]) -> None:
     storage.write_text(uri, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def read_manifest(storage: "Storage", location: str) -> dict[str, Any] | None:
+def read_manifest(storage: Storage, location: str) -> dict[str, Any] | None:
     """The manifest of a compacted version folder (``None`` for any other folder)."""
     return _read_json(storage, join(location, MANIFEST))
 
@@ -354,7 +354,7 @@ def read_manifest(storage: "Storage", location: str) -> dict[str, Any] | None:
 # --- file access -------------------------------------------------------------------------------------------------
 
 
-def list_data_files(spark: "SparkSession", storage: "Storage", location: str, target_bytes: int) -> list[DataFile]:
+def list_data_files(spark: SparkSession, storage: Storage, location: str, target_bytes: int) -> list[DataFile]:
     """The data files of a folder with their sizes; the footer size is read for the files that may be merged."""
     out = []
     for info in storage.data_files(location):
@@ -363,7 +363,7 @@ def list_data_files(spark: "SparkSession", storage: "Storage", location: str, ta
     return out
 
 
-def _footer_length(spark: "SparkSession", uri: str, size: int) -> int:
+def _footer_length(spark: SparkSession, uri: str, size: int) -> int:
     """Bytes of a Parquet file that a merge does not repeat: footer, its length, both magics (0: not Parquet)."""
     if size < 12:
         return 0
@@ -381,7 +381,7 @@ def _footer_length(spark: "SparkSession", uri: str, size: int) -> int:
     return min(length + 12, size)  # + its length, the closing and the opening "PAR1"
 
 
-def _copy(spark: "SparkSession", src: str, dst: str) -> None:
+def _copy(spark: SparkSession, src: str, dst: str) -> None:
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     s, d = jvm.org.apache.hadoop.fs.Path(src), jvm.org.apache.hadoop.fs.Path(dst)
@@ -415,15 +415,13 @@ class Outcome:
 
 
 def write_version(
-    spark: "SparkSession", plan: PartitionPlan, new_location: str, compression: str = "snappy"
-) -> "DataFrame":
+    spark: SparkSession, plan: PartitionPlan, new_location: str, compression: str = "snappy"
+) -> DataFrame:
     """Write the plan's groups into ``new_location`` (one file per group) and return the old data as read.
 
     Groups of several files are read and written in one Spark job (a union of one-partition scans); a lone
     file is copied byte for byte. The old files are read with their merged schema so no column is lost.
     """
-    from pyspark.sql import functions as F  # noqa: F401 - keeps the import local like the rest
-
     paths = [join(plan.location, f.name) for f in plan.files]
     old = spark.read.option("mergeSchema", "true").parquet(*paths)
     merged = [g for g in plan.groups if len(g) > 1]
@@ -439,7 +437,7 @@ def write_version(
     return old
 
 
-def verify_version(spark: "SparkSession", old: "DataFrame", new_location: str) -> Checksum:
+def verify_version(spark: SparkSession, old: DataFrame, new_location: str) -> Checksum:
     """Compare the new folder, read as a catalog reader would, with the old files.
 
     Raises
@@ -462,7 +460,7 @@ def verify_version(spark: "SparkSession", old: "DataFrame", new_location: str) -
 
 
 def publish(
-    storage: "Storage",
+    storage: Storage,
     catalog: Catalog,
     table: Table,
     tables_root: str,
@@ -494,7 +492,7 @@ def publish(
 
 
 def cleanup(
-    storage: "Storage",
+    storage: Storage,
     table: Table,
     tables_root: str,
     values: Mapping[str, str],
@@ -552,7 +550,7 @@ def cleanup(
     return deleted
 
 
-def _delete_version(storage: "Storage", location: str, files: Sequence["FileInfo"], under: str) -> None:
+def _delete_version(storage: Storage, location: str, files: Sequence[FileInfo], under: str) -> None:
     if _same(location, under) or _norm(location).startswith(_norm(under) + "/"):
         storage.delete(location)
         return
@@ -565,8 +563,8 @@ def _delete_version(storage: "Storage", location: str, files: Sequence["FileInfo
 
 
 def compact_partition(
-    spark: "SparkSession",
-    storage: "Storage",
+    spark: SparkSession,
+    storage: Storage,
     catalog: Catalog,
     table: Table,
     tables_root: str,
@@ -588,7 +586,9 @@ def compact_partition(
     new_location, rows = _finished_version(storage, table, tables_root, values, source)
     if new_location is None:
         new_location = join(versions_root(tables_root, table, values), run_id)
-        log.info("%s: %d files -> %d into %s", partition_dir(values), plan.files_before, plan.files_after, new_location)
+        log.info(
+            "%s: %d files -> %d into %s", partition_dir(values), plan.files_before, plan.files_after, new_location
+        )
         old = write_version(spark, plan, new_location, compression)
         fault_point("after_write")
         check = verify_version(spark, old, new_location)
@@ -623,7 +623,7 @@ def compact_partition(
 
 
 def _finished_version(
-    storage: "Storage", table: Table, tables_root: str, values: Mapping[str, str], source: Mapping[str, Any]
+    storage: Storage, table: Table, tables_root: str, values: Mapping[str, str], source: Mapping[str, Any]
 ) -> tuple[str | None, int | None]:
     """A version folder whose manifest says it verified exactly ``source`` and whose files are intact, and its
     verified row count; ``(None, None)`` when there is none."""

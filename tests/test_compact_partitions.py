@@ -96,7 +96,9 @@ class Lake:
 
     def data_files(self, location: str) -> list[str]:
         folder = Path(location.replace("file://", "").replace("file:", ""))
-        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(("_", "."))) if folder.exists() else []
+        if not folder.exists():
+            return []
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(("_", ".")))
 
     def snapshot(self) -> list[tuple[str, int]]:
         root = self.tmp / "tables"
