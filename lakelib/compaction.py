@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lakelib.catalog.base import Catalog, Partition
 from lakelib.errors import CatalogError, VerificationError
-from lakelib.paths import join, partition_dir
+from lakelib.paths import canonical_location, join, partition_dir, same_location
 from lakelib.schema import Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -304,19 +304,8 @@ def versions_root(tables_root: str, table: Table, values: Mapping[str, str]) -> 
 
 def marker_uri(tables_root: str, table: Table, values: Mapping[str, str], location: str) -> str:
     """The marker file that records when ``location`` stopped being the partition's catalog location."""
-    key = hashlib.sha1(_norm(location).encode("utf-8")).hexdigest()[:16]
+    key = hashlib.sha1(canonical_location(location).encode("utf-8")).hexdigest()[:16]
     return join(versions_root(tables_root, table, values), MARKERS_DIR, f"{key}.json")
-
-
-def _same(a: str, b: str) -> bool:
-    return _norm(a) == _norm(b)
-
-
-def _norm(location: str) -> str:
-    location = location.rstrip("/")
-    if location.startswith("file:") and not location.startswith("file://"):
-        location = "file://" + location[len("file:"):]
-    return "s3://" + location[len("s3a://"):] if location.startswith("s3a://") else location
 
 
 def is_expired(superseded_at: float | None, now: float, retention_hours: float) -> bool:
@@ -480,11 +469,13 @@ def publish(
     """
     files = storage.data_files(old_location)
     marker = marker_uri(tables_root, table, values, old_location)
-    record = {"location": _norm(old_location), "files": _listing(files), "superseded_at": None, "by": new_location}
+    record = {
+        "location": canonical_location(old_location), "files": _listing(files), "superseded_at": None, "by": new_location,
+    }
     _write_json(storage, marker, record)
     catalog.register_partitions(table, [Partition(dict(values), new_location)])
     now_at = catalog.partition_location(table, values)
-    if now_at is None or not _same(now_at, new_location):
+    if now_at is None or not same_location(now_at, new_location):
         raise CatalogError(f"{table.name} {partition_dir(values)}: catalog points at {now_at}, not {new_location}")
     fault_point("after_publish")
     record["superseded_at"] = time.time()
@@ -516,10 +507,10 @@ def cleanup(
         if entry.name.endswith(".json"):
             data = _read_json(storage, entry.path)
             if data and data.get("location"):
-                markers[_norm(data["location"])] = (entry.path, data)
+                markers[canonical_location(data["location"])] = (entry.path, data)
     for entry in storage.list(root):
-        if entry.is_dir and entry.name != MARKERS_DIR and not _same(entry.path, current):
-            location = _norm(entry.path)
+        if entry.is_dir and entry.name != MARKERS_DIR and not same_location(entry.path, current):
+            location = canonical_location(entry.path)
             if location not in markers:
                 data = {
                     "location": location,
@@ -532,7 +523,7 @@ def cleanup(
                 markers[location] = (uri, data)
     deleted = []
     for location, (uri, data) in sorted(markers.items()):
-        if _same(location, current):
+        if same_location(location, current):
             storage.delete(uri)
             continue
         if data.get("superseded_at") is None:
@@ -551,7 +542,7 @@ def cleanup(
 
 
 def _delete_version(storage: Storage, location: str, files: Sequence[FileInfo], under: str) -> None:
-    if _same(location, under) or _norm(location).startswith(_norm(under) + "/"):
+    if same_location(location, under) or canonical_location(location).startswith(canonical_location(under) + "/"):
         storage.delete(location)
         return
     # A default Hive-style folder: delete its data files, then the folder if only hidden files remain.
@@ -582,7 +573,7 @@ def compact_partition(
         The rewrite does not match; the catalog is untouched.
     """
     values = plan.values
-    source = {"location": _norm(plan.location), "files": sorted([f.name, f.size] for f in plan.files)}
+    source = {"location": canonical_location(plan.location), "files": sorted([f.name, f.size] for f in plan.files)}
     new_location, rows = _finished_version(storage, table, tables_root, values, source)
     if new_location is None:
         new_location = join(versions_root(tables_root, table, values), run_id)

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import yaml
 
 from lakelib.errors import ConfigError
+from lakelib.paths import is_within
 
 REQUIRED = object()
 """Marker for a key with no default."""
@@ -320,16 +321,6 @@ def normalize_uri(value: str, key: str, cwd: str | None = None) -> str:
             raise ConfigError(f"{key}: {value!r} must be file:///absolute/path (three slashes)")
         return "file://" + _clean_path(os.path.normpath(rest))
     raise ConfigError(f"{key}: scheme {scheme}:// is not supported (use s3://, s3a://, file:/// or a relative path)")
-
-
-def is_within(uri: str, root: str) -> bool:
-    """Whether ``uri`` is ``root`` or below it (``s3://`` and ``s3a://`` name the same place)."""
-    a, b = _comparable(uri), _comparable(root)
-    return a == b or a.startswith(b + "/")
-
-
-def _comparable(uri: str) -> str:
-    return "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri.rstrip("/")
 
 
 def _clean_path(path: str) -> str:

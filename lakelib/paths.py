@@ -127,3 +127,35 @@ def select_days(folders: Iterable[str], days: Iterable[date] | None) -> Iterator
             continue
         if wanted is None or day in wanted:
             yield day, name
+
+
+def canonical_location(uri: str, s3a_is_s3: bool = True) -> str:
+    """A folder URI in one spelling: no trailing slash, ``file:///x`` (also ``file:/x``, ``/x``) as ``file:///x``, and
+    with ``s3a_is_s3`` ``s3a://`` as ``s3://`` (both name the same S3 objects).
+
+    >>> canonical_location("file:/tmp/t/dt=1/"), canonical_location("s3a://b/t"), canonical_location("s3a://b/t", False)
+    ('file:///tmp/t/dt=1', 's3://b/t', 's3a://b/t')
+    """
+    uri = uri.rstrip("/") or uri
+    if uri.startswith("/"):
+        uri = "file://" + uri
+    elif uri.startswith("file:") and not uri.startswith("file://"):
+        uri = "file://" + uri[len("file:"):]
+    if s3a_is_s3 and uri.startswith("s3a://"):
+        uri = "s3://" + uri[len("s3a://"):]
+    return uri
+
+
+def same_location(a: str, b: str, s3a_is_s3: bool = True) -> bool:
+    """Whether two URIs name the same folder (see :func:`canonical_location`).
+
+    >>> same_location("file:///tmp/t/dt=1/", "file:/tmp/t/dt=1"), same_location("s3a://b/t", "s3://b/t", False)
+    (True, False)
+    """
+    return canonical_location(a, s3a_is_s3) == canonical_location(b, s3a_is_s3)
+
+
+def is_within(uri: str, root: str) -> bool:
+    """Whether ``uri`` is ``root`` or below it (``s3://`` and ``s3a://`` name the same place)."""
+    a, b = canonical_location(uri), canonical_location(root)
+    return a == b or a.startswith(b + "/")

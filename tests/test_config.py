@@ -6,8 +6,9 @@ import textwrap
 import boto3
 import pytest
 
-from lakelib.config import is_within, load_config, normalize_uri
+from lakelib.config import load_config, normalize_uri
 from lakelib.errors import ConfigError
+from lakelib.paths import is_within
 
 GOOD = """
 lake:

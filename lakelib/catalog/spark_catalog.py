@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Mapping, Sequence
 
+from lakelib import paths
 from lakelib.catalog.base import Catalog, Partition, RegisterResult, partition_name
 from lakelib.errors import CatalogError
 from lakelib.schema import Table, create_table_ddl
@@ -75,7 +76,7 @@ def same_location(a: str, b: str) -> bool:
     >>> same_location("s3a://b/t", "s3://b/t")
     False
     """
-    return _canonical(a) == _canonical(b)
+    return paths.same_location(a, b, s3a_is_s3=False)
 
 
 def metastore_location(uri: str, s3_is_s3a: bool) -> str:
@@ -95,13 +96,6 @@ def metastore_location(uri: str, s3_is_s3a: bool) -> str:
     return uri
 
 
-def _canonical(uri: str) -> str:
-    uri = uri.rstrip("/") or uri
-    if uri.startswith("file:///"):
-        return "file:/" + uri[len("file:///"):]
-    if uri.startswith("/"):
-        return "file:" + uri
-    return uri
 
 
 class SparkCatalog(Catalog):
