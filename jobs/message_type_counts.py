@@ -176,7 +176,15 @@ def compute_daily(
     return summary
 
 
-def run_day(args, config, report, spark, storage, catalog, sources, days) -> str:
+def run_day(
+    config: Config,
+    report: RunReport,
+    spark: SparkSession,
+    storage: Storage,
+    catalog: Catalog,
+    sources: Sequence[str],
+    days: Sequence[date],
+) -> str:
     """``--period day``: count each requested source and day from ``events`` into the daily table."""
     from lakelib.tables import find_partitions
 
@@ -198,7 +206,15 @@ def run_day(args, config, report, spark, storage, catalog, sources, days) -> str
     return "succeeded" if summary else "nothing_to_do"
 
 
-def run_year(args, config, report, spark, storage, catalog, sources, ends) -> str:
+def run_year(
+    config: Config,
+    report: RunReport,
+    spark: SparkSession,
+    storage: Storage,
+    catalog: Catalog,
+    sources: Sequence[str],
+    ends: Sequence[date],
+) -> str:
     """``--period year``: fill the missing daily partitions of the window(s), then sum the daily table."""
     from lakelib.tables import find_partitions, read_partitions, register, write_partitions
 
@@ -290,7 +306,7 @@ def count_messages(args: argparse.Namespace, config: Config, report: RunReport) 
     log.info("%s --period %s: %s, %s .. %s", JOB, args.period, ", ".join(sources) if sources else "every source",
              days[0], days[-1])
     run = run_day if args.period == "day" else run_year
-    status = run(args, config, report, spark, storage, catalog, sources, days)
+    status = run(config, report, spark, storage, catalog, sources, days)
     totals = report.totals
     log.info("%s: %d partitions, %d rows, %d messages counted", status, totals["partitions"], totals["rows"],
              totals["message_count"])
