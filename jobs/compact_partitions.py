@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Sequence
+
+if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lakelib.catalog.base import Catalog, Partition
 from lakelib.compaction import (

@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import date, timedelta
 from functools import reduce
 from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lakelib.catalog.base import Partition
 from lakelib.config import Config
