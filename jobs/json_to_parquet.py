@@ -31,7 +31,7 @@ from lakelib.catalog import Partition, open_catalog
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
 from lakelib.parse import bucket_for_files, dedupe_by_message_id, parse_events, to_events_table
-from lakelib.paths import join, partition_dir, select_days
+from lakelib.paths import day_folder, join, partition_dir, select_days
 from lakelib.report import CONVERSION_COUNTERS, RunReport, sum_counters
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
 from lakelib.schema import EVENTS, REJECT_REASONS, spark_schema
@@ -188,20 +188,31 @@ def find_raw_days(
     skipped: list[tuple[str, date]] = []
     for source in sources:
         source_uri = join(raw, source)
-        by_folder: dict[str, list[FileInfo]] = {}
-        for info in storage.walk_files(source_uri):
-            parts = info.path.rstrip("/").split("/")
-            if info.name.startswith(("_", ".")) or info.size == 0 or len(parts) < 2:
-                continue
-            if parts[-3] != source:  # only <source>/<day>/<file>, nothing deeper
-                continue
-            by_folder.setdefault(parts[-2], []).append(info)
+        if days is None:  # every day: one recursive listing of the source
+            by_folder = _files_by_day_folder(storage.walk_files(source_uri), source)
+        else:  # the requested days only: one listing per day, however much history the source has
+            by_folder = {}
+            for day in days:
+                files = [f for f in storage.data_files(join(source_uri, day_folder(day))) if f.size > 0]
+                if files:
+                    by_folder[day_folder(day)] = files
         selected = {day: name for day, name in select_days(by_folder, days)}
         for day, name in sorted(selected.items()):
             found.append(RawDay(source, day, join(source_uri, name), by_folder[name]))
         if days is not None:
             skipped += [(source, d) for d in days if d not in selected]
     return found, skipped
+
+
+def _files_by_day_folder(files: Sequence[FileInfo], source: str) -> dict[str, list[FileInfo]]:
+    """Group a source's recursive listing by day folder: only ``<source>/<day>/<file>``, no hidden or empty files."""
+    by_folder: dict[str, list[FileInfo]] = {}
+    for info in files:
+        parts = info.path.rstrip("/").split("/")
+        if info.name.startswith(("_", ".")) or info.size == 0 or len(parts) < 3 or parts[-3] != source:
+            continue
+        by_folder.setdefault(parts[-2], []).append(info)
+    return by_folder
 
 
 def read_raw_lines(spark: SparkSession, raw_days: Sequence[RawDay]) -> DataFrame:
@@ -321,9 +332,8 @@ def write_quarantine(parsed: DataFrame, quarantine_root: str, run_id: str) -> No
         "reason", "raw", "file", F.lit(run_id).alias("run_id"), "sourceid", "dt"
     )
     log.info("writing rejected lines to %s", quarantine_root)
-    rejected.coalesce(1).write.mode("overwrite").partitionBy("sourceid", "dt").option("compression", "gzip").json(
-        quarantine_root
-    )
+    writer = rejected.repartition("sourceid", "dt").write.mode("overwrite").partitionBy("sourceid", "dt")
+    writer.option("compression", "gzip").json(quarantine_root)
 
 
 def remove_stale(storage: Storage, root: str, keys: Sequence[tuple[str, str]]) -> None:

@@ -201,6 +201,18 @@ def test_a_rerun_replaces_exactly_what_it_produces(spark, tmp_path):
     assert len(quarantined) == 1, "the rerun replaced the quarantine partition, not added to it"
 
 
+def test_without_a_date_every_day_folder_is_converted(tmp_path):
+    for day in (DAY1, DAY2):
+        write_raw(tmp_path / "raw", "web", day, ['{"messageId":"m","type":"track","timestamp":"2026-01-01T00:00:00Z"}'])
+    (tmp_path / "raw" / "web" / "not-a-day").mkdir()
+    (tmp_path / "raw" / "web" / day_folder(DAY1) / "_SUCCESS").write_text("")
+    report = tmp_path / "report.json"
+    assert run(write_config(tmp_path), "--report", str(report)) == 0
+    partitions = json.loads(report.read_text())["partitions"]
+    assert [(p["dt"], p["lines_read"], p["input_files"]) for p in partitions] == [
+        ("2026-01-01", 1, 1), ("2026-01-02", 1, 1)]
+
+
 def test_the_spec_examples_reach_the_table_intact(spark, tmp_path, spec_examples):
     write_raw(tmp_path / "raw", "docs", date(2015, 2, 23), spec_examples)
     config = write_config(tmp_path)
