@@ -1,6 +1,7 @@
 """Shared fixtures: one SparkSession for the whole run, and moto's server on 127.0.0.1 for AWS round trips."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 import urllib.request
@@ -55,6 +56,7 @@ def moto_endpoint():
     """moto's server on 127.0.0.1 (a real HTTP endpoint for boto3 and the aws CLI), for the whole run."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # requests that fail on purpose are not news
     for key, value in AWS_TEST_ENV.items():
         os.environ.setdefault(key, value)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
