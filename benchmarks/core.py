@@ -137,6 +137,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "## Conversion (raw JSON -> partitioned Parquet)",
         "",
         f"Wall-clock of the whole process, JVM (or Python) start included, one after another on `local[2]` "
+        f"with a {result.get('driver_memory', 'default')} driver heap for every Spark figure "
         f"(DuckDB: `SET threads=2`); median of {result['repeats']} run(s), individual runs in brackets. Peak "
         "memory is the largest sum of RSS over the process tree (polled every 0.1 s from /proc).",
         "",
@@ -160,7 +161,9 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         lines += ["", f"Catalog registration (`catalog.kind: spark`, embedded Derby metastore), once: "
                       f"{extra['seconds']:.1f} s for the whole job, i.e. "
                       f"{extra['seconds'] - (conv['lakelib']['seconds'] or 0):+.1f} s against the median with "
-                      "`catalog.kind: none` (metastore start and schema creation included)."]
+                      "`catalog.kind: none` (metastore start and schema creation included; "
+                      "a single run, so within the spread "
+                      "of the runs above)."]
     lines += ["", "![conversion](benchmarks/conversion.png)", ""]
     lines += render_read_side(result.get("read_side") or {})
     notes = result.get("notes")

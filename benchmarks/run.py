@@ -28,6 +28,9 @@ log = logging.getLogger("benchmarks")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.join(REPO, "benchmarks")
 MASTER = "local[2]"
+#: The driver's heap for every Spark figure alike (local mode: the driver is the executor). With spark-submit's
+#: default of 1g, lakelib's job died of an OutOfMemoryError (exit 52) on the 1M-line input while caching.
+DRIVER_MEMORY = "2g"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also time lakelib with this lever applied from benchmarks/experiments (repeatable)")
     parser.add_argument("--only", action="append", choices=("lakelib", "naive", "duckdb", "floor"),
                         help="time only these conversion figures (repeatable)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite the report and chart from the last run's benchmarks/out/result.json")
     parser.add_argument("--output", default=os.path.join(REPO, "BENCHMARKS.md"), help="the report to write")
     parser.add_argument("--work", default=os.path.join(HERE, "out"), help="outputs of the timed runs")
     parser.add_argument("--data", default=os.path.join(HERE, "data"), help="the generated input")
@@ -83,6 +88,7 @@ def ensure_input(params: BenchParams, data_root: str) -> dict[str, Any]:
 def _env() -> dict[str, str]:
     bin_dir = os.path.dirname(sys.executable)
     return {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "PYSPARK_PYTHON": sys.executable,
+            "SPARK_DRIVER_MEMORY": os.environ.get("SPARK_DRIVER_MEMORY", DRIVER_MEMORY),
             "PYTHONPATH": REPO + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
 
 
@@ -253,6 +259,9 @@ def versions() -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.render_only:
+        with open(os.path.join(args.work, "result.json")) as handle:
+            return write_report(json.load(handle), args.output)
     lines, repeats = (100_000, 1) if args.quick else (args.lines, args.repeats)
     params = BenchParams(lines=lines)
     meta = ensure_input(params, args.data)
@@ -278,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {
         "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "argv": " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": info, "versions": versions(), "params": params.to_dict(), "repeats": repeats,
+        "machine": info, "versions": versions(), "driver_memory": _env()["SPARK_DRIVER_MEMORY"],
+        "params": params.to_dict(), "repeats": repeats,
         "input": {k: meta[k] for k in ("files", "lines", "bytes", "duplicates", "malformed", "blank")},
         "conversion": conversion,
     }
@@ -292,19 +302,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.skip_read:
             result["read_side"] = read_side(meta, work, max(repeats, 3))
     info["load_after"] = load()
+    with open(os.path.join(work, "result.json"), "w") as handle:
+        json.dump(result, handle, indent=1)
+    return write_report(result, args.output)
+
+
+def write_report(result: dict[str, Any], output: str) -> int:
+    """BENCHMARKS.md (with ``benchmarks/levers.md`` appended) and the chart, from one run's result."""
+    from benchmarks.chart import conversion_chart
+
     levers = os.path.join(HERE, "levers.md")
     if os.path.exists(levers):
         with open(levers) as handle:
             result["notes"] = handle.read()
-    with open(os.path.join(work, "result.json"), "w") as handle:
-        json.dump(result, handle, indent=1)
-    from benchmarks.chart import conversion_chart
-
-    conversion_chart(conversion, os.path.join(HERE, "conversion.png"),
-                     f"{meta['lines']:,} lines, {meta['files']} gzip files, local[2], {result['when']}")
-    with open(args.output, "w") as handle:
+    conversion_chart(result["conversion"], os.path.join(HERE, "conversion.png"),
+                     f"{result['input']['lines']:,} lines, {result['input']['files']} gzip files, local[2], "
+                     f"{result['when']}")
+    with open(output, "w") as handle:
         handle.write(render_markdown(result))
-    log.info("wrote %s and benchmarks/conversion.png", args.output)
+    log.info("wrote %s and benchmarks/conversion.png", output)
     return 0
 
 
