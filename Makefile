@@ -1,4 +1,4 @@
-# make demo | make test [SPARK=4] | make bench | make lint | make clean
+# make demo | make test [SPARK=4] | make bench [ARGS=--quick] | make lint | make clean
 # Each target creates its virtual environment on first use: .venv for Spark 3.5 (EMR 7), .venv-spark4 for
 # Spark 4.1 (EMR 8).
 PYTHON ?= python3
@@ -35,7 +35,7 @@ lint: $(STAMP)
 	@$(BIN)/shellcheck scripts/*.sh bootstrap/*.sh .ci/run
 
 bench: $(STAMP)
-	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.run
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.run $(ARGS)
 
 clean:
 	rm -rf lake build dist *.egg-info .pytest_cache
