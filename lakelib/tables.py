@@ -309,10 +309,4 @@ def register(catalog: Catalog, table: TableRef, tables_root: str, partitions: Se
     """
     t = as_table(table)
     catalog.ensure_table(t, table_dir(tables_root, t.name))
-    result = catalog.register_partitions(t, list(partitions))
-    if catalog.kind != "none":
-        log.info(
-            "%s: catalog %s.%s: %d partitions created, %d re-pointed, %d unchanged",
-            t.name, catalog.kind, catalog.database, len(result.created), len(result.repointed), result.unchanged,
-        )
-    return result
+    return catalog.register_partitions(t, list(partitions))  # each backend logs what it changed
