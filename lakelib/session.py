@@ -32,30 +32,23 @@ BASE_CONF: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
 }
 
-#: Loggers that are loud at WARN about things that are normal for lakelib (embedded metastore, no native Hadoop).
-NOISY_LOGGERS = (
-    "org.apache.hadoop.util.NativeCodeLoader",
-    "org.apache.hadoop.hive",
-    "org.apache.hadoop.hive.metastore.ObjectStore",
-    "org.apache.hadoop.hive.conf.HiveConf",
-    "org.apache.spark.sql.hive",
-    "org.apache.spark.sql.catalyst.analysis",
-    "org.apache.spark.util.Utils",
-    "org.apache.spark.sql.execution.datasources.DataSource",
-    "org.apache.spark.sql.execution.CacheManager",
-    "org.apache.spark.sql.internal.SharedState",
-    "org.apache.spark.sql.internal.SQLConf",
-    "org.apache.spark.SparkConf",
-    "org.apache.spark.sql.execution.window.WindowExec",
-    "org.apache.spark.util.SizeEstimator",
-    "DataNucleus",
-    "hive.metastore",
-    "hive.log",
-)
-
 #: The quiet log4j2 configuration ``scripts/submit.sh local`` passes to the driver, also used when
 #: :func:`build_session` starts the JVM itself (a notebook, ``lake sql``).
 LOG4J2_QUIET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "log4j2.properties")
+
+
+def quiet_logger_levels(path: str = LOG4J2_QUIET) -> dict[str, str]:
+    """Logger name -> level of the ``logger.<id>.name`` / ``logger.<id>.level`` pairs of a log4j2 properties file:
+    the loggers that warn about things that are normal for lakelib, raised to ERROR (the one list of them).
+    """
+    entries: dict[str, dict[str, str]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            key, sep, value = line.partition("=")
+            parts = key.strip().split(".")
+            if sep and len(parts) == 3 and parts[0] == "logger" and parts[2] in ("name", "level"):
+                entries.setdefault(parts[1], {})[parts[2]] = value.strip()
+    return {e["name"]: e["level"].upper() for e in entries.values() if "name" in e and "level" in e}
 
 
 def session_conf(config: Config | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -154,7 +147,7 @@ def _set_jvm_log_levels(jvm, level: str) -> None:
         levels = jvm.org.apache.logging.log4j.Level
         configurator.setRootLevel(levels.toLevel(level))
         if level in ("WARN", "ERROR", "FATAL", "OFF"):
-            for name in NOISY_LOGGERS:
-                configurator.setLevel(name, levels.ERROR)
+            for name, quiet in quiet_logger_levels().items():
+                configurator.setLevel(name, levels.toLevel(quiet))
     except Exception:  # pragma: no cover - a cluster with another logging backend
         log.debug("could not set the JVM log level", exc_info=True)
