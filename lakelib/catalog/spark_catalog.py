@@ -153,7 +153,7 @@ class SparkCatalog(Catalog):
             self._sql(ddl, f"creating table {name}")
             log.info("created table %s at %s", name, location)
             return
-        have = {c.name.lower(): c for c in self.spark.catalog.listColumns(table.name.lower(), self.database)}
+        have = {c.name.lower(): c for c in self.spark.catalog.listColumns(f"{self.database}.{table.name.lower()}")}
         for col in table.columns:
             got = have.get(col.name)
             if got is not None and got.dataType.replace(" ", "").lower() != col.type.replace(" ", ""):
