@@ -16,10 +16,8 @@ def conversion_chart(conversion: Mapping[str, Any], path: str, title: str) -> No
     keys = [k for k, _ in CONVERSION if conversion.get(k)]
     stats = {k: summarize(conversion[k]) for k in keys}
     labels = {"lakelib": "lakelib json_to_parquet", "naive": "naive Spark job", "duckdb": "DuckDB (2 threads)",
-              "floor": "floor: Spark text count",
-              "lakelib_nopersist": "lever: lakelib, no persist"}
-    colors = {"lakelib": "#1f77b4", "naive": "#ff7f0e", "duckdb": "#2ca02c", "floor": "#7f7f7f",
-              "lakelib_nopersist": "#9ecae1"}
+              "floor": "floor: Spark text count"}
+    colors = {"lakelib": "#1f77b4", "naive": "#ff7f0e", "duckdb": "#2ca02c", "floor": "#7f7f7f"}
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ys = list(range(len(keys)))[::-1]
     for y, key in zip(ys, keys):

@@ -15,7 +15,6 @@ CONVERSION = (
     ("naive", "naive Spark job (read.json with inference, partitioned write)"),
     ("duckdb", "DuckDB COPY ... PARTITION_BY, 2 threads"),
     ("floor", "floor: Spark reads the gzip files as text and counts lines"),
-    ("lakelib_nopersist", "lever: lakelib without the persist of the parsed lines (experiment)"),
 )
 
 

@@ -39,8 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (the median is reported)")
     parser.add_argument("--quick", action="store_true", help="100k lines, 1 repeat (while developing)")
     parser.add_argument("--skip-read", action="store_true", help="conversion figures only")
-    parser.add_argument("--lever", action="append", choices=("nopersist",), default=[],
-                        help="also time lakelib with this lever applied from benchmarks/experiments (repeatable)")
     parser.add_argument("--only", action="append", choices=("lakelib", "naive", "duckdb", "floor"),
                         help="time only these conversion figures (repeatable)")
     parser.add_argument("--render-only", action="store_true",
@@ -136,15 +134,6 @@ def run_lakelib(config: str, params: BenchParams, lake: str) -> dict[str, Any]:
     cmd = ["bash", os.path.join(REPO, "scripts", "submit.sh"), "local", "json_to_parquet", "--config", config,
            "--date", params.first_day.isoformat(), "--end-date", params.last_day.isoformat()]
     return _record(run(cmd, env=_env(), cwd=REPO), os.path.join(lake, "tables", "events"), "lakelib")
-
-
-def run_lever(lever: str, config: str, params: BenchParams, lake: str) -> dict[str, Any]:
-    """lakelib's job with one lever of ``benchmarks/experiments/variant_job.py`` applied."""
-    shutil.rmtree(lake, ignore_errors=True)
-    cmd = spark_submit(os.path.join("experiments", "variant_job.py"), "--config", config, "--date",
-                       params.first_day.isoformat(), "--end-date", params.last_day.isoformat())
-    return _record(run(cmd, env={**_env(), "LEVERS": lever}, cwd=REPO), os.path.join(lake, "tables", "events"),
-                   lever)
 
 
 def run_naive(meta: dict[str, Any], out: str) -> dict[str, Any]:
@@ -271,13 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("load average: %s", info["load_before"])
     config = write_config(os.path.join(work, "lakelib.yaml"), os.path.join(work, "lakelib"), meta["raw"], "none")
     only = args.only or ["lakelib", "naive", "duckdb", "floor"]
-    conversion: dict[str, list] = {k: [] for k in only + [f"lakelib_{lever}" for lever in args.lever]}
+    conversion: dict[str, list] = {k: [] for k in only}
     for i in range(repeats):
         log.info("round %d/%d", i + 1, repeats)
         if "lakelib" in only:
             conversion["lakelib"].append(run_lakelib(config, params, os.path.join(work, "lakelib")))
-        for lever in args.lever:
-            conversion[f"lakelib_{lever}"].append(run_lever(lever, config, params, os.path.join(work, "lakelib")))
         if "naive" in only:
             conversion["naive"].append(run_naive(meta, os.path.join(work, "naive")))
         if "duckdb" in only:

@@ -21,13 +21,14 @@ from typing import Sequence
 if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from lakelib.catalog import Partition, open_catalog
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
-from lakelib.parse import bucket_for_files, dedupe_by_message_id, parse_events, to_events_table
+from lakelib.parse import bucket_for_files, dedupe_by_message_id, judge_lines, parse_events, to_events_table
 from lakelib.paths import join, partition_dir
 from lakelib.raw import RawDay, find_raw_days
 from lakelib.report import CONVERSION_COUNTERS, RunReport, sum_counters
@@ -80,25 +81,30 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
         len({d.source for d in raw_days}), len(raw_days), n_files, _mb(sum(d.bytes for d in raw_days)),
     )
 
-    # Not cached: each action parses only the columns it needs (measured faster than building a cache of
-    # map-heavy rows, see BENCHMARKS.md). All actions read the file list fixed when the frame was planned, and
-    # verify_written below checks the rows written against the distinct messageIds the stats pass counted.
-    parsed = read_raw_lines(spark, raw_days).transform(parse_events)
-    stats = count_lines(spark, parsed, raw_days)
-    counts = per_partition_counts(stats)
-    total_lines = sum(c["lines_read"] for c in counts.values())
-    log.info(
-        "judged %s lines: %s valid, %s quarantined",
-        f"{total_lines:,}", f"{sum(c['valid'] for c in counts.values()):,}",
-        f"{sum(c['quarantined'] for c in counts.values()):,}",
-    )
-
+    # Two passes over the input. The judge pass parses only the three judged fields; its small result (no event
+    # columns) is cached for the counts and the quarantine. The write pass parses every field once, dedupes and
+    # writes. verify_written then checks the rows in the files against the distinct messageIds judged valid.
+    lines = read_raw_lines(spark, raw_days)
+    judged = lines.transform(judge_lines).drop("pos").persist(StorageLevel.MEMORY_AND_DISK)
     events_root = join(config.lake.tables, EVENTS.name)
     quarantine_root = join(config.lake.quarantine, JOB)
+    try:
+        counts = per_partition_counts(count_lines(spark, judged, raw_days))
+        total = {k: sum(c[k] for c in counts.values()) for k in ("lines_read", "valid", "quarantined")}
+        log.info(
+            "judged %s lines: %s valid, %s quarantined",
+            f"{total['lines_read']:,}", f"{total['valid']:,}", f"{total['quarantined']:,}",
+        )
+        if total["quarantined"]:
+            write_quarantine(judged, quarantine_root, report.run_id)
+    finally:
+        judged.unpersist()
+
     plan = plan_file_counts(raw_days, config.write.target_file_mb)
-    write_events(parsed, plan, events_root, config.write.compression)
-    if any(c["quarantined"] for c in counts.values()):
-        write_quarantine(parsed, quarantine_root, report.run_id)
+    seen = write_events(lines.transform(parse_events), plan, events_root, config.write.compression)
+    if seen != total["valid"]:
+        raise LakelibError(f"the write pass saw {seen:,} valid lines, the judge pass {total['valid']:,}: "
+                           "the input changed during the run; rerun the job")
 
     keys = [d.key for d in raw_days]
     produced = {k for k in keys if counts.get(k, {}).get("valid")}
@@ -164,7 +170,7 @@ def read_raw_lines(spark: SparkSession, raw_days: Sequence[RawDay]) -> DataFrame
     )
 
 
-def count_lines(spark: SparkSession, parsed: DataFrame, raw_days: Sequence[RawDay]) -> list:
+def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDay]) -> list:
     """Lines and distinct messageIds per partition and reason; the first action, so it also reads the input.
 
     Raises
@@ -172,7 +178,7 @@ def count_lines(spark: SparkSession, parsed: DataFrame, raw_days: Sequence[RawDa
     InputError
         A gzip file is truncated or corrupt: naming each such file (nothing has been written).
     """
-    agg = parsed.groupBy("sourceid", "dt", "reason").agg(
+    agg = judged.groupBy("sourceid", "dt", "reason").agg(
         F.count(F.lit(1)).alias("lines"), F.countDistinct("messageid").alias("distinct_ids")
     )
     try:
@@ -241,10 +247,18 @@ def plan_file_counts(raw_days: Sequence[RawDay], target_file_mb: int) -> dict[tu
     return {d.key: max(1, int(d.bytes * PARQUET_PER_GZIP_BYTE / target + 0.5)) for d in raw_days}
 
 
-def write_events(parsed: DataFrame, plan: dict, events_root: str, compression: str) -> None:
-    """Dedupe the valid lines and write them, one task per planned file (dynamic partition overwrite)."""
+def write_events(parsed: DataFrame, plan: dict, events_root: str, compression: str) -> int:
+    """Dedupe the valid lines and write them, one task per planned file (dynamic partition overwrite).
+
+    Returns
+    -------
+    int
+        The valid lines the write pass saw (counted on the way, not by another pass).
+    """
+    seen = Observation("valid_lines")
     events = (
         parsed.where(F.col("reason").isNull())
+        .observe(seen, F.count(F.lit(1)).alias("lines"))
         .transform(bucket_for_files(plan))
         .transform(lambda df: dedupe_by_message_id(df, within=("_bucket",)))
         .transform(to_events_table)
@@ -253,11 +267,12 @@ def write_events(parsed: DataFrame, plan: dict, events_root: str, compression: s
     events.write.mode("overwrite").partitionBy(*EVENTS.partition_keys).option("compression", compression).parquet(
         events_root
     )
+    return int(seen.get["lines"])
 
 
-def write_quarantine(parsed: DataFrame, quarantine_root: str, run_id: str) -> None:
+def write_quarantine(judged: DataFrame, quarantine_root: str, run_id: str) -> None:
     """Write the rejected lines as gzipped JSON lines: reason, raw, file, run_id."""
-    rejected = parsed.where(F.col("reason").isNotNull()).select(
+    rejected = judged.where(F.col("reason").isNotNull()).select(
         "reason", "raw", "file", F.lit(run_id).alias("run_id"), "sourceid", "dt"
     )
     log.info("writing rejected lines to %s", quarantine_root)

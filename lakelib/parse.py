@@ -24,7 +24,12 @@ How a line is judged, in the contract's order (the first that applies):
 Every other field is taken as it comes: a number where a string is expected becomes its JSON text, an object
 where a string is expected becomes its JSON text, a non-object where a map is expected becomes ``null``, an
 unparseable ``sentAt`` becomes ``null``. Nothing but the five rules rejects a line. A key repeated at the top
-level of one object resolves to its first value.
+level of one object resolves to its last value (as in Python's ``json`` and JavaScript's ``JSON.parse``).
+
+One ``from_json`` per line does all of it: the message is parsed straight into a struct of the known fields (maps
+stay maps), and Spark's partial results (``spark.sql.json.enablePartialResults``, on by default since Spark 3.4)
+turn a field of the wrong kind into ``null`` instead of failing the line. :func:`judge_lines` is the same judge
+with only the three judged fields in the struct: Spark then skips every other value without building it.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakelib.errors import ConfigError
 from lakelib.schema import EVENT_COLUMNS, EVENTS, MAP, MESSAGE_TYPES, TIMESTAMP
 
 #: Strict JSON: no single quotes, no NaN/Infinity (Spark accepts both by default).
@@ -42,13 +48,23 @@ JSON_OPTIONS = {"allowSingleQuotes": "false", "allowNonNumericNumbers": "false",
 #: ISO-8601 as Segment sends it; the values themselves (month 13, Feb 30) are checked by the cast.
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$"
 
+#: The session setting the one-pass parse relies on (see the module's docstring).
+PARTIAL_RESULTS = "spark.sql.json.enablePartialResults"
+
 _EOL = "lakelib_eol"
 _STRING_MAP = T.MapType(T.StringType(), T.StringType())
-_AS_OBJECT = T.StructType([T.StructField("v", _STRING_MAP), T.StructField(_EOL, T.IntegerType())])
-_AS_ANY = T.StructType([T.StructField("v", T.StringType()), T.StructField(_EOL, T.IntegerType())])
 
 #: Top-level Segment fields that have a column of their own; any other key goes to ``extras``.
 KNOWN_FIELDS = tuple(c.field for c in EVENT_COLUMNS if c.field)
+
+#: The fields the five rules look at.
+JUDGED_FIELDS = ("messageId", "type", "timestamp")
+
+#: The message as parsed: every known field, maps as maps (a nested value becomes its JSON text), the rest text.
+_MESSAGE = T.StructType(
+    [T.StructField(c.field, _STRING_MAP if c.type == MAP else T.StringType()) for c in EVENT_COLUMNS if c.field]
+)
+_JUDGED = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS])
 
 #: The columns :func:`parse_events` adds to the events columns.
 PARSE_COLUMNS = ("sourceid", "dt", "file", "pos", "reason", "raw")
@@ -67,42 +83,64 @@ def parse_events(lines: DataFrame) -> DataFrame:
     DataFrame
         ``sourceid, dt, file, pos, reason, raw`` and the events columns (all ``None`` for a rejected line).
     """
-    wrapped = lambda schema: F.from_json(  # noqa: E731
-        F.concat(F.lit('{"v":'), F.col("value"), F.lit(f',"{_EOL}":0}}')), schema, JSON_OPTIONS
-    )
-    parsed = lines.where(~F.col("value").rlike(r"^\s*$")).withColumn("_obj", wrapped(_AS_OBJECT))
-    is_object = F.col("_obj").isNotNull() & F.col(f"_obj.{_EOL}").isNotNull() & F.col("_obj.v").isNotNull()
-    is_json = wrapped(_AS_ANY)[_EOL].isNotNull()
-    msg = F.col("_obj.v")
-    message_id = msg.getItem("messageId")
+    judged = _judge(lines, _MESSAGE)
+    msg = F.when(F.col("reason").isNull(), F.col("_msg"))
+    columns = [_column_from(msg, c.field, c.type).alias(c.name) for c in EVENT_COLUMNS if c.field]
+    return judged.select("sourceid", "dt", "file", "pos", "reason", "raw", *columns, _extras().alias("extras"))
+
+
+def judge_lines(lines: DataFrame) -> DataFrame:
+    """The judge of :func:`parse_events` alone, parsing only the judged fields (a much cheaper pass).
+
+    Returns
+    -------
+    DataFrame
+        ``sourceid, dt, file, pos, reason, raw`` and ``messageid`` (``None`` for a rejected line).
+    """
+    judged = _judge(lines, _JUDGED)
+    message_id = F.when(F.col("reason").isNull(), F.col("_msg.messageId"))
+    return judged.select("sourceid", "dt", "file", "pos", "reason", "raw", message_id.alias("messageid"))
+
+
+def _judge(lines: DataFrame, message: T.StructType) -> DataFrame:
+    """Drop blank lines; add ``_msg`` (the message parsed into ``message``), ``reason`` and ``raw``."""
+    if str(lines.sparkSession.conf.get(PARTIAL_RESULTS, "true")).lower() != "true":
+        raise ConfigError(f"lakelib.parse needs {PARTIAL_RESULTS}=true (the default): a field of the wrong kind "
+                          "would otherwise reject a whole line")
+    wrapper = T.StructType([T.StructField("v", message), T.StructField(_EOL, T.IntegerType())])
+    wrapped = F.from_json(F.concat(F.lit('{"v":'), F.col("value"), F.lit(f',"{_EOL}":0}}')), wrapper, JSON_OPTIONS)
+    parsed = lines.where(~F.col("value").rlike(r"^\s*$")).withColumn("_p", wrapped)
+    complete = F.col(f"_p.{_EOL}").isNotNull()
+    msg = F.col("_p.v")
     reason = (
-        F.when(is_object, _message_reason(msg, message_id))
-        .when(is_json, F.lit("not_an_object"))
+        F.when(complete & msg.isNotNull(), _message_reason(msg))
+        .when(complete, F.lit("not_an_object"))
         .otherwise(F.lit("invalid_json"))
     )
-    judged = parsed.withColumn("reason", reason).withColumn("_msg", F.when(F.col("reason").isNull(), msg))
-    columns = [_column_from(F.col("_msg"), c.field, c.type).alias(c.name) for c in EVENT_COLUMNS if c.field]
-    extras = F.map_filter(F.col("_msg"), lambda k, _v: ~k.isin(*KNOWN_FIELDS))
-    return judged.select(
-        "sourceid",
-        "dt",
-        "file",
-        "pos",
-        "reason",
-        F.when(F.col("reason").isNotNull(), F.col("value")).alias("raw"),
-        *columns,
-        F.when(F.size(extras) > 0, extras).alias("extras"),
-    )
+    return parsed.select(
+        "*", msg.alias("_msg"), reason.alias("reason")
+    ).withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("value")))
 
 
-def _message_reason(msg: Column, message_id: Column) -> Column:
+def _message_reason(msg: Column) -> Column:
     """The reject reason of a JSON object, or null when it is a valid message."""
-    timestamp = msg.getItem("timestamp")
+    message_id = msg["messageId"]
     return (
         F.when(message_id.isNull() | (F.trim(message_id) == ""), F.lit("missing_message_id"))
-        .when(~F.coalesce(msg.getItem("type").isin(*MESSAGE_TYPES), F.lit(False)), F.lit("invalid_type"))
-        .when(parse_timestamp(timestamp).isNull(), F.lit("invalid_timestamp"))
+        .when(~F.coalesce(msg["type"].isin(*MESSAGE_TYPES), F.lit(False)), F.lit("invalid_type"))
+        .when(parse_timestamp(msg["timestamp"]).isNull(), F.lit("invalid_timestamp"))
     )
+
+
+def _extras() -> Column:
+    """Top-level keys without a column of their own, with their JSON text; ``null`` when there are none.
+
+    Listing a line's keys is cheap next to parsing it; the line is parsed into a map only when one is unknown.
+    """
+    unknown = F.array_except(F.json_object_keys("value"), F.array(*[F.lit(f) for f in KNOWN_FIELDS]))
+    as_map = F.from_json(F.col("value"), _STRING_MAP, JSON_OPTIONS)
+    extras = F.map_filter(as_map, lambda k, _v: ~k.isin(*KNOWN_FIELDS))
+    return F.when(F.col("reason").isNull() & (F.size(unknown) > 0), extras)
 
 
 def parse_timestamp(text: Column) -> Column:
@@ -111,13 +149,12 @@ def parse_timestamp(text: Column) -> Column:
 
 
 def _column_from(msg: Column, field: str, hive_type: str) -> Column:
-    """One events column from the message map (values are JSON text; strings come unquoted)."""
-    value = msg.getItem(field)
-    if hive_type == TIMESTAMP:
-        return parse_timestamp(value)
-    if hive_type == MAP:
-        return F.from_json(value, _STRING_MAP, JSON_OPTIONS)
-    return value
+    """One events column from the parsed message (strings and maps as parsed; timestamps converted)."""
+    value = msg[field]
+    if hive_type != TIMESTAMP:
+        return value
+    # ``timestamp`` was checked by the judge; any other timestamp field still has to look like ISO-8601.
+    return F.try_to_timestamp(value) if field == "timestamp" else parse_timestamp(value)
 
 
 def dedupe_by_message_id(events: DataFrame, within: tuple[str, ...] = ()) -> DataFrame:

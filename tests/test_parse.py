@@ -7,7 +7,8 @@ from datetime import datetime
 import pytest
 from chispa import assert_df_equality
 
-from lakelib.parse import dedupe_by_message_id, parse_events
+from lakelib.errors import ConfigError
+from lakelib.parse import PARTIAL_RESULTS, dedupe_by_message_id, judge_lines, parse_events
 from lakelib.schema import EVENT_COLUMNS
 
 LINE_SCHEMA = "value string, file string, sourceid string, dt string, pos long"
@@ -34,6 +35,10 @@ CASES = {
     "extra_brace": (_good() + "}", "invalid_json"),
     "single_quotes": ("{'messageId': 'm1', 'type': 'track'}", "invalid_json"),
     "nan": ('{"messageId":"m1","type":"track","timestamp":"2015-12-10T04:08:31Z","x":NaN}', "invalid_json"),
+    "nan_in_a_map": (_good()[:-1] + ', "context": {"a": NaN}}', "invalid_json"),
+    "bad_escape_in_an_unknown_field": (_good()[:-1] + ', "x": "\\q"}', "invalid_json"),
+    "raw_tab_in_a_string": (_good()[:-1] + ', "x": "a\tb"}', "invalid_json"),
+    "broken_nested_unknown_field": (_good()[:-1] + ', "x": {"y": [1,}}', "invalid_json"),
     "array": ("[1, 2, 3]", "not_an_object"),
     "string": ('"hello"', "not_an_object"),
     "number": ("42", "not_an_object"),
@@ -62,6 +67,8 @@ CASES = {
     "unicode": (_good(event="Über café 東京 🚀", properties={"città": "Zürich"}), None),
     "nested": (_good(properties={"a": {"b": [1, 2.5, None]}, "n": None, "t": True}), None),
     "duplicate_key": ('{"messageId":"m1","type":"page","type":"track","timestamp":"2015-12-10T04:08:31Z"}', None),
+    "duplicate_key_last_invalid": ('{"messageId":"m1","type":"track","type":"click","timestamp":"2015-12-10T04:08:31Z"}',
+                                   "invalid_type"),
     "unknown_fields": (_good(projectId="p1", writeKey="w", _metadata={"bundled": ["x"]}), None),
 }
 
@@ -104,6 +111,22 @@ def test_each_line_gets_the_contract_reason(judged, name):
         assert all(row[c.name] is None for c in EVENT_COLUMNS)
 
 
+def test_the_narrow_judge_agrees_with_the_full_parse_on_every_line(spark):
+    lines = [line for line, _ in CASES.values()] + ["", "  "]
+    full = parse_events(_lines(spark, lines)).select("pos", "reason", "raw", "messageid")
+    narrow = judge_lines(_lines(spark, lines)).select("pos", "reason", "raw", "messageid")
+    assert_df_equality(narrow, full, ignore_row_order=True)
+
+
+def test_the_parse_refuses_a_session_without_partial_json_results(spark):
+    spark.conf.set(PARTIAL_RESULTS, "false")
+    try:
+        with pytest.raises(ConfigError, match=PARTIAL_RESULTS):
+            parse_events(_lines(spark, [_good()]))
+    finally:
+        spark.conf.unset(PARTIAL_RESULTS)
+
+
 def test_blank_lines_are_neither_rows_nor_rejects(judged):
     assert judged["blank"] is None and judged["spaces"] is None
 
@@ -135,8 +158,8 @@ def test_nested_values_are_json_text_and_unicode_survives(judged):
     assert unicode["properties"] == {"città": "Zürich"}
 
 
-def test_a_repeated_top_level_key_resolves_to_its_first_value(judged):
-    assert judged["duplicate_key"]["type"] == "page"
+def test_a_repeated_top_level_key_resolves_to_its_last_value(judged):
+    assert judged["duplicate_key"]["type"] == "track"
 
 
 def test_unknown_top_level_fields_are_kept_in_extras(judged):
