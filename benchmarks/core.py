@@ -121,8 +121,8 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "",
         f"- {machine['nproc']} cores ({machine['cpu']}), {machine['mem_gb']:.1f} GB memory",
         f"- load average before the timed runs: {machine['load_before']}; after: {machine.get('load_after', 'n/a')} "
-        "(the machine is shared: other engineers' Spark tests run alongside, so absolute times vary; "
-        "the ratios come from one run, same input, same cores)",
+        "(the benchmark's own runs keep both cores busy, which alone makes about 2; more means other work on "
+        "the machine, which moves absolute times; the ratios come from one run, same input, same cores)",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
         "",
         "## Input",
