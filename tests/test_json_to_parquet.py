@@ -203,6 +203,21 @@ def test_a_rerun_replaces_exactly_what_it_produces(spark, tmp_path):
     assert len(quarantined) == 1, "the rerun replaced the quarantine partition, not added to it"
 
 
+def test_a_day_of_nothing_but_rejects_is_quarantined_and_leaves_no_events(tmp_path):
+    good = json.dumps({"messageId": "m1", "type": "track", "timestamp": "2026-01-01T00:00:00Z"})
+    write_raw(tmp_path / "raw", "web", DAY1, [good])
+    config = write_config(tmp_path)
+    assert run(config, "--date", "2026-01-01") == 0
+    assert (tmp_path / "tables" / "events" / "sourceid=web" / "dt=2026-01-01").is_dir()
+    write_raw(tmp_path / "raw", "web", DAY1, ["not json", "[1]", '{"type": "track"}'])
+    report = tmp_path / "report.json"
+    assert run(config, "--date", "2026-01-01", "--report", str(report)) == 0
+    totals = json.loads(report.read_text())["totals"]
+    assert (totals["lines_read"], totals["rows_written"], totals["quarantined"]) == (3, 0, 3)
+    assert not (tmp_path / "tables" / "events" / "sourceid=web" / "dt=2026-01-01").exists(), "the stale day is gone"
+    assert len(list((tmp_path / "quarantine").rglob("*.json.gz"))) == 1
+
+
 def test_without_a_date_every_day_folder_is_converted(tmp_path):
     for day in (DAY1, DAY2):
         write_raw(tmp_path / "raw", "web", day, ['{"messageId":"m","type":"track","timestamp":"2026-01-01T00:00:00Z"}'])
