@@ -3,9 +3,9 @@
     spark-submit --master local[2] benchmarks/experiments/profile_job.py --config C --date D --end-date E
 
 Prints ``PROFILE {json}`` at the end: seconds from process start (``T0`` env, set by the caller, in epoch
-seconds) to Python's start, then per phase (find_raw_days, build_session, count_lines = read + gzip + parse +
-persist + stats aggregate, write_events = dedup + write from the cache, write_quarantine, verify_written,
-catalog), and Spark's own stage durations from the status tracker (JVM side, with stage names).
+seconds) to Python's start, then per phase (find_raw_days, build_session, count_lines = the judge pass: read +
+gzip + narrow parse + cache + counts, write_quarantine from that cache, write_events = the write pass: read + full
+parse + dedup + write, verify_written, catalog), and Spark's own stage durations from the status tracker.
 """
 import json
 import os
