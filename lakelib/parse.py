@@ -137,10 +137,11 @@ def _extras() -> Column:
 
     Listing a line's keys is cheap next to parsing it; the line is parsed into a map only when one is unknown.
     """
-    unknown = F.array_except(F.json_object_keys("value"), F.array(*[F.lit(f) for f in KNOWN_FIELDS]))
-    as_map = F.from_json(F.col("value"), _STRING_MAP, JSON_OPTIONS)
-    extras = F.map_filter(as_map, lambda k, _v: ~k.isin(*KNOWN_FIELDS))
-    return F.when(F.col("reason").isNull() & (F.size(unknown) > 0), extras)
+    def unknown(key: Column) -> Column:
+        return ~key.isin(*KNOWN_FIELDS)
+
+    extras = F.map_filter(F.from_json(F.col("value"), _STRING_MAP, JSON_OPTIONS), lambda k, _v: unknown(k))
+    return F.when(F.col("reason").isNull() & F.exists(F.json_object_keys("value"), unknown), extras)
 
 
 def parse_timestamp(text: Column) -> Column:
