@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 from lakelib.config import Config, load_config
 from lakelib.errors import LakelibError, UsageError
 from lakelib.paths import date_range, parse_date
+from lakelib.redact import redact_args, redact_text
 from lakelib.report import RunReport, write_report
 
 log = logging.getLogger(__name__)
@@ -111,16 +112,17 @@ def run_job(job: str, parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     except SystemExit as exc:  # argparse has printed its usage and one error line
         return int(exc.code or 0)
     setup_logging(args.verbose)
+    arguments = [str(a) for a in (argv if argv is not None else sys.argv[1:])]
     try:
         config = load_config(args.config, args.set)
         requested_days(args)
     except LakelibError as exc:
-        return _fail(job, str(exc), exc.exit_code)
+        return _fail(job, redact_text(str(exc), arguments), exc.exit_code)
 
     from lakelib.storage import Storage
 
     report = RunReport(job)
-    report.extra["arguments"] = list(argv if argv is not None else sys.argv[1:])
+    report.extra["arguments"] = redact_args(arguments)  # never a secret --set value in a report
     started = time.monotonic()
     active_before = _active_session()
     code, message = 0, None
@@ -135,6 +137,7 @@ def run_job(job: str, parser: argparse.ArgumentParser, argv: Sequence[str] | Non
         log.debug("failure", exc_info=True)
         code, message = 1, spark_error_line(exc)
     if message is not None:
+        message = redact_text(message, arguments)
         report.finish("failed", message)
     session = _active_session()
     storage = Storage(session) if session is not None else None

@@ -1,0 +1,59 @@
+"""Secret values never reach a run report, the job's error line or anything else built with lakelib.redact."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from lakelib.redact import REDACTED, redact_args, redact_mapping, redact_value
+from lakelib.runner import job_parser, run_job
+
+SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--set", f"spark.spark.hadoop.fs.s3a.secret.key={SECRET}"],
+     ["--set", f"spark.spark.hadoop.fs.s3a.secret.key={REDACTED}"]),
+    ([f"--set=spark.spark.hadoop.fs.s3a.access.key={SECRET}"], [f"--set=spark.spark.hadoop.fs.s3a.access.key={REDACTED}"]),
+    (["--conf", f"spark.hadoop.fs.s3a.accesskey={SECRET}"], ["--conf", f"spark.hadoop.fs.s3a.accesskey={REDACTED}"]),
+    (["--conf", f"spark.hadoop.fs.s3a.session.TOKEN={SECRET}"], ["--conf", f"spark.hadoop.fs.s3a.session.TOKEN={REDACTED}"]),
+    (["--db-password", SECRET, "--date", "2020-01-02"], ["--db-password", REDACTED, "--date", "2020-01-02"]),
+    ([f"--api-token={SECRET}"], [f"--api-token={REDACTED}"]),
+    (["--password", "--date", "2020-01-02"], ["--password", "--date", "2020-01-02"]),
+    (["--config", "conf/token-rotation.yaml", "--set", "write.target_file_mb=64"],
+     ["--config", "conf/token-rotation.yaml", "--set", "write.target_file_mb=64"]),
+])
+def test_redact_args_hides_values_whose_key_looks_secret(args, expected):
+    assert redact_args(args) == expected
+
+
+def test_redact_value_and_mapping_follow_sparks_default_regex():
+    assert redact_value("spark.hadoop.fs.s3a.secret.key", SECRET) == REDACTED
+    assert redact_value("spark.sql.shuffle.partitions", "8") == "8"
+    assert redact_mapping({"AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "eu-west-1"}) == {
+        "AWS_SECRET_ACCESS_KEY": REDACTED, "AWS_REGION": "eu-west-1"}
+
+
+def test_a_secret_set_on_the_command_line_reaches_neither_the_report_nor_stderr(tmp_path, capsys):
+    config = tmp_path / "job.yaml"
+    config.write_text(f"lake: {{raw: {tmp_path}/raw, tables: {tmp_path}/t, quarantine: {tmp_path}/q, "
+                      f"reports: {tmp_path}/reports}}\ncatalog: {{kind: none}}\n")
+    report = tmp_path / "report.json"
+    argv = ["--config", str(config), "--report", str(report),
+            "--set", f"spark.spark.hadoop.fs.s3a.secret.key={SECRET}"]
+
+    def body(args: argparse.Namespace, cfg, rep) -> str:
+        assert cfg.spark["spark.hadoop.fs.s3a.secret.key"] == SECRET  # the job itself gets the real value
+        raise ValueError(f"S3A refused the key {SECRET}")  # a failure that quotes it
+
+    assert run_job("demo", job_parser("demo", "a test job"), argv, body) == 1
+
+    text = report.read_text()
+    written = json.loads(text)
+    assert written["arguments"][-1] == f"spark.spark.hadoop.fs.s3a.secret.key={REDACTED}"
+    assert written["error"] == f"S3A refused the key {REDACTED}"
+    assert SECRET not in text
+    assert SECRET not in "".join(p.read_text() for p in (tmp_path / "reports").rglob("*.json"))
+    captured = capsys.readouterr()
+    assert SECRET not in captured.err + captured.out
