@@ -11,6 +11,7 @@ whose message names the key.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -172,15 +173,27 @@ def read_config_text(path: str, s3_client: Any = None) -> str:
                 import boto3
 
                 s3_client = boto3.client("s3")
-            return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:  # noqa: BLE001 - any failure to fetch is one line for the user
             raise ConfigError(f"config {path}: cannot read it ({exc})") from None
+        return _utf8(path, body)
     if match and match.group(1).lower() == "file":
         path = match.group(2)
     try:
-        return Path(path).read_text(encoding="utf-8")
+        body = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot read it ({exc.strerror or exc})") from None
+    return _utf8(path, body)
+
+
+def _utf8(path: str, body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"config {path}: not UTF-8 text (byte 0x{body[exc.start]:02x} on line {line}); save it as UTF-8"
+        ) from None
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -263,8 +276,9 @@ def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | Non
         raise ConfigError(f"write.target_file_mb: must be a positive number of MB, not {write['target_file_mb']}")
     if write["compression"] not in COMPRESSIONS:
         raise ConfigError(f"write.compression: {write['compression']!r} is not one of {', '.join(COMPRESSIONS)}")
-    if values["compaction"]["retention_hours"] < 0:
-        raise ConfigError("compaction.retention_hours: must not be negative")
+    retention = values["compaction"]["retention_hours"]
+    if not math.isfinite(retention) or retention < 0:
+        raise ConfigError(f"compaction.retention_hours: must be a finite number of hours, 0 or more, not {retention}")
 
     spark_conf = values["spark"] or {}
     for key, value in spark_conf.items():

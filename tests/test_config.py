@@ -119,3 +119,29 @@ def test_a_config_on_s3_is_read_with_boto3(aws, tmp_path):
     assert config.lake.raw == "s3://acme-lake/segment-logs"
     with pytest.raises(ConfigError, match="s3://artifacts/conf/missing.yaml: cannot read it"):
         load_config("s3://artifacts/conf/missing.yaml")
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "-1"])
+def test_retention_hours_must_be_a_finite_number_of_hours(tmp_path, value):
+    with pytest.raises(ConfigError, match="compaction.retention_hours: must be a finite number"):
+        load_config(_write(tmp_path, f"lake: {{raw: r, tables: t, quarantine: q, reports: p}}\n"
+                                     f"compaction: {{retention_hours: {value}}}"))
+
+
+def test_a_config_that_is_not_utf8_is_one_line_naming_the_byte(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_bytes(b"lake: {raw: r, tables: t, quarantine: q, reports: p}\nsources: [caf\xe9]\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == f"config {path}: not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8"
+
+
+def test_a_job_given_a_config_that_is_not_utf8_exits_2_with_one_line(tmp_path, capsys):
+    from jobs.message_type_counts import main
+
+    path = tmp_path / "job.yaml"
+    path.write_bytes(b"lake: {raw: r, tables: t, quarantine: q, reports: p}\n# \xff\xfe\n")
+    assert main(["--config", str(path), "--period", "day", "--date", "2020-01-02"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"message_type_counts: error: config {path}: not UTF-8 text (byte 0xff on line 2); "
+                   "save it as UTF-8"]
