@@ -92,14 +92,10 @@ def select_partitions(
     catalog: Catalog, table: Table, sources: Sequence[str], days: Sequence[str] | None
 ) -> list[Partition]:
     """The registered partitions of ``table`` for the given sources (all when empty) and days (all when None)."""
-    source_key, day_key = table.partition_keys
-    out = []
-    for part in catalog.list_partitions(table):
-        if sources and part.values.get(source_key) not in sources:
-            continue
-        if days is not None and part.values.get(day_key) not in days:
-            continue
-        out.append(Partition({k: str(part.values[k]) for k in table.partition_keys}, part.location))
+    out = [
+        Partition({k: str(part.values[k]) for k in table.partition_keys}, part.location)
+        for part in catalog.list_partitions(table, sources or None, days)
+    ]
     return sorted(out, key=lambda p: tuple(p.values.values()))
 
 

@@ -114,7 +114,8 @@ def find_partitions(
     storage
         File-system access (lists the table's folders: one listing per source, one per candidate day).
     catalog
-        Where registered partitions are looked up (one ``list_partitions`` call).
+        Where registered partitions are looked up (one ``list_partitions`` call, given the sources and days so
+        that the metastore returns those partitions only).
     sources
         Source ids to look at; ``None`` = every source found in the catalog or under the table's folder.
     days
@@ -142,7 +143,7 @@ def find_partitions(
         )
 
     found: dict[tuple[str, ...], Partition] = {}
-    for part in catalog.list_partitions(t):
+    for part in catalog.list_partitions(t, wanted_sources, wanted_days):
         values = {k: str(part.values[k]) for k in t.partition_keys if k in part.values}
         if len(values) == len(t.partition_keys) and wanted(values):
             found[tuple(values.values())] = Partition(values, part.location)

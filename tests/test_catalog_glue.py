@@ -285,3 +285,73 @@ def test_open_catalog_builds_a_glue_client_from_the_config(aws):
     assert catalog.client.meta.config.retries["mode"] == "standard"
     catalog.ensure_table(EVENTS, f"{config.lake.tables}/events")
     assert catalog.client.get_table(DatabaseName="seg", Name="events")["Table"]["Name"] == "events"
+
+
+def fetched(client) -> list[int]:
+    """Record how many partitions each GetPartitions response carries, from now on."""
+    counts: list[int] = []
+    client.meta.events.register("after-call.glue.GetPartitions",
+                                lambda parsed, **kw: counts.append(len(parsed.get("Partitions", []))))
+    return counts
+
+
+def test_a_one_day_run_fetches_that_days_partitions_without_their_schema(client, catalog):
+    """1,500 registered partitions (3 sources x 500 days); a run for one source and one day asks for one.
+
+    moto evaluates ``Expression`` with Glue's grammar on its side, so the count is what Glue's filter returns.
+    """
+    for source in ("web", "ios", "android"):
+        catalog.register_partitions(EVENTS, parts([source], days(500)))
+    requests, counts = count_calls(client, "GetPartitions"), fetched(client)
+
+    got = catalog.list_partitions(EVENTS, sources=["web"], days=["2020-06-01"])
+
+    assert [(p.values, p.location) for p in got] == [
+        ({"sourceid": "web", "dt": "2020-06-01"}, f"{ROOT}/sourceid=web/dt=2020-06-01")]
+    assert sum(counts) == 1
+    assert requests == [{"DatabaseName": "segment_logs", "TableName": "events", "ExcludeColumnSchema": True,
+                         "Expression": "sourceid = 'web' AND dt = '2020-06-01'"}]
+
+    week = catalog.list_partitions(EVENTS, sources=["web", "ios"], days=days(7, start=date(2020, 6, 1)))
+    assert len(week) == 14 and sum(counts[1:]) == 14
+    assert requests[1]["Expression"] == "sourceid IN ('ios', 'web') AND dt BETWEEN '2020-06-01' AND '2020-06-07'"
+    assert len(catalog.list_partitions(EVENTS)) == 1500
+
+
+def test_days_that_do_not_fit_an_in_list_are_asked_as_a_range_and_filtered_here(client, catalog):
+    catalog.register_partitions(EVENTS, parts(["web"], days(400)))
+    every_other = days(400)[::2]  # 200 days: an IN list of them is longer than Glue's 2048 characters
+    requests, counts = count_calls(client, "GetPartitions"), fetched(client)
+
+    got = catalog.list_partitions(EVENTS, sources=["web"], days=every_other)
+
+    assert sorted(p.values["dt"] for p in got) == every_other
+    assert requests[0]["Expression"] == f"sourceid = 'web' AND dt BETWEEN '{every_other[0]}' AND '{every_other[-1]}'"
+    assert sum(counts) == 399  # the range, not the table; what is not asked for is dropped here
+    assert catalog.list_partitions(EVENTS, sources=[], days=None) == []
+
+
+def test_partition_expression_stays_within_glues_limit():
+    from lakelib.catalog.glue_payloads import EXPRESSION_LIMIT, partition_expression
+
+    many_sources = [f"source-{i:04d}" for i in range(400)]
+    some_days = days(1000)[::3]
+    expression = partition_expression(EVENTS, many_sources, some_days)
+    assert len(expression) <= EXPRESSION_LIMIT
+    assert expression == f"dt BETWEEN '{some_days[0]}' AND '{some_days[-1]}'"  # sources: too many to name
+    assert partition_expression(EVENTS, ["o'brien"], None) == "sourceid = 'o''brien'"
+
+
+def test_a_drift_repair_skips_the_table_version_archive(client, catalog):
+    table = client.get_table(DatabaseName="segment_logs", Name="events")["Table"]
+    client.update_table(DatabaseName="segment_logs", TableInput={
+        "Name": "events", "TableType": "EXTERNAL_TABLE", "PartitionKeys": table["PartitionKeys"],
+        "StorageDescriptor": dict(table["StorageDescriptor"], Location="s3://elsewhere/events"),
+        "Parameters": table["Parameters"]})
+    updates = count_calls(client, "UpdateTable")
+
+    catalog.ensure_table(EVENTS, ROOT)
+
+    assert [u["SkipArchive"] for u in updates] == [True]
+    assert client.get_table(DatabaseName="segment_logs", Name="events")["Table"]["StorageDescriptor"][
+        "Location"] == ROOT

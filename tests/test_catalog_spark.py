@@ -139,6 +139,25 @@ def test_list_and_drop_partitions(spark, catalog, tmp_path):
     assert catalog.partition_location(MESSAGE_TYPE_COUNTS_DAILY, wanted[0].values) is None
 
 
+def test_list_partitions_of_some_sources_and_days(spark, catalog, tmp_path):
+    root = f"file://{tmp_path}/counts"
+    catalog.ensure_table(MESSAGE_TYPE_COUNTS_DAILY, root)
+    catalog.register_partitions(MESSAGE_TYPE_COUNTS_DAILY, [
+        Partition({"sourceid": s, "dt": d}, f"{root}/sourceid={s}/dt={d}")
+        for s in ("a", "b'quote", "c") for d in ("2020-01-01", "2020-01-02", "2020-01-03")])
+
+    def listed(sources, days):
+        got = catalog.list_partitions(MESSAGE_TYPE_COUNTS_DAILY, sources, days)
+        return sorted((p.values["sourceid"], p.values["dt"]) for p in got)
+
+    assert listed(["b'quote"], ["2020-01-02"]) == [("b'quote", "2020-01-02")]
+    assert listed(["a", "c"], ["2020-01-01", "2020-01-03"]) == [
+        ("a", "2020-01-01"), ("a", "2020-01-03"), ("c", "2020-01-01"), ("c", "2020-01-03")]
+    assert listed(None, ["2020-01-02"]) == [(s, "2020-01-02") for s in ("a", "b'quote", "c")]
+    assert listed(["nope"], None) == [] and listed([], None) == []
+    assert len(listed(None, None)) == 9
+
+
 def test_a_column_of_another_type_is_refused(spark, catalog, database, tmp_path):
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
     spark.sql(f"CREATE TABLE {database}.message_type_counts_daily (type string, message_count string) "

@@ -10,7 +10,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakelib.catalog.base import Catalog, NoCatalog, Partition, RegisterResult
+from lakelib.catalog.base import Catalog, NoCatalog, Partition, RegisterResult, selects
 from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY, Table
 from lakelib.storage import Storage
 from lakelib.tables import (
@@ -65,10 +65,11 @@ class MemoryCatalog(Catalog):
     def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:
         return self.parts.get((table.name, tuple(values.values())))
 
-    def list_partitions(self, table: Table) -> list[Partition]:
+    def list_partitions(self, table: Table, sources=None, days=None) -> list[Partition]:
+        self.calls.append(("list_partitions", table.name, sources, days))
         return [
             Partition(dict(zip(table.partition_keys, v)), loc) for (name, v), loc in self.parts.items()
-            if name == table.name
+            if name == table.name and selects(table, dict(zip(table.partition_keys, v)), sources, days)
         ]
 
     def drop_partitions(self, table: Table, values: Sequence[Mapping[str, str]]) -> None:
@@ -147,6 +148,7 @@ def test_the_catalog_location_wins_over_the_default_folder(spark, root, tmp_path
     register(catalog, DAILY, root, [Partition({"sourceid": "web", "dt": "2020-01-01"}, moved)])
 
     found = find_partitions(DAILY, root, Storage(spark), catalog, sources=["web"])
+    assert catalog.calls[-1] == ("list_partitions", DAILY.name, {"web"}, None)  # the metastore filters
     assert [(p.values["dt"], p.location) for p in found] == [
         ("2020-01-01", moved),
         ("2020-01-02", f"{root}/message_type_counts_daily/sourceid=web/dt=2020-01-02"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 from lakelib.schema import Table
 
@@ -47,6 +47,21 @@ def partition_name(table: Table, values: Mapping[str, str] | Sequence[str]) -> s
     return f"{table.name} ({pairs})"
 
 
+def selects(
+    table: Table, values: Mapping[str, str], sources: Collection[str] | None, days: Collection[str] | None
+) -> bool:
+    """Whether a partition is one of the given sources (first key) and days (second key); ``None`` = any.
+
+    >>> from lakelib.schema import EVENTS
+    >>> selects(EVENTS, {"sourceid": "web", "dt": "2020-01-02"}, ["web"], None)
+    True
+    >>> selects(EVENTS, {"sourceid": "web", "dt": "2020-01-02"}, None, ["2020-01-03"])
+    False
+    """
+    source_key, day_key = table.partition_keys[0], table.partition_keys[1]
+    return (sources is None or values.get(source_key) in sources) and (days is None or values.get(day_key) in days)
+
+
 class Catalog(abc.ABC):
     """A metastore lakelib keeps true: Spark's Hive metastore, AWS Glue, or none."""
 
@@ -66,8 +81,11 @@ class Catalog(abc.ABC):
         """The registered folder of one partition, or ``None`` when it is not registered."""
 
     @abc.abstractmethod
-    def list_partitions(self, table: Table) -> list[Partition]:
-        """Every registered partition of a table (empty when the table does not exist)."""
+    def list_partitions(
+        self, table: Table, sources: Collection[str] | None = None, days: Collection[str] | None = None
+    ) -> list[Partition]:
+        """The registered partitions of a table for some sources and days (``None``: all); empty when the table
+        does not exist. Backends ask the metastore for those partitions only where it can filter."""
 
     @abc.abstractmethod
     def drop_partitions(self, table: Table, values: Sequence[Mapping[str, str]]) -> None:
@@ -91,7 +109,9 @@ class NoCatalog(Catalog):
     def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:
         return None
 
-    def list_partitions(self, table: Table) -> list[Partition]:
+    def list_partitions(
+        self, table: Table, sources: Collection[str] | None = None, days: Collection[str] | None = None
+    ) -> list[Partition]:
         return []
 
     def drop_partitions(self, table: Table, values: Sequence[Mapping[str, str]]) -> None:

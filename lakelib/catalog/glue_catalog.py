@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from lakelib.catalog import glue_payloads as gp
-from lakelib.catalog.base import Catalog, Partition, RegisterResult, partition_name
+from lakelib.catalog.base import Catalog, Partition, RegisterResult, partition_name, selects
 from lakelib.errors import CatalogError
 from lakelib.schema import Table
 
@@ -194,7 +194,9 @@ class GlueCatalog(Catalog):
                 return
             existing = self._get_table(table) or {}
         if gp.table_differs(existing, request["TableInput"]):
-            update = dict(request, TableInput=gp.merged_table_input(existing, request["TableInput"]))
+            update = gp.update_table_request(
+                self.database, gp.merged_table_input(existing, request["TableInput"]), catalog_id=self.catalog_id
+            )
             self._call("update_table", self._name(table), **update)
             log.info("updated Glue table %s to lakelib's definition", self._name(table))
 
@@ -264,21 +266,31 @@ class GlueCatalog(Catalog):
             tuple(gp.partition_values(table, values))
         )
 
-    def list_partitions(self, table: Table) -> list[Partition]:
-        """Every registered partition (empty when the table does not exist)."""
+    def list_partitions(
+        self, table: Table, sources: Collection[str] | None = None, days: Collection[str] | None = None
+    ) -> list[Partition]:
+        """The registered partitions of some sources and days (``None``: all); empty when the table does not exist.
+
+        Glue filters on its side (``GetPartitions`` with an ``Expression``, see
+        :func:`~lakelib.catalog.glue_payloads.partition_expression`) and leaves the column schema out
+        (``ExcludeColumnSchema``): a one-day run fetches that day's partitions, not the table's thousands.
+        """
         from botocore.exceptions import ClientError
 
-        if self._get_table(table) is None:
+        sources = None if sources is None else {str(s) for s in sources}
+        days = None if days is None else {str(d) for d in days}
+        if sources == set() or days == set() or self._get_table(table) is None:
             return []
-        out = []
-        pages = self.client.get_paginator("get_partitions").paginate(
-            DatabaseName=self.database, TableName=table.name.lower(), **self._ids()
+        request = gp.get_partitions_request(
+            self.database, table, gp.partition_expression(table, sources, days), self.catalog_id
         )
+        out = []
         try:
-            for page in pages:
+            for page in self.client.get_paginator("get_partitions").paginate(**request):
                 for item in page.get("Partitions", []):
-                    location = item.get("StorageDescriptor", {}).get("Location", "")
-                    out.append(Partition(dict(zip(table.partition_keys, item["Values"])), location))
+                    values = dict(zip(table.partition_keys, item["Values"]))
+                    if selects(table, values, sources, days):  # the expression may ask for more
+                        out.append(Partition(values, item.get("StorageDescriptor", {}).get("Location", "")))
         except ClientError as exc:
             err = exc.response.get("Error", {})
             raise CatalogError(f"glue GetPartitions on {self._name(table)} failed: {err.get('Code', '?')}: "

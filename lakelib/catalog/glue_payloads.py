@@ -15,7 +15,8 @@ Glue (and Athena) understand ``s3://`` locations only, so every location goes th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence, TypeVar
+from datetime import date
+from typing import Any, Collection, Iterator, Mapping, Sequence, TypeVar
 
 from lakelib.schema import Table
 
@@ -28,6 +29,7 @@ CREATE_CHUNK = 100  # BatchCreatePartition
 UPDATE_CHUNK = 100  # BatchUpdatePartition
 GET_CHUNK = 1000  # BatchGetPartition
 DELETE_CHUNK = 25  # BatchDeletePartition
+EXPRESSION_LIMIT = 2048  # GetPartitions Expression, characters
 
 #: Per-partition error codes that mean "try again", not "this partition is wrong".
 TRANSIENT_ERRORS = frozenset({
@@ -159,6 +161,121 @@ def create_table_request(
     return _with_catalog(
         {"DatabaseName": database, "TableInput": table_input(table, location, projection)}, catalog_id
     )
+
+
+def update_table_request(
+    database: str, table_input: Mapping[str, Any], *, catalog_id: str | None = None
+) -> dict[str, Any]:
+    """``UpdateTable`` arguments for a drift repair: ``SkipArchive``, so no table version piles up per repair.
+
+    >>> update_table_request("db", {"Name": "events"})["SkipArchive"]
+    True
+    """
+    return _with_catalog({"DatabaseName": database, "TableInput": dict(table_input), "SkipArchive": True}, catalog_id)
+
+
+def sql_literal(value: str) -> str:
+    """A Glue partition-expression string literal (a quote is doubled).
+
+    >>> print(sql_literal("it's"))
+    'it''s'
+    """
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _in_or_equal(key: str, values: Sequence[str]) -> str:
+    if len(values) == 1:
+        return f"{key} = {sql_literal(values[0])}"
+    return f"{key} IN ({', '.join(sql_literal(v) for v in values)})"
+
+
+def _day_condition(key: str, days: Sequence[str], room: int) -> str:
+    """``=``, ``IN`` or, when that is too long or the days are a run of consecutive dates, ``BETWEEN``."""
+    exact = _in_or_equal(key, days)
+    if len(days) > 1:
+        try:
+            first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+            consecutive = (last - first).days == len(days) - 1
+        except ValueError:
+            consecutive = False
+        if consecutive or len(exact) > room:
+            # ISO days sort as text, so a string BETWEEN holds exactly the days of the range.
+            return f"{key} BETWEEN {sql_literal(days[0])} AND {sql_literal(days[-1])}"
+    return exact
+
+
+def partition_expression(
+    table: Table,
+    sources: Collection[str] | None = None,
+    days: Collection[str] | None = None,
+    limit: int = EXPRESSION_LIMIT,
+) -> str | None:
+    """The ``GetPartitions`` ``Expression`` that asks Glue for the partitions of some sources and days.
+
+    The first partition key is the source, the second the day (``dt``, ``end_dt``). The expression may ask for
+    more than wanted (days that are not consecutive and too many for an ``IN`` list become one ``BETWEEN``; a
+    source list that does not fit in ``limit`` is left out), never for less: callers filter the answer again.
+
+    Parameters
+    ----------
+    table
+        The table.
+    sources
+        Source ids; ``None`` = every source.
+    days
+        ``YYYY-MM-DD`` values of the day key; ``None`` = every day.
+    limit
+        Glue's maximum length of an expression.
+
+    Returns
+    -------
+    str or None
+        ``None`` when nothing is filtered.
+
+    Raises
+    ------
+    ValueError
+        An empty ``sources`` or ``days`` (it selects nothing: the caller need not ask Glue).
+
+    Examples
+    --------
+    >>> from lakelib.schema import EVENTS
+    >>> partition_expression(EVENTS, ["web"], ["2020-01-02"])
+    "sourceid = 'web' AND dt = '2020-01-02'"
+    >>> partition_expression(EVENTS, ["web", "ios"], ["2020-01-01", "2020-01-02", "2020-01-03"])
+    "sourceid IN ('ios', 'web') AND dt BETWEEN '2020-01-01' AND '2020-01-03'"
+    >>> partition_expression(EVENTS, None, ["2020-01-01", "2020-03-01"])
+    "dt IN ('2020-01-01', '2020-03-01')"
+    >>> partition_expression(EVENTS) is None
+    True
+    """
+    source_key, day_key = table.partition_keys[0], table.partition_keys[1]
+    if (sources is not None and not sources) or (days is not None and not days):
+        raise ValueError("partition_expression: an empty list of sources or days selects nothing; do not call Glue")
+    conditions = []
+    if sources is not None:
+        condition = _in_or_equal(source_key, sorted({str(s) for s in sources}))
+        if len(condition) <= limit // 2:
+            conditions.append(condition)
+    if days is not None:
+        room = limit - sum(len(c) + len(" AND ") for c in conditions)
+        conditions.append(_day_condition(day_key, sorted({str(d) for d in days}), room))
+    return " AND ".join(conditions) or None
+
+
+def get_partitions_request(
+    database: str, table: Table, expression: str | None = None, catalog_id: str | None = None
+) -> dict[str, Any]:
+    """``GetPartitions`` arguments: the partitions ``expression`` selects, without their column schema.
+
+    >>> from lakelib.schema import EVENTS
+    >>> get_partitions_request("db", EVENTS, "dt = '2020-01-02'")
+    {'DatabaseName': 'db', 'TableName': 'events', 'ExcludeColumnSchema': True, 'Expression': "dt = '2020-01-02'"}
+    """
+    request: dict[str, Any] = {"DatabaseName": database, "TableName": table.name.lower(), "ExcludeColumnSchema": True}
+    if expression:
+        request["Expression"] = expression
+    return _with_catalog(request, catalog_id)
 
 
 def _projection_key(name: str) -> bool:

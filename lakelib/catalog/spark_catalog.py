@@ -17,10 +17,10 @@ sees what was just written.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 from lakelib import paths
-from lakelib.catalog.base import Catalog, Partition, RegisterResult, partition_name
+from lakelib.catalog.base import Catalog, Partition, RegisterResult, partition_name, selects
 from lakelib.errors import CatalogError
 from lakelib.schema import Table, create_table_ddl
 
@@ -174,7 +174,11 @@ class SparkCatalog(Catalog):
         """Add missing partitions, re-point moved ones, then refresh the table so readers see the change."""
         name = f"{self.database}.{table.name.lower()}"
         keys = table.partition_keys
-        registered = {tuple(p.values[k] for k in keys): p.location for p in self.list_partitions(table)}
+        registered = {
+            tuple(p.values[k] for k in keys): p.location
+            for p in self.list_partitions(table, {str(p.values[keys[0]]) for p in partitions},
+                                          {str(p.values[keys[1]]) for p in partitions})
+        }
         wanted = {tuple(str(p.values[k]) for k in keys): Partition(p.values, self._location(p.location))
                   for p in partitions}
         result = RegisterResult()
@@ -205,32 +209,59 @@ class SparkCatalog(Catalog):
     def _external_catalog(self):
         return self.spark._jsparkSession.sharedState().externalCatalog()
 
-    def list_partitions(self, table: Table) -> list[Partition]:
-        """Every registered partition, with its location as the metastore stores it (``file:/...``, ``s3://...``)."""
+    def list_partitions(
+        self, table: Table, sources: Collection[str] | None = None, days: Collection[str] | None = None
+    ) -> list[Partition]:
+        """The registered partitions of some sources and days (``None``: all), with their locations as the
+        metastore stores them (``file:/...``, ``s3://...``).
+
+        The metastore is asked with a partial partition spec, one call per requested source (with the day when
+        one day is asked), so that a Hive or Glue metastore returns those partitions only; the answer is filtered
+        again here for the other days.
+        """
         from py4j.protocol import Py4JError
 
-        if not self._exists(table):
+        sources = None if sources is None else sorted({str(s) for s in sources})
+        days = None if days is None else sorted({str(d) for d in days})
+        if sources == [] or days == [] or not self._exists(table):
             return []
+        source_key, day_key = table.partition_keys[0], table.partition_keys[1]
+        specs = [{source_key: s} for s in sources] if sources is not None else [{}]
+        if days is not None and len(days) == 1:
+            specs = [dict(spec, **{day_key: days[0]}) for spec in specs]
+        out = []
         try:
-            parts = self._external_catalog().listPartitions(
-                self.database, table.name.lower(), self.spark._jvm.scala.Option.empty()
-            )
-            out = []
-            it = parts.iterator()
-            while it.hasNext():
-                p = it.next()
-                spec = p.spec()
-                values = {k: spec.get(k).get() for k in table.partition_keys}
-                out.append(Partition(values, p.location().toString()))
+            for spec in specs:
+                for values, location in self._list(table, spec):
+                    if selects(table, values, sources, days):
+                        out.append(Partition(values, location))
         except Py4JError as exc:
             raise CatalogError(f"spark metastore: listing partitions of {self.database}.{table.name} failed: "
                                f"{str(exc).splitlines()[0]}") from exc
         return out
 
+    def _list(self, table: Table, spec: Mapping[str, str]) -> list[tuple[dict[str, str], str]]:
+        """``(values, location)`` of the partitions matching a partial spec (``{}``: all), in one metastore call."""
+        jvm = self.spark._jvm
+        option = jvm.scala.Option.empty()
+        if spec:
+            java_map = jvm.java.util.HashMap()
+            for key, value in spec.items():
+                java_map.put(key, value)
+            option = jvm.scala.Option.apply(jvm.PythonUtils.toScalaMap(java_map))
+        parts = self._external_catalog().listPartitions(self.database, table.name.lower(), option)
+        out = []
+        it = parts.iterator()
+        while it.hasNext():
+            p = it.next()
+            values = {k: p.spec().get(k).get() for k in table.partition_keys}
+            out.append((values, p.location().toString()))
+        return out
+
     def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:
         """The registered folder of one partition, or ``None``."""
         key = [str(values[k]) for k in table.partition_keys]
-        for p in self.list_partitions(table):
+        for p in self.list_partitions(table, sources=[key[0]], days=[key[1]]):
             if [p.values[k] for k in table.partition_keys] == key:
                 return p.location
         return None
