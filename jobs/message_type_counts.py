@@ -156,11 +156,12 @@ def compute_daily(
     catalog: Catalog,
     events_partitions: Sequence[Partition],
 ) -> list[dict[str, Any]]:
-    """Count the given ``events`` partitions into ``message_type_counts_daily`` (written, then registered).
+    """Count the given ``events`` partitions into ``message_type_counts_daily`` (written, not yet registered).
 
-    Returns the per-partition summary of what was written.
+    Returns the per-partition summary of what was written, with each partition's ``location``; register them
+    with :func:`register_daily` once the summary is in the report.
     """
-    from lakelib.tables import read_partitions, register, write_partitions
+    from lakelib.tables import read_partitions, write_partitions
 
     if not events_partitions:
         return []
@@ -173,11 +174,19 @@ def compute_daily(
         )
     finally:
         counts.unpersist()
-    register(catalog, MESSAGE_TYPE_COUNTS_DAILY, config.lake.tables, written)
     locations = {tuple(p.values.values()): p.location for p in written}
     for part in summary:
         part["location"] = locations[(part["sourceid"], part["dt"])]
     return summary
+
+
+def register_daily(config: Config, catalog: Catalog, summary: Sequence[dict[str, Any]], report: RunReport) -> None:
+    """Register the daily partitions of a :func:`compute_daily` summary; the report records which made it."""
+    from lakelib.tables import register
+
+    if summary:
+        parts = [Partition({"sourceid": p["sourceid"], "dt": p["dt"]}, p["location"]) for p in summary]
+        register(catalog, MESSAGE_TYPE_COUNTS_DAILY, config.lake.tables, parts, report=report)
 
 
 def run_day(
@@ -205,6 +214,7 @@ def run_day(
     report.partitions = summary
     report.extra["events_partitions_read"] = len(events_parts)
     report.totals = _totals(summary)
+    register_daily(config, catalog, summary, report)
     for part in summary:
         log.info("  %s %s: %d types, %d messages", part["sourceid"], part["dt"], part["rows"], part["message_count"])
     return "succeeded" if summary else "nothing_to_do"
@@ -231,6 +241,7 @@ def run_year(
     missing = find_partitions(EVENTS, root, storage, catalog, wanted, days, skip=skip)
     log.info("daily counts: %d partitions present, %d missing with events to count", len(daily_parts), len(missing))
     computed = compute_daily(spark, config, storage, catalog, missing)
+    register_daily(config, catalog, computed, report)
     new_parts = [Partition({"sourceid": p["sourceid"], "dt": p["dt"]}, p["location"]) for p in computed]
     daily_parts = sorted(daily_parts + new_parts, key=lambda p: tuple(p.values.values()))
     report.extra["daily_computed"] = [{"sourceid": p["sourceid"], "dt": p["dt"]} for p in computed]
@@ -248,7 +259,6 @@ def run_year(
     finally:
         yearly.unpersist()
         daily.unpersist()
-    register(catalog, MESSAGE_TYPE_COUNTS_YEARLY, root, written)
 
     days_by_source: dict[str, list[str]] = {}
     for p in daily_parts:
@@ -263,6 +273,7 @@ def run_year(
     report.partitions = summary
     report.totals = _totals(summary)
     report.totals["daily_partitions_computed"] = len(computed)
+    register(catalog, MESSAGE_TYPE_COUNTS_YEARLY, root, written, report=report)
     return "succeeded" if summary else "nothing_to_do"
 
 

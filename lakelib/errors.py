@@ -6,6 +6,8 @@ is one line that says what is wrong and, where it can, what to do.
 """
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 
 class LakelibError(Exception):
     """Base class of lakelib's own errors; ``str(error)`` is the one line shown to the user."""
@@ -31,6 +33,41 @@ class InputError(LakelibError):
 
 class CatalogError(LakelibError):
     """The metastore (Spark's or AWS Glue) refused or failed an operation."""
+
+
+class PartialRegistrationError(CatalogError):
+    """The catalog refused a registration part way: some partitions are registered, the others are not.
+
+    Registering is idempotent, so a rerun of the job finishes it. The message says how many are registered; the
+    attributes say which (each partition as its key values), for the run report
+    (:func:`lakelib.report.record_registration`).
+
+    Attributes
+    ----------
+    table
+        The table's name.
+    registered
+        Partitions the catalog holds at the location asked for.
+    not_registered
+        Partitions it does not hold, or holds at another location.
+    unknown
+        Partitions whose state could not be read back (the catalog failed that too).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str,
+        registered: Sequence[Mapping[str, str]] = (),
+        not_registered: Sequence[Mapping[str, str]] = (),
+        unknown: Sequence[Mapping[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.registered = [dict(v) for v in registered]
+        self.not_registered = [dict(v) for v in not_registered]
+        self.unknown = [dict(v) for v in unknown]
 
 
 class VerificationError(LakelibError):

@@ -11,7 +11,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from lakelib.paths import join
 
@@ -99,6 +99,53 @@ def sum_counters(partitions: Iterable[Mapping[str, Any]], keys: Iterable[str]) -
         else:
             totals[key] = sum(int(v or 0) for v in values)
     return totals
+
+
+def record_registration(
+    report: RunReport,
+    table: str,
+    registered: Sequence[Mapping[str, str]],
+    not_registered: Sequence[Mapping[str, str]] = (),
+    unknown: Sequence[Mapping[str, str]] = (),
+) -> None:
+    """Record in the report which partitions of ``table`` the catalog holds after a registration.
+
+    Each entry of ``report.partitions`` with the key values of one of them gets ``registered``: ``true``,
+    ``false``, or ``null`` (unknown: the catalog could not be read back). ``registration.<table>`` gets the count
+    of each and the key values of every partition that is not registered (or unknown), so nothing is lost when
+    the entries of ``report.partitions`` are not of that table.
+
+    Parameters
+    ----------
+    report
+        The run's report.
+    table
+        The table's name.
+    registered, not_registered, unknown
+        Partitions as their key values (``{"sourceid": "web", "dt": "2020-01-02"}``); see
+        :class:`~lakelib.errors.PartialRegistrationError`.
+
+    Examples
+    --------
+    >>> report = RunReport("demo", partitions=[{"sourceid": "web", "dt": "2020-01-01", "rows": 3},
+    ...                                        {"sourceid": "web", "dt": "2020-01-02", "rows": 4}])
+    >>> record_registration(report, "events", [{"sourceid": "web", "dt": "2020-01-01"}],
+    ...                     [{"sourceid": "web", "dt": "2020-01-02"}])
+    >>> [p["registered"] for p in report.partitions]
+    [True, False]
+    >>> report.extra["registration"]["events"]["not_registered"]
+    [{'sourceid': 'web', 'dt': '2020-01-02'}]
+    """
+    states = [(v, True) for v in registered] + [(v, False) for v in not_registered] + [(v, None) for v in unknown]
+    for values, state in states:
+        for entry in report.partitions:
+            if values and all(str(entry.get(k)) == str(v) for k, v in values.items()):
+                entry["registered"] = state
+    report.extra.setdefault("registration", {})[table] = {
+        "registered": len(registered),
+        "not_registered": [dict(v) for v in not_registered],
+        "unknown": [dict(v) for v in unknown],
+    }
 
 
 def report_uri(reports_root: str, report: RunReport) -> str:

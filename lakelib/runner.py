@@ -20,10 +20,10 @@ from datetime import date
 from typing import Callable, Optional, Sequence
 
 from lakelib.config import Config, load_config
-from lakelib.errors import LakelibError, UsageError
+from lakelib.errors import LakelibError, PartialRegistrationError, UsageError
 from lakelib.paths import date_range, parse_date
 from lakelib.redact import redact_args, redact_text
-from lakelib.report import RunReport, write_report
+from lakelib.report import RunReport, record_registration, write_report
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,9 @@ def run_job(job: str, parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     try:
         status = body(args, config, report) or "succeeded"
         report.finish(status)
+    except PartialRegistrationError as exc:  # the report says which partitions made it, whatever the job did
+        code, message = exc.exit_code, str(exc)
+        record_registration(report, exc.table, exc.registered, exc.not_registered, exc.unknown)
     except LakelibError as exc:
         code, message = exc.exit_code, str(exc)
     except KeyboardInterrupt:

@@ -27,8 +27,9 @@ from functools import reduce
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence, Union
 
 from lakelib.catalog.base import Catalog, Partition, RegisterResult
-from lakelib.errors import LakelibError
+from lakelib.errors import LakelibError, PartialRegistrationError
 from lakelib.paths import join, parse_partition_dir, partition_dir, table_dir
+from lakelib.report import RunReport, record_registration
 from lakelib.schema import Table, get_table, spark_type
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -302,12 +303,43 @@ def write_partitions(
     return written
 
 
-def register(catalog: Catalog, table: TableRef, tables_root: str, partitions: Sequence[Partition]) -> RegisterResult:
+def register(
+    catalog: Catalog,
+    table: TableRef,
+    tables_root: str,
+    partitions: Sequence[Partition],
+    report: RunReport | None = None,
+) -> RegisterResult:
     """Record written partitions in the catalog: the table if it is new, then each partition's folder.
 
     Call it only once the data is complete. Idempotent: identical partitions are left alone, moved ones are
     re-pointed (a rewrite to the default folder after a compaction re-points the partition there).
+
+    Parameters
+    ----------
+    catalog, table, tables_root, partitions
+        Where, which table (under ``<tables_root>/<table>``), and its partitions at their folders.
+    report
+        When given, which partitions are registered is recorded on it (``registered`` on the entries of
+        ``report.partitions`` with their key values, see :func:`lakelib.report.record_registration`), after a
+        success and after a partial failure alike: fill ``report.partitions`` first.
+
+    Raises
+    ------
+    PartialRegistrationError
+        The catalog refused part way (recorded on ``report`` first); a rerun finishes the registration.
+    CatalogError
+        The table could not be created or repaired (no partition was registered).
     """
     t = as_table(table)
     catalog.ensure_table(t, table_dir(tables_root, t.name))
-    return catalog.register_partitions(t, list(partitions))  # each backend logs what it changed
+    values = [key_values(t, p.values) for p in partitions]
+    try:
+        result = catalog.register_partitions(t, list(partitions))  # each backend logs what it changed
+    except PartialRegistrationError as exc:
+        if report is not None:
+            record_registration(report, t.name, exc.registered, exc.not_registered, exc.unknown)
+        raise
+    if report is not None and catalog.kind != "none":
+        record_registration(report, t.name, values)
+    return result

@@ -1,6 +1,7 @@
 """The ``glue`` backend against moto's Glue on 127.0.0.1: real boto3 calls over HTTP."""
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -355,3 +356,117 @@ def test_a_drift_repair_skips_the_table_version_archive(client, catalog):
     assert [u["SkipArchive"] for u in updates] == [True]
     assert client.get_table(DatabaseName="segment_logs", Name="events")["Table"]["StorageDescriptor"][
         "Location"] == ROOT
+
+
+def refuse_batch(client, number: int, operation: str = "BatchCreatePartition") -> None:
+    """Glue refuses the ``number``-th ``operation`` call of ``client`` with ``ResourceNumberLimitExceededException``
+    (what it answers when an account reaches its partition quota); every other call reaches moto.
+
+    The refusal is injected at the HTTP layer (botocore's ``before-send`` event), so boto3 parses a real error
+    response and the calls before and after it, and the read-back, are real requests to moto's server.
+    """
+    from botocore.awsrequest import AWSResponse
+
+    body = (b'{"__type": "ResourceNumberLimitExceededException", '
+            b'"Message": "Number of partitions in the account exceeds the quota"}')
+    seen: list[object] = []
+
+    class Raw:
+        def stream(self, **kwargs):
+            yield body
+
+    def maybe_refuse(request, **kwargs):
+        seen.append(request)
+        if len(seen) == number:
+            return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, Raw())
+        return None
+
+    client.meta.events.register(f"before-send.glue.{operation}", maybe_refuse)
+
+
+def test_when_glue_refuses_the_second_batch_the_error_says_which_are_registered_and_a_rerun_finishes(
+        client, catalog, aws):
+    from lakelib.errors import PartialRegistrationError
+
+    wanted = parts(["web"], days(120))
+    refuse_batch(client, 2)
+
+    with pytest.raises(PartialRegistrationError) as info:
+        catalog.register_partitions(EVENTS, wanted)
+
+    error = info.value
+    assert str(error).startswith("glue BatchCreatePartition on segment_logs.events failed: "
+                                 "ResourceNumberLimitExceededException")
+    assert str(error).endswith("; 100 of 120 partitions of segment_logs.events are registered, 20 are not "
+                               "(the run report lists which): rerun the job to register the rest")
+    assert error.registered == [p.values for p in wanted[:100]]
+    assert error.not_registered == [p.values for p in wanted[100:]]
+    assert set(registered(client)) == {tuple(p.values.values()) for p in wanted[:100]}
+
+    again = GlueCatalog(glue_client(region=REGION, endpoint_url=aws), "segment_logs").register_partitions(
+        EVENTS, wanted)
+    assert len(again.created) == 20 and again.unchanged == 100
+    assert registered(client) == {tuple(p.values.values()): p.location for p in wanted}
+
+
+def test_a_partition_repointed_to_the_wrong_place_counts_as_not_registered(client, catalog):
+    from lakelib.errors import PartialRegistrationError
+
+    catalog.register_partitions(EVENTS, parts(["web"], days(3)))
+    moved = parts(["web"], days(3), scheme_root="s3://lake-bucket/compacted")
+    refuse_batch(client, 1, "BatchUpdatePartition")
+
+    with pytest.raises(PartialRegistrationError, match="0 of 3 partitions .* are registered, 3 are not") as info:
+        catalog.register_partitions(EVENTS, moved)
+    assert info.value.not_registered == [p.values for p in moved]
+
+
+@pytest.mark.parametrize("through", ["tables.register", "catalog.register_partitions"])
+def test_the_run_report_lists_per_partition_whether_it_is_registered(client, aws, tmp_path, capsys, through):
+    """A job that registers through ``lakelib.tables.register(..., report=report)``, and one that calls the
+    catalog itself (the runner records the error's partitions then): the same report and error line."""
+    from lakelib.runner import job_parser, run_job
+    from lakelib.tables import register
+
+    config = tmp_path / "job.yaml"
+    config.write_text(f"lake: {{raw: {tmp_path}/raw, tables: s3://lake-bucket/tables, quarantine: {tmp_path}/q, "
+                      f"reports: {tmp_path}/reports}}\ncatalog: {{kind: none}}\n")
+    report_path = tmp_path / "report.json"
+    wanted = parts(["web", "ios"], days(60))
+    refuse_batch(client, 2)
+
+    def body(args, cfg, report):
+        report.partitions = [dict(p.values, rows_written=1) for p in wanted]
+        catalog = GlueCatalog(client, "segment_logs", sleep=lambda s: None)
+        if through == "tables.register":
+            register(catalog, EVENTS, "s3://lake-bucket/tables", wanted, report=report)
+        else:
+            catalog.ensure_table(EVENTS, ROOT)
+            catalog.register_partitions(EVENTS, wanted)
+        return "succeeded"
+
+    code = run_job("demo", job_parser("demo", "test"), ["--config", str(config), "--report", str(report_path)], body)
+
+    assert code == 1
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "failed"
+    flags = {(p["sourceid"], p["dt"]): p["registered"] for p in report["partitions"]}
+    first_batch = {tuple(p.values.values()) for p in wanted[:100]}
+    assert flags == {tuple(p.values.values()): tuple(p.values.values()) in first_batch for p in wanted}
+    assert report["registration"]["events"]["registered"] == 100
+    assert report["registration"]["events"]["not_registered"] == [p.values for p in wanted[100:]]
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("demo: error: glue BatchCreatePartition on segment_logs.events failed")
+    assert last.endswith("100 of 120 partitions of segment_logs.events are registered, 20 are not "
+                         "(the run report lists which): rerun the job to register the rest")
+
+
+def test_after_a_full_registration_every_report_partition_says_registered(client):
+    from lakelib.report import RunReport
+    from lakelib.tables import register
+
+    wanted = parts(["web"], days(3))
+    report = RunReport("demo", partitions=[dict(p.values) for p in wanted])
+    register(GlueCatalog(client, "segment_logs"), EVENTS, "s3://lake-bucket/tables", wanted, report=report)
+    assert [p["registered"] for p in report.partitions] == [True, True, True]
+    assert report.extra["registration"]["events"] == {"registered": 3, "not_registered": [], "unknown": []}

@@ -10,6 +10,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Collection, Mapping, Sequence
 
+from lakelib.errors import PartialRegistrationError
 from lakelib.schema import Table
 
 
@@ -62,6 +63,54 @@ def selects(
     return (sources is None or values.get(source_key) in sources) and (days is None or values.get(day_key) in days)
 
 
+def partial_registration(
+    database: str,
+    table: Table,
+    wanted: Sequence[Mapping[str, str]],
+    registered: Collection[tuple[str, ...]] | None,
+    cause: BaseException,
+) -> PartialRegistrationError:
+    """The error for a registration that failed part way, saying how many partitions are registered.
+
+    Parameters
+    ----------
+    database
+        The catalog database, for the message.
+    table
+        The table.
+    wanted
+        The key values of every partition the call was to register.
+    registered
+        The key tuples (in the table's key order) the catalog holds at the wanted location, read back after the
+        failure; ``None`` when reading back failed too.
+    cause
+        The catalog's refusal; its one line starts the message.
+
+    Examples
+    --------
+    >>> from lakelib.schema import EVENTS
+    >>> wanted = [{"sourceid": "web", "dt": d} for d in ("2020-01-01", "2020-01-02")]
+    >>> err = partial_registration("db", EVENTS, wanted, {("web", "2020-01-01")}, RuntimeError("glue said no"))
+    >>> for part in str(err).split(": "): print(part)
+    glue said no; 1 of 2 partitions of db.events are registered, 1 are not (the run report lists which)
+    rerun the job to register the rest
+    >>> err.not_registered
+    [{'sourceid': 'web', 'dt': '2020-01-02'}]
+    """
+    keys = table.partition_keys
+    values = [{k: str(v[k]) for k in keys} for v in wanted]
+    name = f"{database}.{table.name.lower()}"
+    if registered is None:
+        message = (f"{cause}; whether the {len(values)} partitions of {name} are registered could not be read back: "
+                   "rerun the job to register them")
+        return PartialRegistrationError(message, table=table.name, unknown=values)
+    done = [v for v in values if tuple(v.values()) in registered]
+    missing = [v for v in values if tuple(v.values()) not in registered]
+    message = (f"{cause}; {len(done)} of {len(values)} partitions of {name} are registered, {len(missing)} are not "
+               "(the run report lists which): rerun the job to register the rest")
+    return PartialRegistrationError(message, table=table.name, registered=done, not_registered=missing)
+
+
 class Catalog(abc.ABC):
     """A metastore lakelib keeps true: Spark's Hive metastore, AWS Glue, or none."""
 
@@ -74,7 +123,13 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
-        """Create missing partitions and re-point those whose location differs; leave identical ones alone."""
+        """Create missing partitions and re-point those whose location differs; leave identical ones alone.
+
+        Raises
+        ------
+        PartialRegistrationError
+            The metastore refused part way; it says which partitions are registered (a rerun finishes).
+        """
 
     @abc.abstractmethod
     def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:

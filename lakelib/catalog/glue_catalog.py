@@ -18,7 +18,14 @@ import time
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from lakelib.catalog import glue_payloads as gp
-from lakelib.catalog.base import Catalog, Partition, RegisterResult, partition_name, selects
+from lakelib.catalog.base import (
+    Catalog,
+    Partition,
+    RegisterResult,
+    partial_registration,
+    partition_name,
+    selects,
+)
 from lakelib.errors import CatalogError
 from lakelib.schema import Table
 
@@ -205,9 +212,26 @@ class GlueCatalog(Catalog):
 
         Raises
         ------
-        CatalogError
-            Glue refused a call or a partition (the message names it), or kept throttling one.
+        PartialRegistrationError
+            Glue refused a call or a partition (the message names it), or kept throttling one. The partitions
+            are then read back (``BatchGetPartition``): the error says how many are registered at their folder,
+            and which.
         """
+        try:
+            return self._register(table, partitions)
+        except CatalogError as exc:
+            wanted = {tuple(gp.partition_values(table, p.values)): gp.glue_location(p.location) for p in partitions}
+            try:
+                have = self._locations(table, list(wanted))
+                registered: set[tuple[str, ...]] | None = {v for v, loc in wanted.items() if have.get(v) == loc}
+            except CatalogError:
+                registered = None
+            error = partial_registration(self.database, table, [p.values for p in partitions], registered, exc)
+            log.error("glue %s: %d of %d partition(s) registered before Glue refused", self._name(table),
+                      len(error.registered), len(wanted))
+            raise error from exc
+
+    def _register(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
         wanted: dict[tuple[str, ...], dict[str, Any]] = {}
         for p in partitions:
             wanted[tuple(gp.partition_values(table, p.values))] = gp.partition_input(table, p.values, p.location)

@@ -20,7 +20,14 @@ import logging
 from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 from lakelib import paths
-from lakelib.catalog.base import Catalog, Partition, RegisterResult, partition_name, selects
+from lakelib.catalog.base import (
+    Catalog,
+    Partition,
+    RegisterResult,
+    partial_registration,
+    partition_name,
+    selects,
+)
 from lakelib.errors import CatalogError
 from lakelib.schema import Table, create_table_ddl
 
@@ -171,7 +178,31 @@ class SparkCatalog(Catalog):
             log.info("re-pointed table %s from %s to %s", name, registered, location)
 
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
-        """Add missing partitions, re-point moved ones, then refresh the table so readers see the change."""
+        """Add missing partitions, re-point moved ones, then refresh the table so readers see the change.
+
+        Raises
+        ------
+        PartialRegistrationError
+            The metastore refused a statement; the partitions are read back and the error says which are
+            registered at their folder.
+        """
+        try:
+            return self._register(table, partitions)
+        except CatalogError as exc:
+            keys = table.partition_keys
+            try:
+                have = {tuple(p.values[k] for k in keys): p.location for p in self.list_partitions(
+                    table, {str(p.values[keys[0]]) for p in partitions}, {str(p.values[keys[1]]) for p in partitions})}
+                registered: set[tuple[str, ...]] | None = {
+                    key for key, p in ((tuple(str(p.values[k]) for k in keys), p) for p in partitions)
+                    if key in have and same_location(have[key], self._location(p.location))
+                }
+                self.refresh(table)
+            except CatalogError:
+                registered = None
+            raise partial_registration(self.database, table, [p.values for p in partitions], registered, exc) from exc
+
+    def _register(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
         name = f"{self.database}.{table.name.lower()}"
         keys = table.partition_keys
         registered = {
