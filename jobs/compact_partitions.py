@@ -36,7 +36,7 @@ from lakelib.compaction import (
     read_manifest,
 )
 from lakelib.config import Config
-from lakelib.errors import ConfigError, UsageError
+from lakelib.errors import ConfigError, LakelibError, UsageError
 from lakelib.paths import partition_dir
 from lakelib.report import RunReport, sum_counters
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
@@ -130,21 +130,33 @@ def compact(args: argparse.Namespace, config: Config, report: RunReport) -> str:
         print_plan(table, plans)
         return "dry_run"
 
-    outcomes = []
-    for plan in plans:
+    outcomes: list[Outcome] = []
+    for i, plan in enumerate(plans):
         outcome = _skipped(plan)
-        if plan.compact:
-            outcome = compact_partition(
-                spark, storage, catalog, table, config.lake.tables, plan, report.run_id, config.write.compression
+        try:
+            if plan.compact:
+                outcome = compact_partition(
+                    spark, storage, catalog, table, config.lake.tables, plan, report.run_id, config.write.compression
+                )
+            fault_point("before_cleanup")
+            outcome.deleted_versions = cleanup(
+                storage, table, config.lake.tables, plan.values, outcome.location_after,
+                config.compaction.retention_hours,
             )
-        fault_point("before_cleanup")
-        outcome.deleted_versions = cleanup(
-            storage, table, config.lake.tables, plan.values, outcome.location_after, config.compaction.retention_hours
-        )
-        fault_point("after_cleanup")
+            fault_point("after_cleanup")
+        except LakelibError as exc:
+            # The report lists every selected partition: done, this one failed, the rest not started.
+            failed = dict(_skipped(plan).to_dict(), action="failed", reason=str(exc))
+            rest = [dict(_skipped(p).to_dict(), action="not_started", reason="") for p in plans[i + 1:]]
+            report.partitions = [o.to_dict() for o in outcomes] + [failed] + rest
+            raise
         outcomes.append(outcome)
         report.partitions = [o.to_dict() for o in outcomes]
-    report.totals = {"partitions": len(outcomes), "compacted": sum(o.action == "compacted" for o in outcomes)}
+    report.totals = {
+        "partitions": len(outcomes),
+        "compacted": sum(o.action == "compacted" for o in outcomes),
+        "stopped": sum(o.action == "stopped" for o in outcomes),
+    }
     report.totals.update(sum_counters(report.partitions, COUNTERS))
     report.totals["deleted_versions"] = sum(len(o.deleted_versions) for o in outcomes)
     log.info(
@@ -152,6 +164,10 @@ def compact(args: argparse.Namespace, config: Config, report: RunReport) -> str:
         table.name, report.totals["compacted"], len(outcomes), report.totals["files_before"],
         report.totals["files_after"], report.totals["deleted_versions"],
     )
+    if report.totals["stopped"]:
+        log.warning("%s: %d partition(s) changed while compacting and were not published (see the report): run "
+                    "compaction again", table.name, report.totals["stopped"])
+        return "stopped"  # exit 0: the catalog shows the newer rows, they are just not compacted yet
     return "succeeded" if report.totals["compacted"] or report.totals["deleted_versions"] else "nothing_to_do"
 
 

@@ -553,6 +553,24 @@ def _delete_version(storage: Storage, location: str, files: Sequence[FileInfo], 
     log.info("deleted old version %s", location)
 
 
+def changed_since_plan(storage: Storage, catalog: Catalog, table: Table, plan: PartitionPlan) -> tuple[str, str]:
+    """Whether the partition is still what ``plan`` was made from: ``("", location)``, or why not and where the
+    catalog points now.
+
+    The catalog is asked again for the partition's location (a rerun of ``json_to_parquet`` re-points a compacted
+    partition to its default folder, or drops a partition that became empty), and the planned folder is listed
+    again (a rerun rewrites the default folder in place, with new file names).
+    """
+    now_at = catalog.partition_location(table, plan.values)
+    if now_at is None:
+        return f"it is no longer registered (it was at {plan.location})", plan.location
+    if not same_location(now_at, plan.location):
+        return f"the catalog moved it from {plan.location} to {now_at}", now_at
+    if _listing(storage.data_files(plan.location)) != sorted([f.name, f.size] for f in plan.files):
+        return f"its files at {plan.location} were rewritten", now_at
+    return "", now_at
+
+
 def compact_partition(
     spark: SparkSession,
     storage: Storage,
@@ -566,6 +584,8 @@ def compact_partition(
     """Write, verify and publish one planned partition (the plan must say ``compact``).
 
     A verified version of exactly these files left by an interrupted run is published instead of written again.
+    Right before publishing, the partition is checked against the plan (:func:`changed_since_plan`); when it
+    changed, nothing is published and the outcome is ``stopped``, with the reason.
 
     Raises
     ------
@@ -598,6 +618,24 @@ def compact_partition(
         fault_point("after_verify")
     else:
         log.info("%s: publishing %s, verified by an interrupted run", partition_dir(values), new_location)
+    changed, now_at = changed_since_plan(storage, catalog, table, plan)
+    if changed:
+        # A rerun of json_to_parquet (or someone) changed the partition while it was rewritten: publishing would
+        # put the catalog back on the older rows. The version left behind is removed by cleanup, as any other.
+        reason = f"{changed} since the plan; not published (run compaction again to compact the new files)"
+        log.warning("%s: %s", partition_dir(values), reason)
+        return Outcome(
+            values=dict(values),
+            action="stopped",
+            location_before=plan.location,
+            location_after=now_at,
+            files_before=plan.files_before,
+            bytes_before=plan.bytes_before,
+            files_after=plan.files_before,
+            bytes_after=plan.bytes_before,
+            rows=rows,
+            reason=reason,
+        )
     publish(storage, catalog, table, tables_root, values, plan.location, new_location)
     after = storage.data_files(new_location)
     return Outcome(

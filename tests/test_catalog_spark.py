@@ -158,6 +158,26 @@ def test_list_partitions_of_some_sources_and_days(spark, catalog, tmp_path):
     assert len(listed(None, None)) == 9
 
 
+def test_when_the_metastore_refuses_the_second_statement_the_error_says_which_are_registered(spark, catalog, tmp_path):
+    from lakelib.errors import PartialRegistrationError
+
+    root = f"file://{tmp_path}/counts"
+    catalog.ensure_table(MESSAGE_TYPE_COUNTS_DAILY, root)
+    wanted = [Partition({"sourceid": f"s{i:03d}", "dt": "2020-02-01"}, f"{root}/sourceid=s{i:03d}/dt=2020-02-01")
+              for i in range(100)]
+    # The 101st partition (second ALTER TABLE ... ADD statement) has a location no file system serves.
+    wanted.append(Partition({"sourceid": "zz", "dt": "2020-02-01"}, "nofs://nowhere/zz"))
+
+    with pytest.raises(PartialRegistrationError) as info:
+        catalog.register_partitions(MESSAGE_TYPE_COUNTS_DAILY, wanted)
+
+    assert str(info.value).endswith(f"100 of 101 partitions of {catalog.database}.message_type_counts_daily are "
+                                    "registered, 1 are not (the run report lists which): rerun the job to register "
+                                    "the rest")
+    assert info.value.not_registered == [{"sourceid": "zz", "dt": "2020-02-01"}]
+    assert len(catalog.list_partitions(MESSAGE_TYPE_COUNTS_DAILY)) == 100
+
+
 def test_a_column_of_another_type_is_refused(spark, catalog, database, tmp_path):
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
     spark.sql(f"CREATE TABLE {database}.message_type_counts_daily (type string, message_count string) "

@@ -195,6 +195,70 @@ def test_json_to_parquet_style_rewrite_of_the_default_folder_takes_over_again(sm
     assert_same_rows(lake.table_rows(), df)
 
 
+@pytest.mark.parametrize("rerun", ["rewrites the default folder", "re-points the catalog"])
+def test_a_rerun_of_json_to_parquet_during_compaction_is_not_undone(small_lake, spark, monkeypatch, capsys, rerun):
+    """json_to_parquet reruns the day while compaction rewrites it: the rerun's rows must stay the catalog's.
+
+    The rerun happens right after compaction verified its copy (the longest window, before its publish):
+    either it rewrites the planned default folder in place (the catalog already points there), or the planned
+    folder was elsewhere (compacted before) and the rerun re-points the catalog to the default folder.
+    """
+    import lakelib.compaction as compaction
+
+    lake = small_lake
+    if rerun == "re-points the catalog":  # the partition lives elsewhere, as after an earlier compaction
+        elsewhere = lake.tmp / "tables" / "elsewhere" / PDIR
+        shutil.copytree(lake.default, elsewhere)
+        shutil.rmtree(lake.default)
+        lake.catalog.register_partitions(EVENTS, [Partition(dict(PART), f"file://{elsewhere}")])
+    newer = spark.createDataFrame(_rows(7), spark_schema(EVENTS))
+    verify = compaction.verify_version
+
+    def verify_then_rerun(*args, **kwargs):
+        checked = verify(*args, **kwargs)
+        newer.coalesce(1).write.mode("overwrite").parquet(f"file://{lake.default}")
+        lake.catalog.register_partitions(EVENTS, [Partition(dict(PART), f"file://{lake.default}")])
+        return checked
+
+    monkeypatch.setattr(compaction, "verify_version", verify_then_rerun)
+    code, report = lake.run("--set", "compaction.retention_hours=0")
+    monkeypatch.setattr(compaction, "verify_version", verify)
+
+    assert code == 0 and report["status"] == "stopped" and report["totals"]["stopped"] == 1
+    part = report["partitions"][0]
+    assert part["action"] == "stopped" and "not published" in part["reason"]
+    assert ("were rewritten" if rerun == "rewrites the default folder" else "the catalog moved it") in part["reason"]
+    assert "not published" in capsys.readouterr().err
+    assert lake.location().rstrip("/").endswith(f"tables/events/{PDIR}")
+    assert_same_rows(lake.table_rows(), newer)
+
+    code, report = lake.run("--set", "compaction.retention_hours=0")  # the next run compacts the newer files
+    assert code == 0 and report["partitions"][0]["action"] in ("compacted", "left")
+    assert_same_rows(lake.table_rows(), newer)
+
+
+def test_a_metastore_that_refuses_the_re_point_fails_the_run_and_the_report_says_where_it_stopped(
+        small_lake, monkeypatch, capsys):
+    from lakelib.catalog.spark_catalog import SparkCatalog
+    from lakelib.errors import CatalogError
+
+    sql = SparkCatalog._sql
+
+    def refuse_set_location(self, statement, what):
+        if "SET LOCATION" in statement:
+            raise CatalogError(f"spark metastore: {what} failed: MetaException: refused")
+        return sql(self, statement, what)
+
+    monkeypatch.setattr(SparkCatalog, "_sql", refuse_set_location)
+    code, report = small_lake.run()
+
+    assert code == 1 and report["status"] == "failed"
+    assert [(p["action"], p["registered"]) for p in report["partitions"]] == [("failed", False)]
+    assert "0 of 1 partitions" in report["partitions"][0]["reason"]
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("rerun the job to register the rest")
+    assert small_lake.location().rstrip("/").endswith(f"tables/events/{PDIR}")  # still the old, complete files
+
+
 def test_count_tables_compact_too(spark, tmp_path):
     config_path = tmp_path / "lake.yaml"
     config_path.write_text(
