@@ -313,9 +313,13 @@ def test_a_one_day_run_fetches_that_days_partitions_without_their_schema(client,
     assert requests == [{"DatabaseName": "segment_logs", "TableName": "events", "ExcludeColumnSchema": True,
                          "Expression": "sourceid = 'web' AND dt = '2020-06-01'"}]
 
+    every_source = catalog.list_partitions(EVENTS, sources=None, days=["2020-06-01"])  # a run without --source
+    assert len(every_source) == 3 and counts[1] == 3
+    assert requests[1]["Expression"] == "dt = '2020-06-01'"
+
     week = catalog.list_partitions(EVENTS, sources=["web", "ios"], days=days(7, start=date(2020, 6, 1)))
-    assert len(week) == 14 and sum(counts[1:]) == 14
-    assert requests[1]["Expression"] == "sourceid IN ('ios', 'web') AND dt BETWEEN '2020-06-01' AND '2020-06-07'"
+    assert len(week) == 14 and sum(counts[2:]) == 14
+    assert requests[2]["Expression"] == "sourceid IN ('ios', 'web') AND dt BETWEEN '2020-06-01' AND '2020-06-07'"
     assert len(catalog.list_partitions(EVENTS)) == 1500
 
 
