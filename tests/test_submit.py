@@ -155,8 +155,9 @@ def test_missing_bucket_is_one_clear_line(cluster):
 
 
 def test_missing_aws_cli_is_one_clear_line(cluster, tmp_path):
-    # a PATH with python3 but no aws
-    (tmp_path / "python3").symlink_to(sys.executable)
+    # a PATH with this venv's python3 but no aws
+    (tmp_path / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (tmp_path / "python3").chmod(0o755)
     env = submit_env(PATH=f"{tmp_path}{os.pathsep}/usr/bin{os.pathsep}/bin")
     if shutil.which("aws", path=env["PATH"]):
         pytest.skip("an aws CLI is installed system-wide")
