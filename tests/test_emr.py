@@ -321,3 +321,17 @@ def test_add_step_to_an_unknown_cluster_is_a_submit_error(aws):
     step = emr.build_spark_step("j", "s3://bkt/j.py", "s3://bkt/l.zip", [])
     with pytest.raises(SubmitError, match="j-NOPE"):
         emr.add_step(client, "j-NOPE", step)
+
+
+def test_notebook_prepare_and_upload_put_every_artifact_in_s3(aws, tmp_path):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="lake-artifacts")
+    config = REPO / "conf" / "emr.yaml"
+    planned = emr.prepare(REPO, tmp_path, "s3://lake-artifacts/nb", "json_to_parquet", ["--config", str(config)])
+    assert planned.job_args == ["--config", planned.layout.config]
+    written = emr.upload(s3, planned)
+    listed = {f"s3://lake-artifacts/{o['Key']}" for o in s3.list_objects_v2(Bucket="lake-artifacts")["Contents"]}
+    assert listed == set(written) == {planned.layout.pyfiles, planned.layout.job_script, planned.layout.wheel,
+                                      planned.layout.config}
+    with pytest.raises(SubmitError, match="upload to s3://no-such-bucket"):
+        emr.upload(s3, emr.Planned("j", [], planned.layout, [(str(config), "s3://no-such-bucket/c.yaml")]))
