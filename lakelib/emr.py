@@ -189,9 +189,12 @@ def bundled_files(distribution: str) -> list[tuple[str, bytes]]:
         dist = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError:
         raise SubmitError(f"{distribution} is not installed in {sys.executable}; it is shipped from there") from None
-    top_level = set((dist.read_text("top_level.txt") or "").split())
+    files = list(dist.files or ())
+    top_level = set((dist.read_text("top_level.txt") or "").split()) or {
+        PurePosixPath(str(f)).parts[0] for f in files if PurePosixPath(str(f)).parts[1:] == ("__init__.py",)
+    }
     out = []
-    for path in dist.files or ():
+    for path in files:
         parts = PurePosixPath(str(path)).parts
         in_package = parts[0] in top_level and not parts[0].startswith("_") and path.suffix == ".py"
         is_meta = parts[0].endswith(".dist-info") and (path.name == "METADATA" or "licenses" in parts)
