@@ -1,41 +1,52 @@
-# make demo | make test [SPARK=4] | make bench [ARGS=--quick] | make lint | make clean
-# Each target creates its virtual environment on first use: .venv for Spark 3.5 (EMR 7), .venv-spark4 for
-# Spark 4.1 (EMR 8).
+# make demo | make test [SPARK=3.5|4.0|4.1] | make bench [ARGS=--quick] | make lint | make clean
+# Each Spark line has its own virtual environment, created on first use: .venv for Spark 3.5 (EMR 7),
+# .venv-spark40 for Spark 4.0 (EMR 8.0), .venv-spark4 for Spark 4.1 (EMR 8.1; SPARK=4 means 4.1).
+# make test PYTEST_ARGS="tests/test_emr.py -x" runs part of the suite.
 PYTHON ?= python3
 SPARK  ?= 3.5
-ifeq ($(firstword $(subst ., ,$(SPARK))),4)
-VENV    ?= .venv-spark4
-PYSPARK := pyspark==4.1.*
-else
+ifeq ($(SPARK),3.5)
+LINE    := 3.5
 VENV    ?= .venv
-PYSPARK := pyspark==3.5.*
+else ifeq ($(SPARK),4.0)
+LINE    := 4.0
+VENV    ?= .venv-spark40
+else ifneq ($(filter 4 4.1,$(SPARK)),)
+LINE    := 4.1
+VENV    ?= .venv-spark4
+else
+$(error SPARK=$(SPARK): expected 3.5, 4.0 or 4.1)
 endif
+PYSPARK := pyspark==$(LINE).*
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(SPARK)
+STAMP := $(VENV)/.installed-$(LINE)
+PYTEST_ARGS ?=
 
 .PHONY: install demo test lint bench clean
 
 install: $(STAMP)
 
-$(STAMP): setup.py
+$(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing lakelib with $(PYSPARK) into $(VENV) ..."
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]" "$(PYSPARK)"
+	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 demo: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
+# pytest's own exit status: 0 all passed, 1 failures, 2-4 interrupted or misused, 5 no test collected (a failure).
 test: $(STAMP)
-	@$(BIN)/python -m pytest -q
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/shellcheck scripts/*.sh bootstrap/*.sh .ci/run
+	@$(BIN)/mypy
 
 bench: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.run $(ARGS)
 
 clean:
-	rm -rf lake build dist *.egg-info .pytest_cache
+	rm -rf lake build dist *.egg-info .pytest_cache .mypy_cache

@@ -1,72 +1,89 @@
-"""Submit lakelib jobs to Amazon EMR: package, name the artifacts, build the Spark step, add it, wait for it.
+"""Submit lakelib jobs to Amazon EMR (steps on a cluster) and EMR Serverless (job runs): package, name the
+artifacts, build the request, send it, wait for it.
 
 The pure part (no AWS, no Spark) builds what a submission needs:
 
-- :func:`build_wheel` and :func:`build_pyfiles_zip` package ``lakelib/`` and ``jobs/`` reproducibly (same sources,
-  same bytes), so :func:`artifact_layout` can name the uploads after their content and a rerun never overwrites
-  files a running step still reads;
+- :func:`build_wheel` runs the standard build (``python -m build``, metadata from ``pyproject.toml``);
+  :func:`build_pyfiles_zip` repacks that wheel, plus the pure-Python files of :data:`BUNDLED_DEPENDENCIES`
+  (PyYAML), into the ``--py-files`` zip, so a Python with only PySpark and boto3 runs the jobs;
+- :func:`artifact_layout` names the uploads after their content, so a rerun never overwrites files a running job
+  still reads;
 - :func:`rewrite_job_args` points ``--config`` at the uploaded copy;
-- :func:`build_spark_step` returns the ``StepConfig`` dict that EMR's ``AddJobFlowSteps`` takes
-  (``command-runner.jar`` running ``spark-submit --deploy-mode cluster``); :func:`to_cli_step` is the same
-  step in the shape ``aws emr add-steps --steps file://...`` reads.
+- :func:`build_spark_step` returns the ``StepConfig`` dict of ``AddJobFlowSteps`` (``command-runner.jar`` running
+  ``spark-submit --deploy-mode cluster``) and :func:`build_job_run_request` the ``StartJobRun`` request of EMR
+  Serverless. Names and printed forms go through :func:`lakelib.redact.redact_args`.
 
-The thin part takes an injected boto3 EMR client: :func:`add_step`, :func:`step_state`, :func:`wait_for_step`,
-:func:`step_log_uri`. From a notebook::
+The thin part takes injected boto3 clients: :func:`upload`, :func:`add_step`, :func:`wait_for_step` (botocore's
+``step_complete`` waiter), :func:`start_job_run`, :func:`wait_for_job_run` (a botocore waiter on ``GetJobRun``).
+From a notebook::
 
     import boto3
     from lakelib import emr
-    step = emr.build_spark_step("json_to_parquet", "s3://b/p/lakelib/0.1.0-ab12/jobs/json_to_parquet.py",
-                                "s3://b/p/lakelib/0.1.0-ab12/lakelib.zip", ["--config", "s3://b/conf.yaml"])
-    step_id = emr.add_step(boto3.client("emr"), "j-XXXX", step)
-    emr.wait_for_step(boto3.client("emr"), "j-XXXX", step_id)
+    planned = emr.prepare(".", "/tmp/submit", "s3://b/p", "json_to_parquet", ["--config", "conf/emr.yaml"])
+    emr.upload(boto3.client("s3"), planned)
+    request = emr.build_job_run_request("00abc", "arn:aws:iam::1:role/r", planned)
+    run_id = emr.start_job_run(boto3.client("emr-serverless"), request)
+    emr.wait_for_job_run(boto3.client("emr-serverless"), "00abc", run_id)
 
-``python -m lakelib.emr plan ...`` is what ``scripts/submit.sh emr`` calls to build the packages and the step JSON;
-the script itself uploads with ``aws s3 cp`` and submits with ``aws emr add-steps``.
+``python -m lakelib.emr plan|wait-step|wait-job-run ...`` is what ``scripts/submit.sh`` calls; the script uploads
+with ``aws s3 cp`` and submits with ``aws emr add-steps`` / ``aws emr-serverless start-job-run``.
 """
 from __future__ import annotations
 
 import argparse
-import ast
-import base64
-import csv
 import hashlib
-import io
+import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
 import re
+import shutil
+import subprocess
 import sys
-import time
+import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
 
 from lakelib.errors import LakelibError, SubmitError, UsageError
+from lakelib.paths import canonical_location
+from lakelib.redact import SECRET_KEY, redact_args
 
 log = logging.getLogger(__name__)
 
 ACTIONS_ON_FAILURE = ("CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW")
-#: Step states after which nothing changes any more.
-FINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED")
 PYFILES_ZIP = "lakelib.zip"
+#: Distributions the jobs import that EMR Serverless images are not known to carry: their pure-Python files ride
+#: in the ``--py-files`` zip (PyYAML falls back to its pure-Python parser without its C extension).
+BUNDLED_DEPENDENCIES = ("PyYAML",)
+#: Distributions every EMR and EMR Serverless image provides: never shipped.
+PROVIDED_DEPENDENCIES = ("boto3", "pyspark")
+#: Job run states of EMR Serverless after which nothing changes any more.
+JOB_RUN_FINAL_STATES = ("SUCCESS", "FAILED", "CANCELLED")
 #: Fixed timestamp of every archive member (zip cannot store earlier dates): same sources, same bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-_PACKAGES = ("lakelib", "jobs")
+_SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, for the wheel build
 _S3_URI = re.compile(r"^s3a?://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/.*)?$")
-_SKIP_PARTS = {"__pycache__"}
-
-
-@dataclass(frozen=True)
-class PackageInfo:
-    """What the wheel's metadata says, read from ``setup.py`` without running it."""
-
-    name: str
-    version: str
-    requires: tuple[str, ...] = ()
-    python_requires: str | None = None
-    summary: str = ""
-    console_scripts: tuple[str, ...] = ()
+_JOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOG_SCHEMES = ("s3", "s3a", "s3n")
+#: A botocore waiter on ``GetJobRun`` (EMR Serverless ships none): success on SUCCESS, failure on FAILED/CANCELLED.
+_JOB_RUN_WAITER = {
+    "version": 2,
+    "waiters": {
+        "JobRunFinished": {
+            "operation": "GetJobRun",
+            "delay": 30,
+            "maxAttempts": 2880,
+            "acceptors": [
+                {"state": "success", "matcher": "path", "argument": "jobRun.state", "expected": "SUCCESS"},
+                {"state": "failure", "matcher": "path", "argument": "jobRun.state", "expected": "FAILED"},
+                {"state": "failure", "matcher": "path", "argument": "jobRun.state", "expected": "CANCELLED"},
+            ],
+        }
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -78,119 +95,139 @@ class ArtifactLayout:
     pyfiles: str
     job_script: str
     config: str | None
+    logs: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A packaged submission: the job, its rewritten arguments, the uploads ``(local path, s3 URI)``."""
+
+    job: str
+    job_args: list[str]
+    layout: ArtifactLayout
+    uploads: list[tuple[str, str]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------------- packaging
 
 
-def read_package_info(repo: str | os.PathLike[str]) -> PackageInfo:
-    """Read name, version, requirements and console scripts from the literal arguments of ``setup(...)``.
+def build_wheel(repo: str | os.PathLike[str], dest_dir: str | os.PathLike[str]) -> Path:
+    """Build lakelib's wheel with the standard frontend (``python -m build --wheel``) into ``dest_dir``.
+
+    The build runs on a copy of the sources (a stale ``build/`` in the checkout cannot leak into it) with
+    ``SOURCE_DATE_EPOCH`` fixed, so the same sources give the same bytes. Without build isolation when this Python
+    already has what ``[build-system]`` requires (``make install`` puts it there), isolated otherwise.
 
     Raises
     ------
     SubmitError
-        No ``setup.py``, or it has no ``setup(name=..., version=...)`` with literal values.
+        ``build`` is not installed, or the build failed (its last line of output is in the message).
     """
-    path = Path(repo) / "setup.py"
+    if importlib.util.find_spec("build") is None:
+        raise SubmitError(f"{sys.executable} has no 'build' module: pip install build (or pip install -e '.[dev]')")
+    repo, dest = Path(repo), Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lakelib-build-") as tmp:
+        src = Path(tmp) / "src"
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for name in ("lakelib", "jobs"):
+            shutil.copytree(repo / name, src / name, ignore=ignore)
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            shutil.copy2(repo / name, src / name)
+        command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(Path(tmp) / "dist"), str(src)]
+        if _build_requirements_met(repo / "pyproject.toml"):
+            command.insert(4, "--no-isolation")
+        env = dict(os.environ, SOURCE_DATE_EPOCH=_SOURCE_DATE_EPOCH, PYTHONDONTWRITEBYTECODE="1")
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp)
+        if done.returncode != 0:
+            last = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()][-1:] or ["no output"]
+            raise SubmitError(f"python -m build failed: {last[0].strip()}")
+        (built,) = (Path(tmp) / "dist").glob("*.whl")
+        return Path(shutil.copy2(built, dest / built.name))
+
+
+def _build_requirements_met(pyproject: Path) -> bool:
+    """Whether this Python satisfies ``[build-system] requires`` (then the build needs no isolated env)."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (OSError, SyntaxError) as exc:
-        raise SubmitError(f"cannot read {path}: {exc}") from None
-    values: dict[str, Any] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "setup":
-            for kw in node.keywords:
-                try:
-                    values[kw.arg] = ast.literal_eval(kw.value)
-                except ValueError:
-                    continue
-    if not isinstance(values.get("name"), str) or not isinstance(values.get("version"), str):
-        raise SubmitError(f"{path}: setup() has no literal name= and version=")
-    scripts = (values.get("entry_points") or {}).get("console_scripts", ())
-    return PackageInfo(
-        name=values["name"],
-        version=values["version"],
-        requires=tuple(values.get("install_requires") or ()),
-        python_requires=values.get("python_requires"),
-        summary=values.get("description", ""),
-        console_scripts=tuple(scripts),
-    )
+        import tomllib  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # Python < 3.11: isolated builds only
+        return False
+    from packaging.requirements import Requirement
+
+    with open(pyproject, "rb") as handle:
+        requires = tomllib.load(handle)["build-system"]["requires"]
+    for text in requires:
+        requirement = Requirement(text)
+        try:
+            installed = importlib.metadata.version(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            return False
+        if not requirement.specifier.contains(installed, prereleases=True):
+            return False
+    return True
 
 
-def package_files(repo: str | os.PathLike[str]) -> list[tuple[str, Path]]:
-    """The files that make up the package: ``(archive name, path)`` for every ``.py`` and ``py.typed`` under
-    ``lakelib/`` and ``jobs/``, sorted by name."""
-    root = Path(repo)
-    found = []
-    for package in _PACKAGES:
-        for path in (root / package).rglob("*"):
-            rel = path.relative_to(root)
-            if not path.is_file() or _SKIP_PARTS.intersection(rel.parts):
-                continue
-            if path.suffix == ".py" or path.name == "py.typed":
-                found.append((rel.as_posix(), path))
-    return sorted(found)
+def wheel_version(wheel: str | os.PathLike[str]) -> str:
+    """The version in a wheel's file name.
+
+    >>> wheel_version("dist/lakelib-0.1.0-py3-none-any.whl")
+    '0.1.0'
+    """
+    return Path(wheel).name.split("-")[1]
 
 
-def build_pyfiles_zip(repo: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
-    """Write ``lakelib/`` and ``jobs/`` into a zip for ``spark-submit --py-files`` (byte-identical for identical
-    sources). Returns the path written."""
+def bundled_files(distribution: str) -> list[tuple[str, bytes]]:
+    """The pure-Python files of an installed distribution, ready for a zip: ``.py`` files of its packages (compiled
+    extensions left out) and its ``METADATA`` and license files, as ``(archive name, bytes)``.
+
+    Raises
+    ------
+    SubmitError
+        The distribution is not installed in this Python.
+    """
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise SubmitError(f"{distribution} is not installed in {sys.executable}; it is shipped from there") from None
+    files = list(dist.files or ())
+    top_level = set((dist.read_text("top_level.txt") or "").split()) or {
+        PurePosixPath(str(f)).parts[0] for f in files if PurePosixPath(str(f)).parts[1:] == ("__init__.py",)
+    }
+    out = []
+    for path in files:
+        parts = PurePosixPath(str(path)).parts
+        in_package = parts[0] in top_level and not parts[0].startswith("_") and path.suffix == ".py"
+        is_meta = parts[0].endswith(".dist-info") and (path.name == "METADATA" or "licenses" in parts)
+        if (in_package and "__pycache__" not in parts) or is_meta:
+            out.append((str(path), Path(str(dist.locate_file(path))).read_bytes()))
+    if not any(name.endswith(".py") for name, _ in out):
+        raise SubmitError(f"{distribution} in {sys.executable} has no Python files to ship")
+    return sorted(out)
+
+
+def build_pyfiles_zip(
+    wheel: str | os.PathLike[str], dest: str | os.PathLike[str], bundle: Sequence[str] = BUNDLED_DEPENDENCIES
+) -> Path:
+    """Write the ``spark-submit --py-files`` zip: every member of ``wheel`` (packages, package data, dist-info) plus
+    :func:`bundled_files` of each distribution in ``bundle``. Byte-identical for identical inputs.
+
+    A pure-Python wheel installs by unpacking, so its members are exactly what ``pip install`` would put on the
+    path; a zip on ``sys.path`` is what ``--py-files`` takes (Spark does not put a ``.whl`` there).
+    """
+    members: dict[str, bytes] = {}
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            members[name] = archive.read(name)
+    for distribution in bundle:
+        members.update(bundled_files(distribution))
     dest = Path(dest)
     with zipfile.ZipFile(dest, "w") as archive:
-        for name, path in package_files(repo):
-            _add(archive, name, path.read_bytes())
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, members[name])
     return dest
-
-
-def build_wheel(repo: str | os.PathLike[str], dest_dir: str | os.PathLike[str]) -> Path:
-    """Build a pure-Python wheel of lakelib (``lakelib`` and ``jobs`` packages) into ``dest_dir``.
-
-    No setuptools or network needed, and reproducible: the same sources give the same bytes. PySpark is never
-    a requirement of it (``setup.py`` keeps PySpark in an extra).
-
-    Returns
-    -------
-    Path
-        ``dest_dir/<name>-<version>-py3-none-any.whl``.
-    """
-    info = read_package_info(repo)
-    dist = re.sub(r"[^A-Za-z0-9.]+", "_", info.name)
-    dist_info = f"{dist}-{info.version}.dist-info"
-    members = [(name, path.read_bytes()) for name, path in package_files(repo)]
-    metadata = ["Metadata-Version: 2.1", f"Name: {info.name}", f"Version: {info.version}"]
-    if info.summary:
-        metadata.append(f"Summary: {info.summary}")
-    if info.python_requires:
-        metadata.append(f"Requires-Python: {info.python_requires}")
-    metadata += [f"Requires-Dist: {req}" for req in info.requires]
-    members.append((f"{dist_info}/METADATA", ("\n".join(metadata) + "\n").encode()))
-    wheel_file = "Wheel-Version: 1.0\nGenerator: lakelib.emr\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    members.append((f"{dist_info}/WHEEL", wheel_file.encode()))
-    members.append((f"{dist_info}/top_level.txt", ("\n".join(_PACKAGES) + "\n").encode()))
-    if info.console_scripts:
-        entry = "[console_scripts]\n" + "".join(f"{s.replace(' ', '')}\n" for s in info.console_scripts)
-        members.append((f"{dist_info}/entry_points.txt", entry.replace("=", " = ").encode()))
-    record = io.StringIO()
-    writer = csv.writer(record, lineterminator="\n")
-    for name, data in members:
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        writer.writerow([name, f"sha256={digest}", len(data)])
-    writer.writerow([f"{dist_info}/RECORD", "", ""])
-    members.append((f"{dist_info}/RECORD", record.getvalue().encode()))
-
-    dest = Path(dest_dir) / f"{dist}-{info.version}-py3-none-any.whl"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(dest, "w") as archive:
-        for name, data in members:
-            _add(archive, name, data)
-    return dest
-
-
-def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    archive.writestr(info, data)
 
 
 def content_digest(paths: Iterable[str | os.PathLike[str]], length: int = 12) -> str:
@@ -212,12 +249,19 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     Raises
     ------
     UsageError
-        Not an ``s3://`` or ``s3a://`` URI with a valid bucket name.
+        Not an ``s3://`` or ``s3a://`` URI with a valid bucket name, or a key with ``.``, ``..`` or empty segments
+        (S3 keeps them literally, a local staging folder would not).
+
+    >>> split_s3_uri("s3://bkt/emr/")
+    ('bkt', 'emr')
     """
     match = _S3_URI.match(uri or "")
     if match is None:
         raise UsageError(f"{uri!r} is not an s3:// URI with a valid bucket name")
-    return match.group(1), (match.group(2) or "").strip("/")
+    key = (match.group(2) or "").strip("/")
+    if key and any(part in ("", ".", "..") for part in key.split("/")):
+        raise UsageError(f"{uri!r}: a key may not hold '.', '..' or empty segments")
+    return match.group(1), key
 
 
 def artifact_layout(
@@ -227,13 +271,12 @@ def artifact_layout(
     package_digest: str,
     config_name: str | None = None,
     config_digest: str | None = None,
-    wheel_name: str | None = None,
 ) -> ArtifactLayout:
     """Name every upload under ``artifacts`` after its content, so reruns are safe.
 
     ``<artifacts>/lakelib/<version>-<package digest>/`` holds the wheel, the ``--py-files`` zip and
-    ``jobs/<job>.py``; ``<artifacts>/config/<config digest>/<config file name>`` holds the config. A changed source
-    or config gets a new folder; the same one is uploaded over itself with identical bytes.
+    ``jobs/<job>.py``; ``<artifacts>/config/<config digest>/<config file name>`` holds the config;
+    ``<artifacts>/logs/`` is where EMR Serverless job runs log by default.
 
     Examples
     --------
@@ -253,22 +296,28 @@ def artifact_layout(
         config = f"{root}/config/{config_digest}/{PurePosixPath(config_name).name}"
     return ArtifactLayout(
         prefix=prefix,
-        wheel=f"{prefix}/{wheel_name or f'lakelib-{version}-py3-none-any.whl'}",
+        wheel=f"{prefix}/lakelib-{version}-py3-none-any.whl",
         pyfiles=f"{prefix}/{PYFILES_ZIP}",
         job_script=f"{prefix}/jobs/{job}.py",
         config=config,
+        logs=f"{root}/logs/",
     )
 
 
 def with_scheme(uri: str, scheme: str) -> str:
-    """``s3://b/k`` as ``<scheme>://b/k`` (``s3`` or ``s3a``).
+    """An S3 URI (``s3://``, ``s3a://``, ``s3n://``) in the spelling of ``scheme`` (``s3`` or ``s3a``), through
+    :func:`lakelib.paths.canonical_location` (a trailing slash is kept).
 
-    >>> with_scheme("s3://b/k.py", "s3a")
-    's3a://b/k.py'
+    >>> with_scheme("s3://b/k.py", "s3a"), with_scheme("s3n://logs/emr/", "s3")
+    ('s3a://b/k.py', 's3://logs/emr/')
     """
     if scheme not in ("s3", "s3a"):
         raise UsageError(f"scheme {scheme!r}: expected s3 or s3a")
-    return scheme + uri[uri.index("://"):]
+    given, sep, rest = uri.partition("://")
+    if not sep or given not in _LOG_SCHEMES:
+        raise UsageError(f"{uri!r} is not an S3 URI")
+    canonical = canonical_location(f"s3a://{rest}")  # s3://<rest>, one spelling
+    return scheme + canonical[len("s3"):] + ("/" if uri.endswith("/") else "")
 
 
 def scheme_for_release(release_label: str | None) -> str:
@@ -281,7 +330,23 @@ def scheme_for_release(release_label: str | None) -> str:
     return "s3a" if match and int(match.group(1)) >= 8 else "s3"
 
 
-# --------------------------------------------------------------------------------------------------- the step
+def job_script(repo: str | os.PathLike[str], job: str) -> Path:
+    """``<repo>/jobs/<job>.py`` of a known job.
+
+    Raises
+    ------
+    UsageError
+        Not a job name, or no such job (the message lists the jobs).
+    """
+    jobs = Path(repo) / "jobs"
+    script = jobs / f"{job}.py"
+    if not _JOB_NAME.match(job) or not script.is_file():
+        known = sorted(p.stem for p in jobs.glob("*.py") if not p.stem.startswith("_"))
+        raise UsageError(f"unknown job {job!r} (jobs/: {', '.join(known) or 'none'})")
+    return script
+
+
+# --------------------------------------------------------------------------------------------------- job arguments
 
 
 def config_argument(job_args: Sequence[str]) -> str | None:
@@ -338,6 +403,18 @@ def parse_conf(items: Iterable[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def secret_arguments(args: Sequence[str]) -> list[str]:
+    """The keys of the ``key=value`` arguments whose values :func:`lakelib.redact.redact_args` hides.
+
+    >>> secret_arguments(["--set", "fs.s3a.secret.key=x", "--date", "d"])
+    ['fs.s3a.secret.key']
+    """
+    return [arg.partition("=")[0] for arg in args if "=" in arg and SECRET_KEY.search(arg.partition("=")[0])]
+
+
+# --------------------------------------------------------------------------------------------------- requests
+
+
 def build_spark_step(
     job: str,
     job_script: str,
@@ -356,11 +433,12 @@ def build_spark_step(
     job_script
         URI of the uploaded ``jobs/<job>.py``.
     pyfiles
-        URI of the uploaded zip of ``lakelib/`` and ``jobs/`` (``--py-files``).
+        URI of the uploaded ``--py-files`` zip.
     job_args
-        The job's arguments, already rewritten to uploaded copies (:func:`rewrite_job_args`).
+        The job's arguments, already rewritten to uploaded copies (:func:`rewrite_job_args`); kept verbatim in the
+        step's arguments (the job needs them), redacted in the default name.
     name
-        Step name; ``lakelib <job> <args>`` (cut to 256 characters) by default.
+        Step name; ``lakelib <job> <redacted args>`` (cut to 256 characters) by default.
     action_on_failure
         One of :data:`ACTIONS_ON_FAILURE`; ``CONTINUE`` keeps a long-running cluster alive.
     conf
@@ -386,12 +464,20 @@ def build_spark_step(
         args += ["--conf", f"{key}={value}"]
     args.append(job_script)
     args += list(job_args)
-    step_name = name or " ".join(["lakelib", job, *job_args])
     return {
-        "Name": step_name[:256],
+        "Name": (name or default_name(job, job_args))[:256],
         "ActionOnFailure": action_on_failure,
         "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args},
     }
+
+
+def default_name(job: str, job_args: Sequence[str]) -> str:
+    """``lakelib <job> <args>``, secrets redacted.
+
+    >>> default_name("j", ["--set", "a.password=p"])
+    'lakelib j --set a.password=*********(redacted)'
+    """
+    return " ".join(["lakelib", job, *redact_args(job_args)])
 
 
 def to_cli_step(step: Mapping[str, Any]) -> dict[str, Any]:
@@ -410,11 +496,198 @@ def to_cli_step(step: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def build_job_run_request(
+    application_id: str,
+    execution_role_arn: str,
+    planned: Planned,
+    name: str | None = None,
+    conf: Sequence[tuple[str, str]] = (),
+    log_uri: str | None = None,
+    scheme: str = "s3",
+) -> dict[str, Any]:
+    """The ``StartJobRun`` request of EMR Serverless for a :class:`Planned` submission.
+
+    ``entryPoint`` is the uploaded job script, ``entryPointArguments`` the rewritten job arguments,
+    ``sparkSubmitParameters`` carries ``--py-files`` and the ``--conf`` pairs, and the driver and executors log to
+    ``log_uri`` (default: ``<artifacts>/logs/``).
+
+    Raises
+    ------
+    UsageError
+        A ``--conf`` key or value with white space (EMR Serverless splits ``sparkSubmitParameters`` on it).
+
+    Examples
+    --------
+    >>> layout = artifact_layout("s3://bkt/emr", "j", "0.1.0", "ab12")
+    >>> request = build_job_run_request("00app", "arn:aws:iam::1:role/r", Planned("j", ["--date", "d"], layout))
+    >>> request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
+    '--py-files s3://bkt/emr/lakelib/0.1.0-ab12/lakelib.zip'
+    >>> request["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"]
+    's3://bkt/emr/logs/'
+    """
+    params = ["--py-files", with_scheme(planned.layout.pyfiles, scheme)]
+    for key, value in conf:
+        if re.search(r"\s", key + value):
+            raise UsageError(f"--conf {key}: EMR Serverless cannot take white space in sparkSubmitParameters")
+        params += ["--conf", f"{key}={value}"]
+    return {
+        "applicationId": application_id,
+        "executionRoleArn": execution_role_arn,
+        "name": (name or default_name(planned.job, planned.job_args))[:256],
+        "jobDriver": {
+            "sparkSubmit": {
+                "entryPoint": with_scheme(planned.layout.job_script, scheme),
+                "entryPointArguments": list(planned.job_args),
+                "sparkSubmitParameters": " ".join(params),
+            }
+        },
+        "configurationOverrides": {
+            "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri or planned.layout.logs}}
+        },
+    }
+
+
+def redacted_job_run_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a ``StartJobRun`` request fit to print: secret-looking ``entryPointArguments`` values hidden."""
+    out = json.loads(json.dumps(request))
+    driver = out["jobDriver"]["sparkSubmit"]
+    driver["entryPointArguments"] = redact_args(driver.get("entryPointArguments", []))
+    return out
+
+
+def driver_stderr_location(log_uri: str | None, application_id: str, job_run_id: str) -> str | None:
+    """Where EMR Serverless puts a job run's driver stderr under its S3 ``logUri``, or ``None`` without one.
+
+    >>> driver_stderr_location("s3://b/logs/", "00app", "00run")
+    's3://b/logs/applications/00app/jobs/00run/SPARK_DRIVER/stderr.gz'
+    """
+    if not log_uri:
+        return None
+    base = with_scheme(log_uri, "s3").rstrip("/")
+    return f"{base}/applications/{application_id}/jobs/{job_run_id}/SPARK_DRIVER/stderr.gz"
+
+
+def steps_log_location(log_uri: str | None, cluster_id: str, step_id: str) -> str | None:
+    """``<LogUri>/<cluster id>/steps/<step id>/`` (EMR's layout), or ``None`` without a LogUri.
+
+    >>> steps_log_location("s3n://logs/emr/", "j-1", "s-2")
+    's3://logs/emr/j-1/steps/s-2/'
+    """
+    if not log_uri or log_uri == "None":
+        return None
+    return f"{with_scheme(log_uri, 's3').rstrip('/')}/{cluster_id}/steps/{step_id}/"
+
+
+# --------------------------------------------------------------------------------------------------- planning
+
+
+def prepare(
+    repo: str | os.PathLike[str],
+    workdir: str | os.PathLike[str],
+    artifacts: str,
+    job: str,
+    job_args: Sequence[str],
+) -> Planned:
+    """Package one submission and name its uploads: build the wheel and the ``--py-files`` zip into ``workdir``,
+    validate a local ``--config`` (before anything is uploaded) and rewrite it to its S3 copy.
+
+    Raises
+    ------
+    UsageError
+        Unknown job, no ``--config``, a bad ``--artifacts``.
+    ConfigError
+        The local config does not validate.
+    SubmitError
+        The build failed.
+    """
+    repo = Path(repo).resolve()
+    script = job_script(repo, job)
+    split_s3_uri(artifacts)
+    config_value = config_argument(job_args)
+    if config_value is None:
+        raise UsageError("the job arguments need --config PATH (it is uploaded and rewritten to its S3 copy)")
+    local_config = None if _S3_URI.match(config_value) else Path(config_value)
+    if local_config is not None:
+        if not local_config.is_file():
+            raise UsageError(f"--config {config_value}: no such file")
+        from lakelib.config import load_config
+
+        load_config(local_config)
+    for key in secret_arguments(job_args):
+        log.warning("%s: its value is sent as a job argument, which EMR shows to anyone who may describe the "
+                    "step or job run; prefer the cluster's role or a secret store", key)
+
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    wheel = build_wheel(repo, work)
+    zip_path = build_pyfiles_zip(wheel, work / PYFILES_ZIP)
+    layout = artifact_layout(
+        artifacts,
+        job,
+        wheel_version(wheel),
+        content_digest([zip_path]),
+        config_name=local_config.name if local_config else None,
+        config_digest=content_digest([local_config]) if local_config else None,
+    )
+    config_uri = layout.config if local_config else with_scheme(config_value, "s3")
+    rewritten = rewrite_job_args(job_args, config_uri)
+    for i, arg in enumerate(rewritten):
+        if arg == "--report" and i + 1 < len(rewritten) and not _S3_URI.match(rewritten[i + 1]):
+            log.warning("--report %s is a path on the driver of the job; give an s3:// URI", rewritten[i + 1])
+    uploads = [(str(zip_path), layout.pyfiles), (str(script), layout.job_script), (str(wheel), layout.wheel)]
+    if local_config is not None and layout.config is not None:
+        uploads.append((str(local_config), layout.config))
+    return Planned(job=job, job_args=rewritten, layout=layout, uploads=uploads)
+
+
+def stage(planned: Planned, stage_dir: str | os.PathLike[str]) -> Path:
+    """Copy every upload to ``<stage_dir>/<bucket>/<key>`` (for one ``aws s3 cp --recursive``); returns
+    ``<stage_dir>/<bucket>``.
+
+    Raises
+    ------
+    UsageError
+        A key that would leave the staging folder (:func:`split_s3_uri` refuses those first).
+    """
+    root = Path(stage_dir).resolve()
+    bucket = ""
+    for src, dst in planned.uploads:
+        bucket, key = split_s3_uri(dst)
+        target = (root / bucket / key).resolve()
+        if root / bucket not in target.parents:
+            raise UsageError(f"{dst}: outside the staging folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+    return root / bucket
+
+
 # --------------------------------------------------------------------------------------------------- AWS calls
 
 
-def add_step(client: Any, cluster_id: str, step: Mapping[str, Any]) -> str:
-    """Add ``step`` (from :func:`build_spark_step`) to the cluster; returns the step id.
+def upload(client: Any, planned: Planned) -> list[str]:
+    """Upload every file of ``planned`` with an S3 client; returns the URIs written.
+
+    Raises
+    ------
+    SubmitError
+        S3 refused an upload (no bucket, no permission...).
+    """
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    done = []
+    for src, dst in planned.uploads:
+        bucket, key = split_s3_uri(dst)
+        try:
+            client.upload_file(src, bucket, key)
+        except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+            raise SubmitError(f"upload to {dst} failed: {_aws_message(exc)}") from None
+        done.append(dst)
+    return done
+
+
+def add_step(client: Any, cluster_id: str, step: Mapping[str, Any], execution_role_arn: str | None = None) -> str:
+    """Add ``step`` (from :func:`build_spark_step`) to the cluster, with a runtime role if given; returns the step id.
 
     Raises
     ------
@@ -423,25 +696,12 @@ def add_step(client: Any, cluster_id: str, step: Mapping[str, Any]) -> str:
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
+    extra = {"ExecutionRoleArn": execution_role_arn} if execution_role_arn else {}
     try:
-        response = client.add_job_flow_steps(JobFlowId=cluster_id, Steps=[dict(step)])
+        response = client.add_job_flow_steps(JobFlowId=cluster_id, Steps=[dict(step)], **extra)
     except (ClientError, BotoCoreError) as exc:
         raise SubmitError(f"cluster {cluster_id}: cannot add the step: {_aws_message(exc)}") from None
     return response["StepIds"][0]
-
-
-def step_state(client: Any, cluster_id: str, step_id: str) -> tuple[str, str | None]:
-    """``(state, reason)`` of a step: ``PENDING``, ``RUNNING``, ``COMPLETED``, ``FAILED``... and the failure reason
-    EMR gives, if any."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        status = client.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Status"]
-    except (ClientError, BotoCoreError) as exc:
-        raise SubmitError(f"step {step_id} on {cluster_id}: cannot read its state: {_aws_message(exc)}") from None
-    details = status.get("FailureDetails") or {}
-    reason = details.get("Message") or details.get("Reason") or (status.get("StateChangeReason") or {}).get("Message")
-    return status["State"], reason
 
 
 def step_log_uri(client: Any, cluster_id: str, step_id: str) -> str | None:
@@ -456,150 +716,222 @@ def step_log_uri(client: Any, cluster_id: str, step_id: str) -> str | None:
     return steps_log_location(log_uri, cluster_id, step_id)
 
 
-def steps_log_location(log_uri: str | None, cluster_id: str, step_id: str) -> str | None:
-    """``<LogUri>/<cluster id>/steps/<step id>/`` (EMR's layout), or ``None`` without a LogUri.
+def step_failure(status: Mapping[str, Any], step_id: str, logs: str | None) -> str:
+    """One line for a step that ended badly: its state, EMR's ``FailureDetails`` (reason, message, log file) and
+    where its logs are.
 
-    >>> steps_log_location("s3n://logs/emr/", "j-1", "s-2")
-    's3://logs/emr/j-1/steps/s-2/'
+    >>> step_failure({"State": "FAILED", "FailureDetails": {"Reason": "Unknown error.",
+    ...              "LogFile": "s3://l/j-1/steps/s-2/stderr.gz"}}, "s-2", "s3://l/j-1/steps/s-2/")
+    'step s-2 FAILED: Unknown error.; log file: s3://l/j-1/steps/s-2/stderr.gz'
     """
-    if not log_uri or log_uri == "None":
-        return None
-    base = re.sub(r"^s3n://", "s3://", log_uri).rstrip("/")
-    return f"{base}/{cluster_id}/steps/{step_id}/"
+    details = status.get("FailureDetails") or {}
+    reason = "; ".join(dict.fromkeys(t for t in (details.get("Reason"), details.get("Message")) if t))
+    line = f"step {step_id} {status.get('State')}" + (f": {reason}" if reason else "")
+    if details.get("LogFile"):
+        return f"{line}; log file: {with_scheme(details['LogFile'], 's3')}"
+    if logs:
+        return f"{line}; logs: {logs}"
+    return f"{line}; the cluster has no LogUri, see the step in the EMR console"
 
 
 def wait_for_step(
-    client: Any, cluster_id: str, step_id: str, poll_seconds: float = 30.0, timeout_seconds: float | None = None
+    client: Any, cluster_id: str, step_id: str, poll_seconds: float = 30.0, timeout_seconds: float = 86_400.0
 ) -> str:
-    """Poll the step until it reaches a final state; returns ``COMPLETED``.
+    """Wait for the step with botocore's ``step_complete`` waiter; returns ``COMPLETED``.
 
     Raises
     ------
     SubmitError
-        The step ended in any other state (message: state, reason, where the logs are), or ``timeout_seconds``
-        passed first.
+        The step ended FAILED or CANCELLED (:func:`step_failure` is the message), or ``timeout_seconds`` passed.
     """
-    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
-    while True:
-        state, reason = step_state(client, cluster_id, step_id)
-        if state in FINAL_STATES:
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            raise SubmitError(f"step {step_id} still {state} after {timeout_seconds:g}s")
-        log.info("step %s: %s", step_id, state)
-        time.sleep(poll_seconds)
-    if state == "COMPLETED":
-        return state
-    where = step_log_uri(client, cluster_id, step_id)
-    logs = f"; logs: {where}" if where else "; the cluster has no LogUri, see the step in the EMR console"
-    raise SubmitError(f"step {step_id} {state}" + (f": {reason}" if reason else "") + logs)
+    from botocore.exceptions import WaiterError
+
+    waiter = client.get_waiter("step_complete")
+    attempts = max(1, int(timeout_seconds // max(poll_seconds, 0.001)))
+    try:
+        waiter.wait(ClusterId=cluster_id, StepId=step_id, WaiterConfig={"Delay": poll_seconds, "MaxAttempts": attempts})
+        return "COMPLETED"
+    except WaiterError as exc:
+        last: dict[str, Any] = dict(exc.last_response or {})  # type: ignore[call-overload,unused-ignore]
+        status = last.get("Step", {}).get("Status")
+        if not status:
+            raise SubmitError(f"step {step_id} on {cluster_id}: {_aws_message(exc)}") from None
+        if status.get("State") not in ("FAILED", "CANCELLED", "INTERRUPTED"):
+            raise SubmitError(f"step {step_id} still {status.get('State')} after {timeout_seconds:g}s") from None
+        raise SubmitError(step_failure(status, step_id, step_log_uri(client, cluster_id, step_id))) from None
+
+
+def start_job_run(client: Any, request: Mapping[str, Any]) -> str:
+    """Start an EMR Serverless job run (``request`` from :func:`build_job_run_request`); returns its id.
+
+    Raises
+    ------
+    SubmitError
+        EMR Serverless refused (unknown application, role, permission...).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return client.start_job_run(**request)["jobRunId"]
+    except (ClientError, BotoCoreError) as exc:
+        raise SubmitError(f"application {request.get('applicationId')}: cannot start the job run: "
+                          f"{_aws_message(exc)}") from None
+
+
+def job_run_failure(job_run: Mapping[str, Any]) -> str:
+    """One line for a job run that ended badly: its state, ``stateDetails`` and where the driver's stderr is.
+
+    >>> job_run_failure({"applicationId": "00a", "jobRunId": "00r", "state": "FAILED", "stateDetails": "Job failed",
+    ...     "configurationOverrides": {"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": "s3://l/"}}}})
+    'job run 00r FAILED: Job failed; driver stderr: s3://l/applications/00a/jobs/00r/SPARK_DRIVER/stderr.gz'
+    """
+    monitoring = (job_run.get("configurationOverrides") or {}).get("monitoringConfiguration") or {}
+    log_uri = (monitoring.get("s3MonitoringConfiguration") or {}).get("logUri")
+    line = f"job run {job_run.get('jobRunId')} {job_run.get('state')}"
+    if job_run.get("stateDetails"):
+        line += f": {job_run['stateDetails']}"
+    where = driver_stderr_location(log_uri, str(job_run.get("applicationId")), str(job_run.get("jobRunId")))
+    return line + (f"; driver stderr: {where}" if where else "; no S3 logUri, see the job run in EMR Studio")
+
+
+def wait_for_job_run(
+    client: Any, application_id: str, job_run_id: str, poll_seconds: float = 30.0, timeout_seconds: float = 86_400.0
+) -> str:
+    """Wait for an EMR Serverless job run with a botocore waiter on ``GetJobRun``; returns ``SUCCESS``.
+
+    Raises
+    ------
+    SubmitError
+        The run ended FAILED or CANCELLED (:func:`job_run_failure` is the message), or ``timeout_seconds`` passed.
+    """
+    from botocore.exceptions import WaiterError
+    from botocore.waiter import WaiterModel, create_waiter_with_client
+
+    waiter = create_waiter_with_client("JobRunFinished", WaiterModel(_JOB_RUN_WAITER), client)
+    attempts = max(1, int(timeout_seconds // max(poll_seconds, 0.001)))
+    try:
+        waiter.wait(applicationId=application_id, jobRunId=job_run_id,
+                    WaiterConfig={"Delay": poll_seconds, "MaxAttempts": attempts})
+        return "SUCCESS"
+    except WaiterError as exc:
+        last: dict[str, Any] = dict(exc.last_response or {})  # type: ignore[call-overload,unused-ignore]
+        job_run = last.get("jobRun")
+        if not job_run:
+            raise SubmitError(f"job run {job_run_id} of {application_id}: {_aws_message(exc)}") from None
+        if job_run.get("state") not in JOB_RUN_FINAL_STATES:
+            raise SubmitError(f"job run {job_run_id} still {job_run.get('state')} after {timeout_seconds:g}s") from None
+        raise SubmitError(job_run_failure(job_run)) from None
 
 
 def _aws_message(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
+    response = getattr(exc, "response", None) or getattr(exc, "last_response", None) or {}
     return (response.get("Error") or {}).get("Message") or str(exc).splitlines()[0]
 
 
 # --------------------------------------------------------------------------------------------------- CLI
 
 
-def plan(args: argparse.Namespace) -> dict[str, Any]:
-    """Package and plan one submission: build the zip (and the wheel unless ``--dry-run``), name the uploads,
-    build the step. Writes ``step.json`` (the CLI form) and returns the plan (what to upload where, the step).
-
-    Raises
-    ------
-    UsageError
-        Unknown job, no ``--config``, a bad ``--conf`` or ``--artifacts``.
-    ConfigError
-        The local config does not validate (checked before anything is uploaded).
+def plan(args: argparse.Namespace) -> Planned:
+    """``python -m lakelib.emr plan``: :func:`prepare`, stage the uploads under ``<workdir>/stage``, write the
+    request (``step.json`` for ``aws emr add-steps``, ``request.json`` for ``aws emr-serverless start-job-run``)
+    and ``uploads.tsv``; with ``--dry-run`` print the request, secrets redacted, instead.
     """
-    repo = Path(args.repo).resolve()
-    job = args.job
-    script = repo / "jobs" / f"{job}.py"
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", job) or not script.is_file():
-        known = sorted(p.stem for p in (repo / "jobs").glob("*.py") if not p.stem.startswith("_"))
-        raise UsageError(f"unknown job {job!r} (jobs/: {', '.join(known) or 'none'})")
-    split_s3_uri(args.artifacts)
     conf = parse_conf(args.conf)
-    config_value = config_argument(args.job_args)
-    if config_value is None:
-        raise UsageError("the job arguments need --config PATH (it is uploaded and rewritten to its S3 copy)")
-    local_config = None if _S3_URI.match(config_value) else Path(config_value)
-    if local_config is not None:
-        if not local_config.is_file():
-            raise UsageError(f"--config {config_value}: no such file")
-        from lakelib.config import load_config
-
-        load_config(local_config)
-
+    planned = prepare(args.repo, args.workdir, args.artifacts, args.job, args.job_args)
     work = Path(args.workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    zip_path = build_pyfiles_zip(repo, work / PYFILES_ZIP)
-    info = read_package_info(repo)
-    digest = content_digest([zip_path, repo / "setup.py"])
-    wheel_path = None if args.dry_run else build_wheel(repo, work)
-    layout = artifact_layout(
-        args.artifacts,
-        job,
-        info.version,
-        digest,
-        config_name=local_config.name if local_config else None,
-        config_digest=content_digest([local_config]) if local_config else None,
-        wheel_name=wheel_path.name if wheel_path else None,
-    )
-    config_uri = layout.config if local_config else with_scheme(config_value, "s3")
-    job_args = rewrite_job_args(args.job_args, config_uri)
-    for i, arg in enumerate(job_args):
-        if arg == "--report" and i + 1 < len(job_args) and not _S3_URI.match(job_args[i + 1]):
-            log.warning("--report %s is a path on the driver node of the cluster; give an s3:// URI", job_args[i + 1])
-    step = build_spark_step(
-        job,
-        with_scheme(layout.job_script, args.scheme),
-        with_scheme(layout.pyfiles, args.scheme),
-        job_args,
-        name=args.name,
-        action_on_failure=args.action_on_failure,
-        conf=conf,
-    )
-    uploads = [(str(zip_path), layout.pyfiles), (str(script), layout.job_script)]
-    if wheel_path is not None:
-        uploads.append((str(wheel_path), layout.wheel))
-    if local_config is not None:
-        uploads.append((str(local_config), layout.config))
-    (work / "step.json").write_text(json.dumps([to_cli_step(step)], indent=2) + "\n", encoding="utf-8")
-    (work / "uploads.tsv").write_text("".join(f"{src}\t{dst}\n" for src, dst in uploads), encoding="utf-8")
-    return {"step": step, "uploads": uploads, "layout": layout}
+    stage(planned, work / "stage")
+    (work / "uploads.tsv").write_text("".join(f"{s}\t{d}\n" for s, d in planned.uploads), encoding="utf-8")
+    if args.target == "emr":
+        step = build_spark_step(
+            planned.job,
+            with_scheme(planned.layout.job_script, args.scheme),
+            with_scheme(planned.layout.pyfiles, args.scheme),
+            planned.job_args,
+            name=args.name,
+            action_on_failure=args.action_on_failure,
+            conf=conf,
+        )
+        request: Any = [to_cli_step(step)]
+        printable: Any = [dict(request[0], Args=redact_args(request[0]["Args"]))]
+        out = work / "step.json"
+    else:
+        if not args.application_id or not args.execution_role_arn:
+            raise UsageError("--application-id and --execution-role-arn are required")
+        request = build_job_run_request(args.application_id, args.execution_role_arn, planned, name=args.name,
+                                        conf=conf, log_uri=args.log_uri, scheme=args.scheme)
+        printable = redacted_job_run_request(request)
+        out = work / "request.json"
+    out.write_text(json.dumps(request, indent=2) + "\n", encoding="utf-8")
+    if args.dry_run:
+        print(json.dumps(printable, indent=2))
+    else:
+        print(planned.layout.wheel)
+    return planned
 
 
 def _plan_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lakelib.emr plan", description="package and plan an EMR step")
+    parser = argparse.ArgumentParser(prog="python -m lakelib.emr plan", description="package and plan a submission")
+    parser.add_argument("--target", choices=("emr", "serverless"), default="emr")
     parser.add_argument("--repo", default=".", help="the lakelib checkout")
-    parser.add_argument("--workdir", required=True, help="where the packages, step.json and uploads.tsv go")
+    parser.add_argument("--workdir", required=True, help="where the packages, the request and uploads.tsv go")
     parser.add_argument("--artifacts", required=True, metavar="S3_URI")
     parser.add_argument("--scheme", default="s3", choices=("s3", "s3a"), help="URI scheme Spark reads S3 with")
     parser.add_argument("--name")
     parser.add_argument("--action-on-failure", default="CONTINUE")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--dry-run", action="store_true", help="do not build the wheel (nothing is uploaded)")
+    parser.add_argument("--application-id")
+    parser.add_argument("--execution-role-arn")
+    parser.add_argument("--log-uri", help="EMR Serverless logs (default <artifacts>/logs/)")
+    parser.add_argument("--dry-run", action="store_true", help="print the request (secrets redacted)")
     parser.add_argument("job")
     parser.add_argument("job_args", nargs=argparse.REMAINDER)
     return parser
 
 
+def _wait_parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m lakelib.emr {command}")
+    if command == "wait-step":
+        parser.add_argument("--cluster-id", required=True)
+        parser.add_argument("--step-id", required=True)
+    else:
+        parser.add_argument("--application-id", required=True)
+        parser.add_argument("--job-run-id", required=True)
+    parser.add_argument("--poll-seconds", type=float, default=30.0)
+    parser.add_argument("--timeout-seconds", type=float, default=86_400.0)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lakelib.emr plan ...`` (used by ``scripts/submit.sh``) and ``... scheme RELEASE_LABEL``."""
+    """``python -m lakelib.emr plan|wait-step|wait-job-run ...``, ``scheme RELEASE_LABEL``, ``bucket S3_URI``,
+    ``job-script REPO JOB`` (what ``scripts/submit.sh`` calls)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="submit: %(levelname)s: %(message)s", stream=sys.stderr)
+    command, rest = (argv[0], argv[1:]) if argv else ("", [])
     try:
-        if argv[:1] == ["scheme"] and len(argv) == 2:
-            print(scheme_for_release(argv[1]))
-            return 0
-        if argv[:1] != ["plan"]:
-            print("usage: python -m lakelib.emr {plan ... | scheme RELEASE_LABEL}", file=sys.stderr)
+        if command == "scheme" and len(rest) == 1:
+            print(scheme_for_release(rest[0]))
+        elif command == "bucket" and len(rest) == 1:
+            print(split_s3_uri(rest[0])[0])
+        elif command == "job-script" and len(rest) == 2:
+            print(job_script(rest[0], rest[1]))
+        elif command == "plan":
+            plan(_plan_parser().parse_args(rest))
+        elif command in ("wait-step", "wait-job-run"):
+            import boto3
+
+            args = _wait_parser(command).parse_args(rest)
+            if command == "wait-step":
+                wait_for_step(boto3.client("emr"), args.cluster_id, args.step_id, args.poll_seconds,
+                              args.timeout_seconds)
+                print(f"submit: step {args.step_id} COMPLETED", file=sys.stderr)
+            else:
+                wait_for_job_run(boto3.client("emr-serverless"), args.application_id, args.job_run_id,
+                                 args.poll_seconds, args.timeout_seconds)
+                print(f"submit: job run {args.job_run_id} SUCCESS", file=sys.stderr)
+        else:
+            print("usage: python -m lakelib.emr {plan ... | wait-step ... | wait-job-run ... | scheme RELEASE_LABEL"
+                  " | bucket S3_URI | job-script REPO JOB}", file=sys.stderr)
             return 2
-        result = plan(_plan_parser().parse_args(argv[1:]))
-        print(result["layout"].wheel if result["layout"] else "")
         return 0
     except LakelibError as exc:
         print(f"submit: error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib import resources
 from typing import TYPE_CHECKING, Mapping
 
 from lakelib.config import Config
@@ -37,17 +38,22 @@ BASE_CONF: dict[str, str] = {
 LOG4J2_QUIET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "log4j2.properties")
 
 
-def quiet_logger_levels(path: str = LOG4J2_QUIET) -> dict[str, str]:
-    """Logger name -> level of the ``logger.<id>.name`` / ``logger.<id>.level`` pairs of a log4j2 properties file:
-    the loggers that warn about things that are normal for lakelib, raised to ERROR (the one list of them).
+def quiet_logger_levels(path: str | None = None) -> dict[str, str]:
+    """Logger name -> level of the ``logger.<id>.name`` / ``logger.<id>.level`` pairs of a log4j2 properties file
+    (default: the packaged one, read with ``importlib.resources`` so it works from a ``--py-files`` zip): the
+    loggers that warn about things that are normal for lakelib, raised to ERROR (the one list of them).
     """
+    if path is None:
+        text = resources.files("lakelib").joinpath("resources/log4j2.properties").read_text(encoding="utf-8")
+    else:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     entries: dict[str, dict[str, str]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            key, sep, value = line.partition("=")
-            parts = key.strip().split(".")
-            if sep and len(parts) == 3 and parts[0] == "logger" and parts[2] in ("name", "level"):
-                entries.setdefault(parts[1], {})[parts[2]] = value.strip()
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        parts = key.strip().split(".")
+        if sep and len(parts) == 3 and parts[0] == "logger" and parts[2] in ("name", "level"):
+            entries.setdefault(parts[1], {})[parts[2]] = value.strip()
     return {e["name"]: e["level"].upper() for e in entries.values() if "name" in e and "level" in e}
 
 
@@ -112,7 +118,8 @@ def build_session(
 
     level = os.environ.get("LAKELIB_SPARK_LOG_LEVEL", "WARN").upper()
     starting_jvm = SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ
-    if starting_jvm and level == "WARN" and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+    quiet_file = os.path.isfile(LOG4J2_QUIET)  # not when lakelib is imported from a zip
+    if starting_jvm and quiet_file and level == "WARN" and "PYSPARK_SUBMIT_ARGS" not in os.environ:
         os.environ["PYSPARK_SUBMIT_ARGS"] = (
             f'--driver-java-options "-Dlog4j2.configurationFile=file:{LOG4J2_QUIET}" pyspark-shell'
         )

@@ -17,7 +17,7 @@ from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
 BOOTSTRAP = REPO / "bootstrap" / "install-lakelib.sh"
-SCRIPTS = [BOOTSTRAP, REPO / "scripts" / "submit.sh"]
+SCRIPTS = [BOOTSTRAP, REPO / "scripts" / "submit.sh", REPO / ".ci" / "run"]
 GLUE_FACTORY = "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
 
 
@@ -102,7 +102,7 @@ def test_bootstrap_installs_the_wheel_once_and_logs_it(aws, tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     assert (tmp_path / "site" / "lakelib" / "emr.py").read_bytes() == (REPO / "lakelib" / "emr.py").read_bytes()
     assert not list((tmp_path / "site").glob("pyspark*"))
-    assert f"lakelib {emr.read_package_info(REPO).version} importable" in first.stdout
+    assert f"lakelib {emr.wheel_version(wheel)} importable" in first.stdout
     assert "yaml: found" in first.stdout and "boto3: found" in first.stdout
     log = (tmp_path / "log" / "install-lakelib.log").read_text()
     assert "installing" in log and "done" in log

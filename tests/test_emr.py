@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -88,25 +89,40 @@ def test_scheme_follows_the_release_label():
     assert emr.with_scheme("s3://bkt/a.zip", "s3a") == "s3a://bkt/a.zip"
 
 
-def test_packages_are_reproducible_and_hold_lakelib_and_jobs(tmp_path):
-    first = emr.build_pyfiles_zip(REPO, tmp_path / "a.zip")
-    second = emr.build_pyfiles_zip(REPO, tmp_path / "b.zip")
-    assert first.read_bytes() == second.read_bytes()
-    names = zipfile.ZipFile(first).namelist()
-    assert "lakelib/emr.py" in names and "jobs/json_to_parquet.py" in names and "lakelib/py.typed" in names
-    assert not [n for n in names if "__pycache__" in n or not n.startswith(("lakelib/", "jobs/"))]
-
-    wheel = emr.build_wheel(REPO, tmp_path / "w1")
-    again = emr.build_wheel(REPO, tmp_path / "w2")
-    assert wheel.name == f"lakelib-{emr.read_package_info(REPO).version}-py3-none-any.whl"
-    assert wheel.read_bytes() == again.read_bytes()
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """lakelib's wheel from the standard build (python -m build), once for this module."""
+    return emr.build_wheel(REPO, tmp_path_factory.mktemp("dist"))
 
 
-def test_wheel_installs_with_pip_and_never_requires_pyspark(tmp_path):
-    wheel = emr.build_wheel(REPO, tmp_path)
-    metadata = zipfile.ZipFile(wheel).read(f"{wheel.name.split('-py3')[0]}.dist-info/METADATA").decode()
+def _declared_package_files() -> set[str]:
+    """What pyproject.toml declares: every module of the packages found, and the package data."""
+    declared = {p.relative_to(REPO).as_posix() for pkg in ("lakelib", "jobs") for p in (REPO / pkg).rglob("*.py")
+                if "__pycache__" not in p.parts}
+    return declared | {"lakelib/py.typed"} | {p.relative_to(REPO).as_posix()
+                                              for p in (REPO / "lakelib" / "resources").glob("*.properties")}
+
+
+def test_wheel_holds_every_declared_file_and_metadata_from_pyproject(wheel, tmp_path):
+    import lakelib
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert wheel.name == f"lakelib-{lakelib.__version__}-py3-none-any.whl"
+    assert _declared_package_files() <= names
+    assert "lakelib/resources/log4j2.properties" in names
+    assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "benchmarks/"))]
+    dist_info = f"lakelib-{lakelib.__version__}.dist-info"
+    metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
+    assert "License-Expression: Apache-2.0" in metadata and f"{dist_info}/licenses/LICENSE" in names
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
-    assert requires and not [r for r in requires if "pyspark" in r.lower()]
+    assert any("pyyaml" in r.lower() for r in requires)
+    assert not [r for r in requires if "pyspark" in r.lower() and "extra ==" not in r]
+    assert "lake = lakelib.cli:main" in zipfile.ZipFile(wheel).read(f"{dist_info}/entry_points.txt").decode()
+    # the standard build is reproducible: same sources, same bytes
+    assert emr.build_wheel(REPO, tmp_path).read_bytes() == wheel.read_bytes()
+
+
+def test_wheel_installs_with_pip_and_never_requires_pyspark(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
@@ -119,6 +135,35 @@ def test_wheel_installs_with_pip_and_never_requires_pyspark(tmp_path):
     ).stdout
     assert out.startswith(str(target))
     assert (target / "bin" / "lake").exists()
+
+
+def test_pyfiles_zip_is_the_wheel_plus_pure_python_pyyaml(wheel, tmp_path):
+    first = emr.build_pyfiles_zip(wheel, tmp_path / "a.zip")
+    assert emr.build_pyfiles_zip(wheel, tmp_path / "b.zip").read_bytes() == first.read_bytes()
+    names = set(zipfile.ZipFile(first).namelist())
+    assert set(zipfile.ZipFile(wheel).namelist()) <= names
+    assert {"yaml/__init__.py", "yaml/constructor.py"} <= names
+    assert not [n for n in names if n.endswith((".so", ".pyd", ".pyc"))]
+    assert [n for n in names if n.startswith("pyyaml-") or n.startswith("PyYAML-")]  # its METADATA and license
+    # python -S: no site-packages, so lakelib, PyYAML and the log4j2 resource can only come from the zip
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import yaml, lakelib.session as s, lakelib.config; "
+        "assert yaml.__file__.startswith(sys.argv[1]) and not yaml.__with_libyaml__; "
+        "print(yaml.safe_load('a: [1, 2]'), s.quiet_logger_levels()['hive.log'])"
+    )
+    done = subprocess.run([sys.executable, "-S", "-c", probe, str(first)], capture_output=True, text=True,
+                          cwd=tmp_path, env={})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["{'a':", "[1,", "2]}", "ERROR"]
+
+
+def test_what_is_shipped_covers_every_requirement_of_the_package():
+    """A new dependency fails here until it is either bundled into the zip or known to be on every EMR image."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ \[;]", r, maxsplit=1)[0].lower() for r in requires}
+    assert names == {n.lower() for n in emr.BUNDLED_DEPENDENCIES + emr.PROVIDED_DEPENDENCIES} - {"pyspark"}
 
 
 def test_plan_writes_the_step_json_and_the_uploads(tmp_path):
@@ -155,26 +200,120 @@ def cluster(aws):
     return client, cluster_id
 
 
-def test_notebook_submission_adds_the_step_and_reads_its_state(cluster):
+def moto_step(cluster_id: str, monkeypatch, state: str, failure: dict | None = None) -> None:
+    """Move the cluster's steps on moto's in-process backend (moto keeps them RUNNING and has no FailureDetails)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.emr.models import Step, emr_backends
+
+    original = Step.status.fget
+    if failure is not None:
+        monkeypatch.setattr(Step, "status", property(lambda self: {**original(self), "FailureDetails": failure}))
+    for step in emr_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].clusters[cluster_id].steps:
+        step.state = state
+
+
+def test_notebook_submission_adds_the_step_with_its_role_and_waits_with_the_service_waiter(cluster, monkeypatch):
     client, cluster_id = cluster
+    sent = []
+    client.meta.events.register("provide-client-params.emr.AddJobFlowSteps", lambda params, **_: sent.append(dict(params)))
     step = emr.build_spark_step("j", "s3://bkt/j.py", "s3://bkt/l.zip", ["--config", "s3://bkt/c.yaml"])
-    step_id = emr.add_step(client, cluster_id, step)
+    role = "arn:aws:iam::123456789012:role/lake-step"
+    step_id = emr.add_step(client, cluster_id, step, execution_role_arn=role)
+    assert sent[0]["ExecutionRoleArn"] == role
     (listed,) = client.list_steps(ClusterId=cluster_id)["Steps"]
     assert listed["Id"] == step_id and listed["Config"]["Args"] == step["HadoopJarStep"]["Args"]
-    assert emr.step_state(client, cluster_id, step_id)[0] in ("PENDING", "RUNNING")
     assert emr.step_log_uri(client, cluster_id, step_id) == f"s3://lake-logs/emr/{cluster_id}/steps/{step_id}/"
-    with pytest.raises(SubmitError, match="still"):
+    with pytest.raises(SubmitError, match="still RUNNING"):
         emr.wait_for_step(client, cluster_id, step_id, poll_seconds=0.05, timeout_seconds=0.2)
 
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.emr.models import emr_backends
-
-    moto_step = emr_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].clusters[cluster_id].steps[0]
-    moto_step.state = "FAILED"
-    with pytest.raises(SubmitError, match=f"FAILED; logs: s3://lake-logs/emr/{cluster_id}/steps/{step_id}/"):
+    moto_step(cluster_id, monkeypatch, "FAILED")
+    with pytest.raises(SubmitError) as failed:
         emr.wait_for_step(client, cluster_id, step_id, poll_seconds=0.05)
-    moto_step.state = "COMPLETED"
+    assert str(failed.value) == f"step {step_id} FAILED; logs: s3://lake-logs/emr/{cluster_id}/steps/{step_id}/"
+    log_file = f"s3n://lake-logs/emr/{cluster_id}/steps/{step_id}/stderr.gz"
+    moto_step(cluster_id, monkeypatch, "CANCELLED", {"Reason": "Unknown error.", "Message": "boom", "LogFile": log_file})
+    with pytest.raises(SubmitError) as cancelled:
+        emr.wait_for_step(client, cluster_id, step_id, poll_seconds=0.05)
+    assert str(cancelled.value) == (
+        f"step {step_id} CANCELLED: Unknown error.; boom; log file: s3://lake-logs/emr/{cluster_id}/steps/{step_id}/stderr.gz"
+    )
+    moto_step(cluster_id, monkeypatch, "COMPLETED")
     assert emr.wait_for_step(client, cluster_id, step_id, poll_seconds=0.05) == "COMPLETED"
+
+
+def test_step_name_and_printed_args_redact_secrets_but_the_job_keeps_them():
+    args = ["--config", "s3://b/c.yaml", "--set", "spark.spark.hadoop.fs.s3a.secret.key=hunter2"]
+    step = emr.build_spark_step("j", "s3://b/j.py", "s3://b/l.zip", args)
+    assert "hunter2" not in step["Name"] and "secret.key=*********(redacted)" in step["Name"]
+    assert step["HadoopJarStep"]["Args"][-1] == args[-1]
+    assert emr.secret_arguments(args) == ["spark.spark.hadoop.fs.s3a.secret.key"]
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/../../x", "s3://bucket/a/./b", "s3://bucket/a//b", "s3://bucket/.."])
+def test_artifacts_with_dot_segments_are_refused(uri, tmp_path, capsys):
+    with pytest.raises(UsageError, match="'.', '..' or empty segments"):
+        emr.split_s3_uri(uri)
+    assert emr.main(["bucket", uri]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_job_run_request_for_emr_serverless(tmp_path):
+    layout = emr.artifact_layout("s3://bkt/emr", "json_to_parquet", "0.1.0", "ab12", "emr.yaml", "cd34")
+    args = ["--config", layout.config, "--date", "2024-01-02", "--set", "a.password=pw"]
+    planned = emr.Planned("json_to_parquet", args, layout)
+    request = emr.build_job_run_request("00app", "arn:aws:iam::1:role/r", planned,
+                                        conf=[("spark.executor.cores", "4")])
+    assert request == {
+        "applicationId": "00app",
+        "executionRoleArn": "arn:aws:iam::1:role/r",
+        "name": "lakelib json_to_parquet --config s3://bkt/emr/config/cd34/emr.yaml --date 2024-01-02 --set "
+                "a.password=*********(redacted)",
+        "jobDriver": {"sparkSubmit": {
+            "entryPoint": "s3://bkt/emr/lakelib/0.1.0-ab12/jobs/json_to_parquet.py",
+            "entryPointArguments": args,
+            "sparkSubmitParameters": "--py-files s3://bkt/emr/lakelib/0.1.0-ab12/lakelib.zip "
+                                     "--conf spark.executor.cores=4",
+        }},
+        "configurationOverrides": {
+            "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": "s3://bkt/emr/logs/"}}
+        },
+    }
+    printed = emr.redacted_job_run_request(request)
+    assert "pw" not in json.dumps(printed) and request["jobDriver"]["sparkSubmit"]["entryPointArguments"][-1] == \
+        "a.password=pw"
+    custom = emr.build_job_run_request("00app", "arn:aws:iam::1:role/r", planned, log_uri="s3://logs/x/")
+    assert custom["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"] == \
+        "s3://logs/x/"
+    with pytest.raises(UsageError, match="white space"):
+        emr.build_job_run_request("00app", "r", planned, conf=[("spark.x", "a b")])
+
+
+def test_notebook_job_run_starts_and_waits_until_a_final_state(aws, monkeypatch):
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.emrserverless.models import emrserverless_backends
+
+    client = boto3.client("emr-serverless", region_name="us-east-1")
+    app = client.create_application(name="lake", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+    layout = emr.artifact_layout("s3://bkt/emr", "j", "0.1.0", "ab12")
+    request = emr.build_job_run_request(app, "arn:aws:iam::123456789012:role/r", emr.Planned("j", [], layout))
+    run_id = emr.start_job_run(client, request)
+    run = client.get_job_run(applicationId=app, jobRunId=run_id)["jobRun"]
+    assert run["jobDriver"]["sparkSubmit"]["entryPoint"] == layout.job_script
+    backend_run = emrserverless_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].job_runs[app][0]
+    backend_run.state = "RUNNING"
+    with pytest.raises(SubmitError, match="still RUNNING"):
+        emr.wait_for_job_run(client, app, run_id, poll_seconds=0.05, timeout_seconds=0.2)
+    backend_run.state, backend_run.state_details = "FAILED", "Job failed, please check complete logs"
+    with pytest.raises(SubmitError) as failed:
+        emr.wait_for_job_run(client, app, run_id, poll_seconds=0.05)
+    assert str(failed.value) == (
+        f"job run {run_id} FAILED: Job failed, please check complete logs; driver stderr: "
+        f"s3://bkt/emr/logs/applications/{app}/jobs/{run_id}/SPARK_DRIVER/stderr.gz"
+    )
+    backend_run.state = "SUCCESS"
+    assert emr.wait_for_job_run(client, app, run_id, poll_seconds=0.05) == "SUCCESS"
+    with pytest.raises(SubmitError, match="cannot start the job run"):
+        emr.start_job_run(client, dict(request, applicationId="00nope"))
 
 
 def test_add_step_to_an_unknown_cluster_is_a_submit_error(aws):
@@ -182,3 +321,17 @@ def test_add_step_to_an_unknown_cluster_is_a_submit_error(aws):
     step = emr.build_spark_step("j", "s3://bkt/j.py", "s3://bkt/l.zip", [])
     with pytest.raises(SubmitError, match="j-NOPE"):
         emr.add_step(client, "j-NOPE", step)
+
+
+def test_notebook_prepare_and_upload_put_every_artifact_in_s3(aws, tmp_path):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="lake-artifacts")
+    config = REPO / "conf" / "emr.yaml"
+    planned = emr.prepare(REPO, tmp_path, "s3://lake-artifacts/nb", "json_to_parquet", ["--config", str(config)])
+    assert planned.job_args == ["--config", planned.layout.config]
+    written = emr.upload(s3, planned)
+    listed = {f"s3://lake-artifacts/{o['Key']}" for o in s3.list_objects_v2(Bucket="lake-artifacts")["Contents"]}
+    assert listed == set(written) == {planned.layout.pyfiles, planned.layout.job_script, planned.layout.wheel,
+                                      planned.layout.config}
+    with pytest.raises(SubmitError, match="upload to s3://no-such-bucket"):
+        emr.upload(s3, emr.Planned("j", [], planned.layout, [(str(config), "s3://no-such-bucket/c.yaml")]))

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import boto3
@@ -155,8 +156,9 @@ def test_missing_bucket_is_one_clear_line(cluster):
 
 
 def test_missing_aws_cli_is_one_clear_line(cluster, tmp_path):
-    # a PATH with python3 but no aws
-    (tmp_path / "python3").symlink_to(sys.executable)
+    # a PATH with this venv's python3 but no aws
+    (tmp_path / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (tmp_path / "python3").chmod(0o755)
     env = submit_env(PATH=f"{tmp_path}{os.pathsep}/usr/bin{os.pathsep}/bin")
     if shutil.which("aws", path=env["PATH"]):
         pytest.skip("an aws CLI is installed system-wide")
@@ -239,3 +241,215 @@ def test_local_runs_the_job_with_lakelib_importable_and_returns_its_status(tmp_p
     assert subprocess.run([seen["python"], "-c", "import pyspark"]).returncode == 0
     unknown = run_submit("local", "no_such_job")
     assert unknown.returncode == 2 and unknown.stderr.startswith("submit: error: unknown job 'no_such_job'")
+
+
+# --------------------------------------------------------------------------------------------------- EMR Serverless
+
+ROLE = "arn:aws:iam::123456789012:role/lake-serverless"
+
+
+@pytest.fixture
+def application(aws):
+    """An EMR Serverless Spark application on moto's server, and the artifacts bucket."""
+    client = boto3.client("emr-serverless", region_name="us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="lake-artifacts")
+    app_id = client.create_application(name="lake", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+    return {"id": app_id, "client": client, "s3": s3}
+
+
+def serverless_args(app_id: str, *extra: str, config: Path = CONFIG, job_args: tuple[str, ...] = ()) -> list[str]:
+    return [
+        "serverless", "--application-id", app_id, "--execution-role-arn", ROLE,
+        "--artifacts", "s3://lake-artifacts/emr", *extra,
+        "json_to_parquet", "--config", str(config), *(job_args or ("--date", "2024-01-02")),
+    ]
+
+
+def moto_job_runs(app_id: str) -> list:
+    """The job runs on moto's in-process backend (its ListJobRuns fails for an application without runs)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.emrserverless.models import emrserverless_backends
+
+    return emrserverless_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].job_runs.get(app_id, [])
+
+
+def only_run(application) -> dict:
+    (listed,) = application["client"].list_job_runs(applicationId=application["id"])["jobRuns"]
+    return application["client"].get_job_run(applicationId=application["id"], jobRunId=listed["id"])["jobRun"]
+
+
+def test_serverless_uploads_and_starts_one_job_run(application):
+    secret = "spark.hadoop.fs.s3a.secret.key=hunter2"
+    done = run_submit(*serverless_args(application["id"], "--conf", "spark.executor.cores=4",
+                                       job_args=("--date", "2024-01-02", "--set", secret)))
+    assert done.returncode == 0, done.stderr
+    run = only_run(application)
+    assert done.stdout.strip() == run["jobRunId"]
+    assert run["executionRole"] == ROLE
+    driver = run["jobDriver"]["sparkSubmit"]
+    uploaded = keys(application["s3"], "lake-artifacts")
+    assert driver["entryPoint"].endswith("/jobs/json_to_parquet.py")
+    params = driver["sparkSubmitParameters"].split()
+    assert params[0] == "--py-files" and params[2:] == ["--conf", "spark.executor.cores=4"]
+    config = driver["entryPointArguments"][1]
+    assert driver["entryPointArguments"] == ["--config", config, "--date", "2024-01-02", "--set", secret]
+    for uri in (driver["entryPoint"], params[1], config):
+        assert uri.startswith("s3://lake-artifacts/emr/") and uri[len("s3://lake-artifacts/"):] in uploaded
+    logs = run["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"]
+    assert logs == "s3://lake-artifacts/emr/logs/"
+    assert run["name"].startswith("lakelib json_to_parquet --config s3://") and "hunter2" not in run["name"]
+    assert "hunter2" not in done.stderr and "spark.hadoop.fs.s3a.secret.key: its value is sent" in done.stderr
+
+
+def test_serverless_dry_run_prints_the_request_redacted_and_sends_nothing(application):
+    done = run_submit(*serverless_args(application["id"], "--dry-run", "--log-uri", "s3://lake-logs/serverless/",
+                                       job_args=("--set", "a.password=pw")))
+    assert done.returncode == 0, done.stderr
+    request = json.loads(done.stdout)
+    assert request["applicationId"] == application["id"] and request["executionRoleArn"] == ROLE
+    assert request["jobDriver"]["sparkSubmit"]["entryPointArguments"][-1] == "a.password=*********(redacted)"
+    logs = request["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"]
+    assert logs == "s3://lake-logs/serverless/"
+    assert keys(application["s3"], "lake-artifacts") == []
+    assert moto_job_runs(application["id"]) == []
+
+
+def test_serverless_unknown_application_is_one_clear_line(application):
+    done = run_submit(*serverless_args("00nosuchapp"))
+    assert done.returncode != 0 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("submit: error: application 00nosuchapp"), done.stderr
+
+
+@pytest.mark.parametrize("final, status", [("SUCCESS", 0), ("FAILED", 1), ("CANCELLED", 1)])
+def test_serverless_wait_follows_the_run_to_its_final_state(application, monkeypatch, final, status):
+    from moto.emrserverless import models
+
+    monkeypatch.setattr(models, "JOB_STATUS", "RUNNING")  # moto's runs are born SUCCESS
+    proc = subprocess.Popen(
+        ["bash", str(SUBMIT), *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=submit_env(),
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not moto_job_runs(application["id"]):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(0.6)
+        assert proc.poll() is None, "--wait returned while the job run was still RUNNING"
+        run = moto_job_runs(application["id"])[0]
+        run.state, run.state_details = final, ("Job failed, please check complete logs" if status else None)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == status, err
+    assert out.strip() == run.id
+    last = err.strip().splitlines()[-1]
+    if final == "SUCCESS":
+        assert last == f"submit: job run {run.id} SUCCESS"
+    else:
+        where = f"s3://lake-artifacts/emr/logs/applications/{application['id']}/jobs/{run.id}/SPARK_DRIVER/stderr.gz"
+        details = ": Job failed, please check complete logs" if status else ""
+        assert last == f"submit: error: job run {run.id} {final}{details}; driver stderr: {where}"
+
+
+def test_serverless_run_replays_from_the_uploaded_artifacts_without_lakelib_or_pyyaml(application, tmp_path):
+    """Download what the job run names, and spark-submit it as EMR Serverless would, on a Python that has PySpark
+    (Spark's own zips) and boto3 only: lakelib and PyYAML can only come from the uploaded --py-files zip."""
+    from lakelib.sample import SampleSpec, generate
+
+    lake = tmp_path / "lake"
+    generate(SampleSpec(out=str(lake / "raw"), sources=1, days=1, events_per_day=40, files_per_day=1,
+                        start=date(2026, 1, 1)))
+    config = tmp_path / "replay.yaml"
+    config.write_text(
+        "lake:\n"
+        + "".join(f"  {k}: file://{lake / k}\n" for k in ("raw", "tables", "quarantine", "reports"))
+        + "catalog: {kind: none}\nspark: {spark.sql.shuffle.partitions: 2}\n"
+    )
+    done = run_submit(*serverless_args(application["id"], "--wait", "--poll-seconds", "0.1", config=config,
+                                       job_args=("--date", "2026-01-01", "--report", str(tmp_path / "report.json"))))
+    assert done.returncode == 0, done.stderr
+    driver = only_run(application)["jobDriver"]["sparkSubmit"]
+    params = driver["sparkSubmitParameters"].split()
+
+    local = {}
+    for uri in (driver["entryPoint"], params[1]):
+        key = uri[len("s3://lake-artifacts/"):]
+        local[uri] = tmp_path / "artifacts" / key
+        local[uri].parent.mkdir(parents=True, exist_ok=True)
+        application["s3"].download_file("lake-artifacts", key, str(local[uri]))
+
+    # boto3 and its dependencies, nothing else, on a Python started without site-packages
+    only = tmp_path / "boto3-only"
+    only.mkdir()
+    site = Path(boto3.__file__).parent.parent
+    for name in ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3", "six.py"):
+        (only / name).symlink_to(site / name)
+    python = tmp_path / "python-without-site"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    python.chmod(0o755)
+    import pyspark
+
+    spark_home = Path(pyspark.__file__).parent
+    env = dict(submit_env(PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), SPARK_HOME=str(spark_home)),
+               PYTHONPATH=str(only))
+    for module in ("yaml", "lakelib"):
+        probe = subprocess.run([str(python), "-c", f"import {module}"], env=env, cwd=tmp_path, capture_output=True)
+        assert probe.returncode != 0, f"{module} is importable without the zip"
+
+    replay = [str(spark_home / "bin" / "spark-submit"), "--master", "local[1]", "--py-files", str(local[params[1]]),
+              str(local[driver["entryPoint"]]), *driver["entryPointArguments"]]
+    ran = subprocess.run(replay, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["status"] == "succeeded" and report["totals"]["rows_written"] > 0
+    assert list((lake / "tables" / "events").rglob("*.parquet"))
+    assert driver["entryPointArguments"][1].startswith("s3://lake-artifacts/emr/config/"), "read back with boto3"
+
+
+# --------------------------------------------------------------------------------------------------- hostile input
+
+
+def test_artifacts_outside_the_prefix_are_refused_before_anything_is_written(cluster, application, tmp_path):
+    for args in (submit_args(cluster["id"]), serverless_args(application["id"])):
+        args[args.index("s3://lake-artifacts/emr")] = "s3://lake-artifacts/../../x"
+        done = run_submit(*args, env=submit_env(TMPDIR=str(tmp_path)))
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines() == [
+            "submit: error: 's3://lake-artifacts/../../x': a key may not hold '.', '..' or empty segments"
+        ]
+    assert keys(cluster["s3"], "lake-artifacts") == [] and list(tmp_path.iterdir()) == []
+
+
+def test_step_runtime_role_and_secrets(cluster, tmp_path):
+    """--execution-role-arn reaches add-steps; a secret --set value stays in the step's args (the job needs it) but
+    not in its name, nor in what --dry-run prints."""
+    calls = tmp_path / "aws-calls"
+    shim = tmp_path / "bin" / "aws"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{calls}"\nexec "{BIN / "aws"}" "$@"\n')
+    shim.chmod(0o755)
+    env = submit_env(PATH=f"{shim.parent}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    role = "arn:aws:iam::123456789012:role/lake-step"
+    secret = "spark.hadoop.fs.s3a.secret.key=hunter2"
+    args = submit_args(cluster["id"], "--execution-role-arn", role) + ["--set", secret]
+    done = run_submit(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    (add_steps,) = [line for line in calls.read_text().splitlines() if line.startswith("emr add-steps")]
+    assert f"--execution-role-arn {role}" in add_steps
+    (step,) = cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"]
+    assert step["Config"]["Args"][-1] == secret
+    assert "hunter2" not in step["Name"] and "secret.key=*********(redacted)" in step["Name"]
+    dry = run_submit(*submit_args(cluster["id"], "--dry-run") + ["--set", secret])
+    assert dry.returncode == 0 and "hunter2" not in dry.stdout + dry.stderr
+
+
+def test_help_exits_0_and_names_every_mode():
+    done = run_submit("--help")
+    assert done.returncode == 0 and done.stderr == ""
+    assert all(f"scripts/submit.sh {mode}" in done.stdout for mode in ("local", "emr", "serverless"))
+    assert run_submit().returncode == 2
