@@ -49,7 +49,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from lakelib.errors import LakelibError, SubmitError, UsageError
 from lakelib.paths import canonical_location
-from lakelib.redact import SECRET_KEY, redact_args
+from lakelib.redact import is_secret_key, redact_args
 
 log = logging.getLogger(__name__)
 
@@ -409,7 +409,7 @@ def secret_arguments(args: Sequence[str]) -> list[str]:
     >>> secret_arguments(["--set", "fs.s3a.secret.key=x", "--date", "d"])
     ['fs.s3a.secret.key']
     """
-    return [arg.partition("=")[0] for arg in args if "=" in arg and SECRET_KEY.search(arg.partition("=")[0])]
+    return [key for key, sep, _ in (arg.partition("=") for arg in args) if sep and is_secret_key(key)]
 
 
 # --------------------------------------------------------------------------------------------------- requests
