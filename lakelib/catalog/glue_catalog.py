@@ -264,15 +264,20 @@ class GlueCatalog(Catalog):
             tuple(gp.partition_values(table, values))
         )
 
-    def list_partitions(self, table: Table) -> list[Partition]:
-        """Every registered partition (empty when the table does not exist)."""
+    def list_partitions(self, table: Table, expression: str | None = None) -> list[Partition]:
+        """Every registered partition (empty when the table does not exist), or those ``expression`` selects.
+
+        ``expression`` is a ``GetPartitions`` filter on the partition keys (``dt BETWEEN '2020-01-01' AND
+        '2020-01-31'``): Glue then sends only those partitions, without their column schemas.
+        """
         from botocore.exceptions import ClientError
 
         if self._get_table(table) is None:
             return []
         out = []
+        query = {"Expression": expression, "ExcludeColumnSchema": True} if expression else {}
         pages = self.client.get_paginator("get_partitions").paginate(
-            DatabaseName=self.database, TableName=table.name.lower(), **self._ids()
+            DatabaseName=self.database, TableName=table.name.lower(), **query, **self._ids()
         )
         try:
             for page in pages:
