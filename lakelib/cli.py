@@ -1,7 +1,7 @@
 """The ``lake`` command: small tools around the jobs.
 
 ``lake sample`` writes realistic raw Segment logs, ``lake ddl`` prints a table's Athena DDL, ``lake sql`` queries
-the lake's tables by name.
+the lake's tables by name, ``lake runs`` lists the last job runs, ``lake chart`` draws a chart into a file.
 """
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lake``."""
-    from lakelib import ddl_command, sample, sql_command  # noqa: F401 - they register their commands
+    from lakelib import (  # noqa: F401 - they register their commands
+        chart_command,
+        ddl_command,
+        runs_command,
+        sample,
+        sql_command,
+    )
 
     parser = argparse.ArgumentParser(prog="lake", description="lakelib tools")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -248,3 +248,63 @@ def test_record_run_returns_the_file_it_wrote(spark, tmp_path):
     written = record_run(spark, config, report)
     assert written == f"{config.lake.tables}/lake_runs/job=event_tables/{report.run_id}.parquet"
     assert folder(written).is_file()
+
+
+def test_lake_runs_prints_the_last_runs_most_recent_first(spark, tmp_path, capsys):
+    from lakelib.cli import main
+
+    path = write_config(tmp_path, "none")
+    assert main(["runs", "--config", str(path)]) == 0
+    assert "no runs recorded" in capsys.readouterr().out
+    assert run_fake_job(path, "json_to_parquet", "succeeded") == 0
+    assert run_fake_job(path, "message_type_counts", "fail") == 1
+    capsys.readouterr()
+    assert main(["runs", "--config", str(path), "--last", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("started (UTC)") and len(lines) == 3
+    assert "message_type_counts" in lines[1] and "failed" in lines[1] and "the input is gone" in lines[1]
+    assert "json_to_parquet" in lines[2] and "succeeded" in lines[2]
+    assert main(["runs", "--config", str(path), "--job", "json_to_parquet"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert spark.sparkContext._jsc is not None, "the command left the running session alone"
+
+
+def test_charts_stack_the_counts_of_each_day(spark, lake_none, tmp_path):
+    from lakelib.charts import counts_chart, quarantine_chart
+
+    daily = spark.createDataFrame(
+        [("track", 5, "web", DAYS[0]), ("page", 2, "web", DAYS[0]), ("track", 4, "web", DAYS[2]),
+         ("track", 100, "ios", DAYS[0])],
+        spark_schema(MESSAGE_TYPE_COUNTS_DAILY, with_partitions=True),
+    )
+    write_partitions(daily, MESSAGE_TYPE_COUNTS_DAILY, lake_none.lake.tables)
+    fig = counts_chart(spark, lake_none, "web", DAYS[0], DAYS[2])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == DAYS
+    assert [h.get_label() for h in ax.get_legend_handles_labels()[0]] == ["track", "page"]
+    heights = [(p.get_x(), p.get_y(), p.get_height()) for p in ax.patches]
+    assert [h[2] for h in heights] == [5, 0, 4, 2, 0, 0], "track then page on top of it, one bar per day"
+    assert heights[3][1] == 5, "page is stacked on track"
+
+    write_quarantine(tmp_path / "quarantine", "web", DAYS[1], [
+        {"reason": "invalid_json", "raw": "x", "file": "f", "run_id": "r"},
+        {"reason": "invalid_json", "raw": "y", "file": "f", "run_id": "r"},
+        {"reason": "missing_message_id", "raw": "{}", "file": "f", "run_id": "r"}])
+    ax = quarantine_chart(spark, lake_none, None, DAYS[0], DAYS[1]).axes[0]
+    assert [p.get_height() for p in ax.patches] == [0, 2, 0, 1]
+
+
+def test_lake_chart_writes_png_files(spark, lake_none, tmp_path, capsys):
+    from lakelib.cli import main
+
+    path = lake_none.path
+    out = tmp_path / "charts" / "counts.png"
+    assert main(["chart", "counts", "--config", path, "--source", "web", "--start", DAYS[0], "--end", DAYS[2],
+                 "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "wrote" in capsys.readouterr().out
+    out = tmp_path / "charts" / "quarantine.png"
+    assert main(["chart", "quarantine", "--config", path, "--start", DAYS[0], "--end", DAYS[0],
+                 "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["chart", "counts", "--config", path, "--source", "web", "--start", "2026-02-30", "--end", DAYS[0],
+                 "--out", str(out)]) == 2
