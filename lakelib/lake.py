@@ -189,7 +189,7 @@ def runs(
     """
     if last is not None and last < 0:
         raise UsageError(f"last={last}: give a number of runs, 0 or more")
-    wanted = _values(jobs)
+    wanted = as_values(jobs)
     filters: Filters = {} if wanted is None else {"job": wanted}
     df = read_table(spark, config, LAKE_RUNS, None, filters).orderBy(
         _col("started_at").desc(), _col("run_id").desc()
@@ -306,8 +306,13 @@ def path_glob(root: str, table: Table, filters: Mapping[str, Tuple[str, ...] | K
 # -- helpers --------------------------------------------------------------------------------------------------
 
 
-def _values(items: Sources) -> Tuple[str, ...] | None:
-    """``None``/empty -> ``None`` (everything, as ``sources: []`` in a config); a string -> one value."""
+def as_values(items: Sources) -> Tuple[str, ...] | None:
+    """Source ids (or job names) as a tuple: ``None`` or empty -> ``None`` (all of them, as ``sources: []`` in a
+    config), a string -> that one value.
+
+    >>> as_values("ios"), as_values(["ios", "web", "ios"]), as_values([])
+    (('ios',), ('ios', 'web'), None)
+    """
     if items is None:
         return None
     if isinstance(items, str):
@@ -316,7 +321,17 @@ def _values(items: Sources) -> Tuple[str, ...] | None:
     return out or None
 
 
-def _day(value: Day | None, name: str) -> str | None:
+def as_day(value: Day | None, name: str) -> str | None:
+    """A day as ``YYYY-MM-DD`` (``None`` stays ``None``).
+
+    Raises
+    ------
+    UsageError
+        Not a date, naming the argument.
+
+    >>> as_day(date(2026, 1, 2), "start"), as_day("2026-01-02", "end")
+    ('2026-01-02', '2026-01-02')
+    """
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -332,10 +347,10 @@ def _day(value: Day | None, name: str) -> str | None:
 def _filters(table: Table, sources: Sources, start: Day | None, end: Day | None) -> Filters:
     source_key, day_key = table.partition_keys
     filters: Filters = {}
-    wanted = _values(sources)
+    wanted = as_values(sources)
     if wanted is not None:
         filters[source_key] = wanted
-    low, high = _day(start, "start"), _day(end, "end")
+    low, high = as_day(start, "start"), as_day(end, "end")
     if low is not None or high is not None:
         filters[day_key] = KeyRange(low, high)
     return filters
