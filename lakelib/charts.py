@@ -104,10 +104,11 @@ def stacked_bars(
     """One stacked bar per day, a segment per series, in a new ``Figure`` (no pyplot state)."""
     try:
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise MissingExtraError("charts need matplotlib: pip install 'lakelib[notebook]'") from None
 
-    fig = Figure(figsize=(max(6.0, 0.45 * len(days) + 3), 4.5), layout="constrained")
+    fig = Figure(figsize=(max(7.5, 0.45 * len(days) + 4), 4.5), layout="constrained")
     ax = fig.subplots()
     positions = list(range(len(days)))
     bottom = [0] * len(days)
@@ -118,6 +119,7 @@ def stacked_bars(
     ax.set_xticklabels(days, rotation=45 if len(days) > 4 else 0, ha="right" if len(days) > 4 else "center")
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 17.5 lines
     if series:
         ax.legend(title=legend, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     else:
