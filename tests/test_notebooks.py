@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import nbformat
+import pyspark
 import pytest
 
 from jobs import json_to_parquet, message_type_counts
@@ -71,5 +72,6 @@ def test_explore_the_lake_runs_headless_and_draws_its_charts(spark, tmp_path):
     images = [o for o in got if "image/png" in o.get("data", {})]
     assert len(images) == 2, "the counts chart and the quarantine chart"
     text = "".join(o.get("text", "") for o in got if o["output_type"] == "stream")
+    assert f"Spark {pyspark.__version__}," in text, "the kernel runs this Python, with this Spark line"
     assert "json_to_parquet" in text and "message_type_counts" in text and "succeeded" in text
     assert "invalid_json" in text or "invalid_type" in text, "the quarantine sample"
