@@ -42,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     config = load_config(args.config or default_config(), args.set)
-    lake.as_day(args.start, "--start")  # a bad day fails before Spark starts
+    lake.as_day(args.start, "--start")  # a bad day or no matplotlib fails before Spark starts
     lake.as_day(args.end, "--end")
+    charts.require_matplotlib()
     joined = active_session()
     spark = build_session(config, app_name="lake-chart")
     try:

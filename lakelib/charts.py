@@ -102,11 +102,9 @@ def stacked_bars(
     days: Sequence[str], series: Mapping[str, Sequence[int]], title: str, ylabel: str, legend: str
 ) -> Figure:
     """One stacked bar per day, a segment per series, in a new ``Figure`` (no pyplot state)."""
-    try:
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        raise MissingExtraError("charts need matplotlib: pip install 'lakelib[notebook]'") from None
+    require_matplotlib()
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(max(7.5, 0.45 * len(days) + 4), 4.5), layout="constrained")
     ax = fig.subplots()
@@ -126,6 +124,14 @@ def stacked_bars(
         ax.text(0.5, 0.5, "no data in this range", transform=ax.transAxes, ha="center", va="center")
     log.debug("chart %r: %d days, %d series", title, len(days), len(series))
     return fig
+
+
+def require_matplotlib() -> None:
+    """Raise :class:`MissingExtraError` (naming the extra to install) when matplotlib cannot be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("charts need matplotlib: pip install 'lakelib[notebook]'") from None
 
 
 def _days(start: lake.Day, end: lake.Day) -> list[str]:

@@ -308,3 +308,23 @@ def test_lake_chart_writes_png_files(spark, lake_none, tmp_path, capsys):
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert main(["chart", "counts", "--config", path, "--source", "web", "--start", "2026-02-30", "--end", DAYS[0],
                  "--out", str(out)]) == 2
+
+
+def test_without_matplotlib_lake_chart_names_the_extra_before_starting_spark(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    from lakelib.cli import main
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.split(".")[0] == "matplotlib":
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    monkeypatch.setattr("lakelib.session.build_session", lambda *a, **k: pytest.fail("Spark was started"))
+    path = write_config(tmp_path, "none")
+    assert main(["chart", "counts", "--config", str(path), "--source", "web", "--start", DAYS[0], "--end", DAYS[0],
+                 "--out", str(tmp_path / "c.png")]) == 1
+    assert "pip install 'lakelib[notebook]'" in capsys.readouterr().err
