@@ -134,12 +134,15 @@ def test_with_the_spark_catalog_a_relocated_partition_is_read_where_the_catalog_
     catalog.ensure_table(EVENTS, f"{config.lake.tables}/events")
     catalog.register_partitions(EVENTS, [p if p.values["dt"] != DAYS[1] else Partition(p.values, f"file://{moved}")
                                          for p in parts[:2]])
-    # Registered and outside the asked range: its location is not even a folder.
+    # Registered and outside the asked range: its file is not Parquet, so reading it would fail the query.
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "part-corrupt.parquet").write_bytes(b"not parquet at all")
     catalog.register_partitions(EVENTS, [Partition({"sourceid": "web", "dt": "2025-12-31"}, f"file://{tmp_path}/x")])
 
     df = lake.events(spark, config, sources=["web"], start=DAYS[0], end=DAYS[1], columns=["messageid"])
     assert ids(df) == sorted([f"web-{DAYS[0]}-{i}" for i in range(3)] + [f"moved-web-{DAYS[1]}-{i}" for i in range(2)])
     assert any(str(moved) in f for f in df.inputFiles())
+    assert all(str(moved) in f or f"dt={DAYS[0]}" in f for f in df.inputFiles())
     # The catalog is the truth: web/2026-01-03 is on disk but not registered, so it is not part of the table.
     assert lake.events(spark, config, start=DAYS[2]).count() == 0
     assert lake.events(spark, config, start="2026-02-01").schema == spark_schema(EVENTS, with_partitions=True)
