@@ -1,4 +1,4 @@
-# make demo | make test [SPARK=3.5|4.0|4.1] | make bench [ARGS=--quick] | make lint | make clean
+# make demo | make notebook | make test [SPARK=3.5|4.0|4.1] | make bench [ARGS=--quick] | make lint | make clean
 # Each Spark line has its own virtual environment, created on first use: .venv for Spark 3.5 (EMR 7),
 # .venv-spark40 for Spark 4.0 (EMR 8.0), .venv-spark4 for Spark 4.1 (EMR 8.1; SPARK=4 means 4.1).
 # make test PYTEST_ARGS="tests/test_emr.py -x" runs part of the suite.
@@ -21,7 +21,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(LINE)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo notebook test lint bench clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+# Executes notebooks/*.ipynb against the lake `make demo` left; executed copies under build/notebooks/.
+notebook: $(STAMP)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_notebooks.py --out build/notebooks
 
 # pytest's own exit status: 0 all passed, 1 failures, 2-4 interrupted or misused, 5 no test collected (a failure).
 test: $(STAMP)

@@ -21,7 +21,13 @@ AddArguments = Callable[[argparse.ArgumentParser], None]
 
 #: The module of every ``lake`` command, in the order ``lake --help`` lists them. A new command: a module with a
 #: ``run`` marked with :func:`command`, added here.
-COMMAND_MODULES = ("lakelib.sample", "lakelib.ddl_command", "lakelib.sql_command")
+COMMAND_MODULES = (
+    "lakelib.sample",
+    "lakelib.ddl_command",
+    "lakelib.sql_command",
+    "lakelib.runs_command",
+    "lakelib.chart_command",
+)
 
 
 @dataclass(frozen=True)

@@ -76,3 +76,7 @@ class VerificationError(LakelibError):
 
 class SubmitError(LakelibError):
     """An EMR submission could not be built or sent."""
+
+
+class MissingExtraError(LakelibError, ImportError):
+    """An optional dependency is not installed (matplotlib for charts); the message names the pip extra."""

@@ -7,7 +7,8 @@ A job is ``main(argv) -> int`` that calls :func:`run_job` with its parser and a 
 
 :func:`run_job` parses the arguments and loads the config *before* Spark starts (a usage or config error exits 2
 with one line), runs the body, maps lakelib's errors and Spark's to one line on stderr and an exit code (1 for a
-failed run), and writes the run report whatever the outcome.
+failed run), and writes the run report whatever the outcome (and, when a session exists, its row of the
+``lake_runs`` table: :mod:`lakelib.runs`).
 """
 from __future__ import annotations
 
@@ -147,6 +148,10 @@ def run_job(job: str, parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     written = write_report(report, config.lake.reports, args.report, storage)
     if written:
         log.info("report: %s", written[0])
+    if session is not None:  # without a session (a failure before Spark started) the JSON report is the record
+        from lakelib.runs import record_run
+
+        record_run(session, config, report)
     log.info("%s %s in %.1f s", job, report.status, time.monotonic() - started)
     if session is not None and active_before is None:
         session.stop()

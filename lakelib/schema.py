@@ -54,6 +54,7 @@ class Table:
 
 
 STRING, TIMESTAMP, BIGINT, MAP = "string", "timestamp", "bigint", "map<string,string>"
+DOUBLE, STRING_ARRAY = "double", "array<string>"
 
 EVENT_COLUMNS = (
     Column("messageid", STRING, "messageId", "unique id of the message (dedup key per source and day)"),
@@ -101,6 +102,29 @@ MESSAGE_TYPE_COUNTS_YEARLY = Table(
 
 TABLES = {t.name: t for t in (EVENTS, MESSAGE_TYPE_COUNTS_DAILY, MESSAGE_TYPE_COUNTS_YEARLY)}
 
+#: The run history: every job run appends one file to ``lake_runs/job=<job>/``. It is not in :data:`TABLES`
+#: (the tables the jobs write and ``compact_partitions`` rewrites): compaction would move a partition away from
+#: the folder the next run appends to.
+LAKE_RUNS = Table(
+    "lake_runs",
+    (
+        Column("run_id", STRING, comment="<job>-<UTC time>-<8 hex>, as in the run report"),
+        Column("status", STRING, comment="succeeded, failed, nothing_to_do, dry_run"),
+        Column("started_at", TIMESTAMP, comment="UTC"),
+        Column("finished_at", TIMESTAMP, comment="UTC"),
+        Column("duration_s", DOUBLE, comment="finished_at - started_at, in seconds"),
+        Column("arguments", STRING_ARRAY, comment="the command line, secrets redacted"),
+        Column("partitions", BIGINT, comment="partitions in the run report"),
+        Column("totals", STRING, comment="the run report's totals, as JSON text"),
+        Column("error", STRING, comment="the one-line error of a failed run"),
+    ),
+    ("job",),
+    "one row per job run (success, failure, dry run); the JSON run reports hold the details",
+)
+
+#: Every table lakelib registers in the catalog, by name.
+ALL_TABLES = {**TABLES, LAKE_RUNS.name: LAKE_RUNS}
+
 #: Segment field name -> column, for the fields parsed out of a message.
 FIELD_TO_COLUMN = {c.field: c for c in EVENT_COLUMNS if c.field}
 
@@ -114,20 +138,22 @@ def get_table(name: str) -> Table:
         With the known names in the message.
     """
     try:
-        return TABLES[name]
+        return ALL_TABLES[name]
     except KeyError:
-        raise KeyError(f"unknown table {name!r} (known: {', '.join(TABLES)})") from None
+        raise KeyError(f"unknown table {name!r} (known: {', '.join(ALL_TABLES)})") from None
 
 
 def spark_type(hive_type: str):
     """The PySpark ``DataType`` of a Hive type string used in this module."""
     from pyspark.sql import types as T
 
-    simple = {STRING: T.StringType(), TIMESTAMP: T.TimestampType(), BIGINT: T.LongType()}
+    simple = {STRING: T.StringType(), TIMESTAMP: T.TimestampType(), BIGINT: T.LongType(), DOUBLE: T.DoubleType()}
     if hive_type in simple:
         return simple[hive_type]
     if hive_type == MAP:
         return T.MapType(T.StringType(), T.StringType(), valueContainsNull=True)
+    if hive_type == STRING_ARRAY:
+        return T.ArrayType(T.StringType(), containsNull=True)
     raise ValueError(f"no Spark type for {hive_type!r}")
 
 

@@ -31,8 +31,9 @@ lake sql --config "$CONFIG" --limit 20 \
   "SELECT sourceid, end_dt, type, message_count FROM segment_logs.message_type_counts_yearly
      ORDER BY sourceid, message_count DESC" \
   "SELECT sourceid, dt, count(*) AS events, count(DISTINCT userid) AS users, min(receivedat) AS first_received
-     FROM segment_logs.events GROUP BY sourceid, dt ORDER BY sourceid, dt"
+     FROM segment_logs.events GROUP BY sourceid, dt ORDER BY sourceid, dt" \
+  "SELECT job, status, count(*) AS runs FROM segment_logs.lake_runs GROUP BY job, status ORDER BY job, status"
 
 step "what is on disk"
 find lake -maxdepth 4 -type d \( -name 'dt=*' -o -name 'end_dt=*' \) | sort | sed 's/^/  /'
-echo "  reports: $(find lake/reports -name '*.json' | wc -l) run reports under lake/reports/"
+echo "  reports: $(find lake/reports -name '*.json' | wc -l) run reports under lake/reports/ (also rows of lake_runs: lake runs)"

@@ -103,7 +103,7 @@ class Lake:
     def snapshot(self) -> list[tuple[str, int]]:
         root = self.tmp / "tables"
         return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*")
-                      if p.is_file() and "_metastore" not in p.parts)
+                      if p.is_file() and "_metastore" not in p.parts and "lake_runs" not in p.parts)
 
     def table_rows(self):
         return self.spark.table(f"{self.config.catalog.database}.events").drop("sourceid", "dt")

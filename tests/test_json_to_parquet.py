@@ -190,13 +190,13 @@ def test_a_rerun_replaces_exactly_what_it_produces(spark, tmp_path):
     config = write_config(tmp_path)
     assert run(config, "--date", "2026-01-01", "--end-date", "2026-01-02") == 0
     first = read_events(spark, tmp_path).collect()
-    files_before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "tables").rglob("*.parquet"))
+    files_before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "tables" / "events").rglob("*.parquet"))
     assert run(config, "--date", "2026-01-01") == 0
     assert run(config, "--date", "2026-01-01", "--end-date", "2026-01-02") == 0
     second = read_events(spark, tmp_path)
     assert_df_equality(comparable(second), comparable(spark.createDataFrame(first, second.schema)),
                        ignore_row_order=True)
-    files_after = sorted(p.relative_to(tmp_path) for p in (tmp_path / "tables").rglob("*.parquet"))
+    files_after = sorted(p.relative_to(tmp_path) for p in (tmp_path / "tables" / "events").rglob("*.parquet"))
     assert len(files_after) == len(files_before)
     assert [p.parent for p in files_after] == [p.parent for p in files_before]
     quarantined = list((tmp_path / "quarantine").rglob("*.json.gz"))

@@ -128,9 +128,17 @@ def projection_parameters(table: Table, location: str, start: str = PROJECTION_S
 
 
 def table_parameters(table: Table, location: str, projection: bool = False) -> dict[str, str]:
-    """The table ``Parameters``: external Parquet, snappy, and the projection properties when asked."""
+    """The table ``Parameters``: external Parquet, snappy, and the projection properties when asked.
+
+    A table without a day key (``lake_runs``, by job) is never projected: an injected key alone would make Athena
+    refuse every query that does not name one job.
+
+    >>> from lakelib.schema import LAKE_RUNS
+    >>> "projection.enabled" in table_parameters(LAKE_RUNS, "s3://b/t/lake_runs", projection=True)
+    False
+    """
     params = {"EXTERNAL": "TRUE", "classification": "parquet", "parquet.compression": "SNAPPY"}
-    if projection:
+    if projection and any(key in DATE_KEYS for key in table.partition_keys):
         params.update(projection_parameters(table, location))
     return params
 

@@ -1,0 +1,128 @@
+"""The run history: every job run is also one row of the Parquet table ``lake_runs``, partitioned by job.
+
+:func:`lakelib.runner.run_job` calls :func:`record_run` once the JSON report is written, whatever the outcome
+(succeeded, failed, nothing_to_do, dry_run). The row (:func:`run_row`) holds the report's job, run id, status,
+times, the command line as the report has it (secrets redacted), the number of partitions, the totals as JSON text
+and the error line; the JSON reports stay the detailed record.
+
+Each run is its own file, ``<lake.tables>/lake_runs/job=<job>/<run_id>.parquet``: Spark writes the one row into a
+staging folder of that run (``lake_runs/_staging/<run_id>/``, hidden from readers) and the file is then moved into
+the partition folder, so runs that finish at the same time never touch each other's files. (Spark's append mode
+would not do: concurrent appends to one table share its ``_temporary`` folder, and the first to commit deletes it.)
+The partition ``job=<job>`` is then registered in the catalog, a no-op after the first run of a job.
+
+A run is recorded only when it has a SparkSession: a usage or config error exits before Spark starts, and a job
+that fails before building its session has none either; their JSON report (if any) is the record. Recording never
+changes a run's outcome: a failure to record is logged as a warning.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from lakelib.catalog.base import Partition
+from lakelib.paths import join, table_dir
+from lakelib.schema import LAKE_RUNS, spark_schema
+from lakelib.tables import partition_location, register
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
+
+    from lakelib.config import Config
+    from lakelib.report import RunReport
+
+log = logging.getLogger(__name__)
+
+STAGING_DIR = "_staging"
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def run_row(report: RunReport) -> dict[str, Any]:
+    """The ``lake_runs`` row of a finished run report: its data columns and ``job``.
+
+    >>> from lakelib.report import RunReport
+    >>> report = RunReport("json_to_parquet", run_id="r1", started_at="2026-01-01T00:00:00.000000Z")
+    >>> report.totals = {"lines_read": 3}
+    >>> report.extra["arguments"] = ["--date", "2026-01-01"]
+    >>> report.finish("failed", "no raw data")
+    >>> report.finished_at = "2026-01-01T00:00:02.500000Z"
+    >>> row = run_row(report)
+    >>> row["status"], row["duration_s"], row["totals"], row["error"], row["job"]
+    ('failed', 2.5, '{"lines_read": 3}', 'no raw data', 'json_to_parquet')
+    """
+    started, finished = _timestamp(report.started_at), _timestamp(report.finished_at)
+    arguments = report.extra.get("arguments")
+    return {
+        "run_id": report.run_id,
+        "status": report.status,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_s": None if started is None or finished is None else (finished - started).total_seconds(),
+        "arguments": None if arguments is None else [str(a) for a in arguments],
+        "partitions": len(report.partitions),
+        "totals": json.dumps(report.totals, sort_keys=True, default=str),
+        "error": report.extra.get("error"),
+        "job": report.job,
+    }
+
+
+def record_run(spark: SparkSession, config: Config, report: RunReport) -> str | None:
+    """Append a finished run to ``lake_runs`` and register its job's partition.
+
+    Parameters
+    ----------
+    spark
+        The job's session.
+    config
+        The job's config (``lake.tables``, the catalog, ``write.compression``).
+    report
+        The finished run report.
+
+    Returns
+    -------
+    str or None
+        The file written; ``None`` when the run could not be recorded (logged as a warning, never raised: the
+        run's own outcome stands).
+    """
+    from lakelib.catalog import open_catalog
+    from lakelib.storage import Storage
+
+    row = run_row(report)
+    values = {"job": report.job}
+    root = table_dir(config.lake.tables, LAKE_RUNS.name)
+    folder = partition_location(config.lake.tables, LAKE_RUNS, values)
+    staging = join(root, STAGING_DIR, report.run_id)
+    target = join(folder, f"{report.run_id}.parquet")
+    storage = None
+    try:
+        storage = Storage(spark)
+        data = [tuple(row[c] for c in LAKE_RUNS.column_names)]
+        codec = "uncompressed" if config.write.compression == "none" else config.write.compression
+        frame = spark.createDataFrame(data, spark_schema(LAKE_RUNS)).coalesce(1)
+        frame.write.mode("overwrite").option("compression", codec).parquet(staging)
+        files = storage.data_files(staging)
+        if len(files) != 1:
+            raise OSError(f"expected one file in {staging}, found {len(files)}")
+        storage.mkdirs(folder)
+        if not storage.rename(files[0].path, target):
+            raise OSError(f"could not move {files[0].path} to {target}")
+        register(open_catalog(config, spark), LAKE_RUNS, config.lake.tables, [Partition(values, folder)])
+    except Exception as exc:  # noqa: BLE001 - the run's outcome must not depend on its history
+        log.warning("run %s not recorded in %s: %s", report.run_id, LAKE_RUNS.name, str(exc).splitlines()[0]
+                    if str(exc) else type(exc).__name__)
+        return None
+    finally:
+        if storage is not None:
+            try:
+                storage.delete(staging)
+            except Exception:  # noqa: BLE001 - a leftover staging folder is hidden from readers
+                log.debug("could not delete %s", staging, exc_info=True)
+    log.debug("run %s recorded in %s", report.run_id, target)
+    return target

@@ -1,0 +1,333 @@
+"""The notebook read API (lakelib.lake) on every catalog kind, and the run history (lakelib.runs, lake_runs)."""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from lakelib import lake
+from lakelib.catalog import Partition, open_catalog
+from lakelib.config import load_config
+from lakelib.errors import LakelibError, UsageError
+from lakelib.report import RunReport
+from lakelib.runner import job_parser, run_job
+from lakelib.runs import record_run
+from lakelib.schema import EVENTS, LAKE_RUNS, MESSAGE_TYPE_COUNTS_DAILY, MESSAGE_TYPE_COUNTS_YEARLY, spark_schema
+from lakelib.tables import partition_location, write_partitions
+
+DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
+
+
+def event_rows(source: str, day: str, n: int = 3, tag: str = "") -> list[tuple]:
+    stamp = datetime(2026, 1, int(day[-2:]), 12, 0, 0)
+    return [
+        (f"{tag}{source}-{day}-{i}", "track" if i % 2 else "page", f"a{i}", None, "Clicked" if i % 2 else None,
+         None if i % 2 else "Home", None, None, "web", stamp, None, None, stamp, {"ip": "1.2.3.4"},
+         {"k": str(i)}, None, None, "2", None, source, day)
+        for i in range(n)
+    ]
+
+
+def write_config(tmp_path: Path, kind: str, **glue) -> Path:
+    path = tmp_path / f"lake-{uuid.uuid4().hex[:6]}.yaml"
+    glue_text = f"glue: {{region: us-east-1, endpoint_url: {glue['endpoint']}}}" if glue else ""
+    path.write_text(
+        f"lake: {{raw: {tmp_path}/raw, tables: {tmp_path}/tables, quarantine: {tmp_path}/quarantine, "
+        f"reports: {tmp_path}/reports}}\n"
+        f"catalog: {{kind: {kind}, database: lake_{uuid.uuid4().hex[:10]}, {glue_text}}}\n"
+    )
+    return path
+
+
+def write_events(spark, config, rows) -> list[Partition]:
+    df = spark.createDataFrame(rows, spark_schema(EVENTS, with_partitions=True))
+    return write_partitions(df, EVENTS, config.lake.tables)
+
+
+def folder(uri: str) -> Path:
+    return Path(uri.replace("file://", "").replace("file:", ""))
+
+
+def ids(df) -> list[str]:
+    return sorted(r["messageid"] for r in df.select("messageid").collect())
+
+
+@pytest.fixture
+def lake_none(spark, tmp_path):
+    """Events of web and ios on three days, by path only (catalog.kind none)."""
+    config = load_config(write_config(tmp_path, "none"))
+    write_events(spark, config, [r for s in ("web", "ios") for d in DAYS for r in event_rows(s, d)])
+    return config
+
+
+def test_events_reads_only_the_asked_sources_days_and_columns(spark, lake_none):
+    config = lake_none
+    # A partition nobody asked for holds a file that is not Parquet: reading it would fail the query.
+    bad = folder(partition_location(config.lake.tables, EVENTS, {"sourceid": "web", "dt": DAYS[2]}))
+    (bad / "part-corrupt.parquet").write_bytes(b"not parquet at all")
+
+    df = lake.events(spark, config, sources="web", start=DAYS[0], end=date(2026, 1, 2), columns=["messageid", "type"])
+    assert df.columns == ["messageid", "type", "sourceid", "dt"]
+    assert ids(df) == sorted(f"web-{d}-{i}" for d in DAYS[:2] for i in range(3))
+    assert {(r["sourceid"], r["dt"]) for r in df.collect()} == {("web", DAYS[0]), ("web", DAYS[1])}
+    assert all("sourceid=web/dt=2026-01-0" in f and "dt=2026-01-03" not in f for f in df.inputFiles())
+
+    (bad / "part-corrupt.parquet").unlink()
+    every = lake.events(spark, config, sources=None, start=DAYS[1])
+    assert every.schema == spark_schema(EVENTS, with_partitions=True)
+    assert sorted({(r["sourceid"], r["dt"]) for r in every.select("sourceid", "dt").collect()}) == [
+        ("ios", DAYS[1]), ("ios", DAYS[2]), ("web", DAYS[1]), ("web", DAYS[2])]
+
+
+def test_an_empty_range_is_an_empty_frame_with_the_schema(spark, lake_none):
+    full = lake.events(spark, lake_none, columns=["messageid", "timestamp", "context"])
+    backwards = lake.events(spark, lake_none, start="2026-01-03", end="2026-01-01",
+                            columns=["messageid", "timestamp", "context"])
+    nothing_there = lake.events(spark, lake_none, sources=["android"], start="2025-01-01", end="2025-01-31",
+                                columns=["messageid", "timestamp", "context"])
+    for df in (backwards, nothing_there):
+        assert df.schema == full.schema and df.count() == 0
+    assert full.count() == 18
+    empty_counts = lake.daily_counts(spark, lake_none, start="2030-01-01", end="2030-01-02")
+    assert empty_counts.columns == ["type", "message_count", "sourceid", "dt"] and empty_counts.count() == 0
+
+
+def test_bad_arguments_are_usage_errors(spark, lake_none):
+    with pytest.raises(UsageError, match="start"):
+        lake.events(spark, lake_none, start="2026-13-01")
+    with pytest.raises(UsageError, match="no column nope"):
+        lake.events(spark, lake_none, columns=["messageid", "nope"])
+    with pytest.raises(UsageError, match="last"):
+        lake.runs(spark, lake_none, last=-1)
+
+
+def test_counts_read_both_tables_by_their_day_key(spark, lake_none):
+    config = lake_none
+    daily = spark.createDataFrame(
+        [("track", 5, "web", d) for d in DAYS] + [("page", 2, "web", DAYS[0])],
+        spark_schema(MESSAGE_TYPE_COUNTS_DAILY, with_partitions=True),
+    )
+    write_partitions(daily, MESSAGE_TYPE_COUNTS_DAILY, config.lake.tables)
+    yearly = spark.createDataFrame([("track", 15, "web", DAYS[2]), ("track", 9, "web", DAYS[1])],
+                                   spark_schema(MESSAGE_TYPE_COUNTS_YEARLY, with_partitions=True))
+    write_partitions(yearly, MESSAGE_TYPE_COUNTS_YEARLY, config.lake.tables)
+
+    got = lake.daily_counts(spark, config, sources=["web"], start=DAYS[0], end=DAYS[0]).collect()
+    assert sorted((r["type"], r["message_count"], r["dt"]) for r in got) == [("page", 2, DAYS[0]), ("track", 5, DAYS[0])]
+    got = lake.yearly_counts(spark, config, end=DAYS[1]).collect()
+    assert [(r["end_dt"], r["message_count"]) for r in got] == [(DAYS[1], 9)]
+
+
+def test_with_the_spark_catalog_a_relocated_partition_is_read_where_the_catalog_says(spark, tmp_path):
+    config = load_config(write_config(tmp_path, "spark"))
+    parts = write_events(spark, config, [r for d in DAYS for r in event_rows("web", d)])
+    # web/2026-01-02 is "compacted": its registered location is another folder, holding other rows.
+    moved = tmp_path / "tables" / "_compacted" / "events" / "sourceid=web" / "dt=2026-01-02" / "run1"
+    other = spark.createDataFrame(event_rows("web", DAYS[1], n=2, tag="moved-"), spark_schema(EVENTS, True))
+    other.drop("sourceid", "dt").write.parquet(str(moved))
+    catalog = open_catalog(config, spark)
+    catalog.ensure_table(EVENTS, f"{config.lake.tables}/events")
+    catalog.register_partitions(EVENTS, [p if p.values["dt"] != DAYS[1] else Partition(p.values, f"file://{moved}")
+                                         for p in parts[:2]])
+    # Registered and outside the asked range: its file is not Parquet, so reading it would fail the query.
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "part-corrupt.parquet").write_bytes(b"not parquet at all")
+    catalog.register_partitions(EVENTS, [Partition({"sourceid": "web", "dt": "2025-12-31"}, f"file://{tmp_path}/x")])
+
+    df = lake.events(spark, config, sources=["web"], start=DAYS[0], end=DAYS[1], columns=["messageid"])
+    assert ids(df) == sorted([f"web-{DAYS[0]}-{i}" for i in range(3)] + [f"moved-web-{DAYS[1]}-{i}" for i in range(2)])
+    assert any(str(moved) in f for f in df.inputFiles())
+    assert all(str(moved) in f or f"dt={DAYS[0]}" in f for f in df.inputFiles())
+    # The catalog is the truth: web/2026-01-03 is on disk but not registered, so it is not part of the table.
+    assert lake.events(spark, config, start=DAYS[2]).count() == 0
+    assert lake.events(spark, config, start="2026-02-01").schema == spark_schema(EVENTS, with_partitions=True)
+
+
+def test_with_glue_the_partitions_come_from_get_partitions(spark, tmp_path, aws):
+    config = load_config(write_config(tmp_path, "glue", endpoint=aws))
+    parts = write_events(spark, config, [r for d in DAYS for r in event_rows("web", d)])
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(folder(parts[0].location), moved)
+    catalog = open_catalog(config)
+    catalog.ensure_table(EVENTS, f"{config.lake.tables}/events")
+    catalog.register_partitions(EVENTS, [Partition(parts[0].values, f"file://{moved}"), parts[1]])
+    shutil.rmtree(folder(parts[0].location))  # only the catalog's location holds the first day now
+
+    df = lake.events(spark, config, sources=["web", "ios"], start=DAYS[0], end=DAYS[2], columns=["messageid"])
+    assert ids(df) == sorted(f"web-{d}-{i}" for d in DAYS[:2] for i in range(3))
+    assert lake.events(spark, config, start=DAYS[1], end=DAYS[1]).count() == 3
+    assert lake.events(spark, config, start="2027-01-01").count() == 0
+
+
+def write_quarantine(root: Path, source: str, day: str, lines: list[dict]) -> None:
+    part = root / "json_to_parquet" / f"sourceid={source}" / f"dt={day}"
+    part.mkdir(parents=True, exist_ok=True)
+    with gzip.open(part / "part-00000.json.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(line) + "\n" for line in lines)
+
+
+def test_quarantine_reads_the_fields_it_knows_and_ignores_others(spark, lake_none, tmp_path):
+    root = tmp_path / "quarantine"
+    write_quarantine(root, "web", DAYS[0], [
+        {"reason": "invalid_json", "raw": "{oops", "file": "f1.gz", "run_id": "r1", "raw_base64": "e29vcHM="},
+        {"reason": "invalid_type", "raw": '{"type": "x"}', "file": "f1.gz", "run_id": "r1"},
+    ])
+    write_quarantine(root, "web", DAYS[1], [{"reason": "invalid_json", "raw": "x", "file": "f2.gz", "run_id": "r2"}])
+    write_quarantine(root, "ios", DAYS[0], [{"reason": "invalid_json", "raw": "y", "file": "f3.gz", "run_id": "r3"}])
+
+    df = lake.quarantine(spark, lake_none, sources="web", start=DAYS[0], end=DAYS[0])
+    assert df.columns == ["reason", "raw", "file", "run_id", "sourceid", "dt"]
+    assert sorted((r["reason"], r["raw"]) for r in df.collect()) == [("invalid_json", "{oops"),
+                                                                     ("invalid_type", '{"type": "x"}')]
+    only = lake.quarantine(spark, lake_none, reasons=["invalid_json"]).collect()
+    assert sorted(r["file"] for r in only) == ["f1.gz", "f2.gz", "f3.gz"]
+    assert lake.quarantine(spark, lake_none, start="2027-01-01").count() == 0
+
+
+def glue_or_spark_runs(spark, config):
+    return {(r["job"], r["status"]) for r in lake.runs(spark, config).collect()}
+
+
+def run_fake_job(config_path: Path, job: str, outcome: str, *extra: str) -> int:
+    def body(args, config, report):
+        report.totals = {"rows": 7}
+        if outcome == "fail":
+            raise LakelibError("the input is gone")
+        return outcome
+
+    return run_job(job, job_parser(job, "a test job"), ["--config", str(config_path), *extra], body)
+
+
+def test_every_run_is_a_row_of_lake_runs_queryable_through_the_metastore(spark, tmp_path):
+    path = write_config(tmp_path, "spark")
+    config = load_config(path)
+    assert run_fake_job(path, "json_to_parquet", "succeeded", "--date", "2026-01-01") == 0
+    assert run_fake_job(path, "json_to_parquet", "fail") == 1
+    assert run_fake_job(path, "compact_partitions", "dry_run") == 0
+
+    rows = spark.sql(f"SELECT job, status FROM {config.catalog.database}.lake_runs").collect()
+    assert sorted((r["job"], r["status"]) for r in rows) == [
+        ("compact_partitions", "dry_run"), ("json_to_parquet", "failed"), ("json_to_parquet", "succeeded")]
+    files = sorted(p.name for p in (tmp_path / "tables" / "lake_runs" / "job=json_to_parquet").glob("*.parquet"))
+    assert len(files) == 2, "each run is its own file"
+    assert not list((tmp_path / "tables" / "lake_runs").glob("_staging/*")), "no staging folder is left"
+
+    last = lake.runs(spark, config, jobs="json_to_parquet", last=1).collect()
+    assert [r["status"] for r in last] == ["failed"]
+    failed = last[0]
+    assert failed["error"] == "the input is gone" and json.loads(failed["totals"]) == {"rows": 7}
+    assert failed["arguments"] == ["--config", str(path)] and failed["duration_s"] >= 0
+    assert failed["finished_at"] >= failed["started_at"] and failed["run_id"].startswith("json_to_parquet-")
+    assert lake.runs(spark, config).schema == spark_schema(LAKE_RUNS, with_partitions=True)
+    assert [r["job"] for r in lake.runs(spark, config, last=3).collect()][0] == "compact_partitions"
+
+
+def test_runs_are_recorded_by_path_without_a_catalog(spark, tmp_path):
+    path = write_config(tmp_path, "none")
+    config = load_config(path)
+    assert lake.runs(spark, config).count() == 0
+    assert run_fake_job(path, "message_type_counts", "nothing_to_do") == 0
+    assert glue_or_spark_runs(spark, config) == {("message_type_counts", "nothing_to_do")}
+
+
+def test_a_run_that_cannot_be_recorded_still_succeeds(spark, tmp_path, capsys):
+    path = write_config(tmp_path, "none")
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "lake_runs").write_text("a file where the table's folder should be")
+    assert run_fake_job(path, "json_to_parquet", "succeeded") == 0
+    assert "not recorded in lake_runs" in capsys.readouterr().err
+    assert len(list((tmp_path / "reports" / "json_to_parquet").glob("*.json"))) == 1
+
+
+def test_record_run_returns_the_file_it_wrote(spark, tmp_path):
+    config = load_config(write_config(tmp_path, "none"))
+    report = RunReport("event_tables")
+    report.finish("succeeded")
+    written = record_run(spark, config, report)
+    assert written == f"{config.lake.tables}/lake_runs/job=event_tables/{report.run_id}.parquet"
+    assert folder(written).is_file()
+
+
+def test_lake_runs_prints_the_last_runs_most_recent_first(spark, tmp_path, capsys):
+    from lakelib.cli import main
+
+    path = write_config(tmp_path, "none")
+    assert main(["runs", "--config", str(path)]) == 0
+    assert "no runs recorded" in capsys.readouterr().out
+    assert run_fake_job(path, "json_to_parquet", "succeeded") == 0
+    assert run_fake_job(path, "message_type_counts", "fail") == 1
+    capsys.readouterr()
+    assert main(["runs", "--config", str(path), "--last", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("started (UTC)") and len(lines) == 3
+    assert "message_type_counts" in lines[1] and "failed" in lines[1] and "the input is gone" in lines[1]
+    assert "json_to_parquet" in lines[2] and "succeeded" in lines[2]
+    assert main(["runs", "--config", str(path), "--job", "json_to_parquet"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert spark.sparkContext._jsc is not None, "the command left the running session alone"
+
+
+def test_charts_stack_the_counts_of_each_day(spark, lake_none, tmp_path):
+    from lakelib.charts import counts_chart, quarantine_chart
+
+    daily = spark.createDataFrame(
+        [("track", 5, "web", DAYS[0]), ("page", 2, "web", DAYS[0]), ("track", 4, "web", DAYS[2]),
+         ("track", 100, "ios", DAYS[0])],
+        spark_schema(MESSAGE_TYPE_COUNTS_DAILY, with_partitions=True),
+    )
+    write_partitions(daily, MESSAGE_TYPE_COUNTS_DAILY, lake_none.lake.tables)
+    fig = counts_chart(spark, lake_none, "web", DAYS[0], DAYS[2])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == DAYS
+    assert [h.get_label() for h in ax.get_legend_handles_labels()[0]] == ["track", "page"]
+    heights = [(p.get_x(), p.get_y(), p.get_height()) for p in ax.patches]
+    assert [h[2] for h in heights] == [5, 0, 4, 2, 0, 0], "track then page on top of it, one bar per day"
+    assert heights[3][1] == 5, "page is stacked on track"
+
+    write_quarantine(tmp_path / "quarantine", "web", DAYS[1], [
+        {"reason": "invalid_json", "raw": "x", "file": "f", "run_id": "r"},
+        {"reason": "invalid_json", "raw": "y", "file": "f", "run_id": "r"},
+        {"reason": "missing_message_id", "raw": "{}", "file": "f", "run_id": "r"}])
+    ax = quarantine_chart(spark, lake_none, None, DAYS[0], DAYS[1]).axes[0]
+    assert [p.get_height() for p in ax.patches] == [0, 2, 0, 1]
+
+
+def test_lake_chart_writes_png_files(spark, lake_none, tmp_path, capsys):
+    from lakelib.cli import main
+
+    path = lake_none.path
+    out = tmp_path / "charts" / "counts.png"
+    assert main(["chart", "counts", "--config", path, "--source", "web", "--start", DAYS[0], "--end", DAYS[2],
+                 "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "wrote" in capsys.readouterr().out
+    out = tmp_path / "charts" / "quarantine.png"
+    assert main(["chart", "quarantine", "--config", path, "--start", DAYS[0], "--end", DAYS[0],
+                 "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["chart", "counts", "--config", path, "--source", "web", "--start", "2026-02-30", "--end", DAYS[0],
+                 "--out", str(out)]) == 2
+
+
+def test_without_matplotlib_lake_chart_names_the_extra_before_starting_spark(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    from lakelib.cli import main
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.split(".")[0] == "matplotlib":
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    monkeypatch.setattr("lakelib.session.build_session", lambda *a, **k: pytest.fail("Spark was started"))
+    path = write_config(tmp_path, "none")
+    assert main(["chart", "counts", "--config", str(path), "--source", "web", "--start", DAYS[0], "--end", DAYS[0],
+                 "--out", str(tmp_path / "c.png")]) == 1
+    assert "pip install 'lakelib[notebook]'" in capsys.readouterr().err
