@@ -52,6 +52,16 @@ class Table:
         """Data columns then partition keys: the column order of the table as the catalog shows it."""
         return self.column_names + list(self.partition_keys)
 
+    @property
+    def source_key(self) -> str:
+        """The partition key that names the source (or, for ``lake_runs``, the job): the first one."""
+        return self.partition_keys[0]
+
+    @property
+    def day_key(self) -> str | None:
+        """The partition key that names the day (``dt``, ``end_dt``), or ``None`` for a table without one."""
+        return self.partition_keys[1] if len(self.partition_keys) > 1 else None
+
 
 STRING, TIMESTAMP, BIGINT, MAP = "string", "timestamp", "bigint", "map<string,string>"
 DOUBLE, STRING_ARRAY = "double", "array<string>"

@@ -59,8 +59,21 @@ def selects(
     >>> selects(EVENTS, {"sourceid": "web", "dt": "2020-01-02"}, None, ["2020-01-03"])
     False
     """
-    source_key, day_key = table.partition_keys[0], table.partition_keys[1]
-    return (sources is None or values.get(source_key) in sources) and (days is None or values.get(day_key) in days)
+    return (sources is None or values.get(table.source_key) in sources) and (
+        days is None or table.day_key is None or values.get(table.day_key) in days
+    )
+
+
+def sources_and_days(table: Table, values: Sequence[Mapping[str, object]]) -> tuple[set[str], set[str] | None]:
+    """The sources and days (``None`` for a table without a day key) that a listing of ``values`` must cover.
+
+    >>> from lakelib.schema import EVENTS
+    >>> sources_and_days(EVENTS, [{"sourceid": "web", "dt": "2020-01-02"}])
+    ({'web'}, {'2020-01-02'})
+    """
+    sources = {str(v[table.source_key]) for v in values}
+    days = None if table.day_key is None else {str(v[table.day_key]) for v in values}
+    return sources, days
 
 
 def partial_registration(

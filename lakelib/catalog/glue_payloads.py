@@ -257,7 +257,7 @@ def partition_expression(
     >>> partition_expression(EVENTS) is None
     True
     """
-    source_key, day_key = table.partition_keys[0], table.partition_keys[1]
+    source_key, day_key = table.source_key, table.day_key
     if (sources is not None and not sources) or (days is not None and not days):
         raise ValueError("partition_expression: an empty list of sources or days selects nothing; do not call Glue")
     conditions = []
@@ -265,7 +265,7 @@ def partition_expression(
         condition = _in_or_equal(source_key, sorted({str(s) for s in sources}))
         if len(condition) <= limit // 2:
             conditions.append(condition)
-    if days is not None:
+    if days is not None and day_key is not None:
         room = limit - sum(len(c) + len(" AND ") for c in conditions)
         conditions.append(_day_condition(day_key, sorted({str(d) for d in days}), room))
     return " AND ".join(conditions) or None

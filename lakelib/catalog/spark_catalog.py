@@ -27,6 +27,7 @@ from lakelib.catalog.base import (
     partial_registration,
     partition_name,
     selects,
+    sources_and_days,
 )
 from lakelib.errors import CatalogError
 from lakelib.schema import Table, create_table_ddl
@@ -191,8 +192,8 @@ class SparkCatalog(Catalog):
         except CatalogError as exc:
             keys = table.partition_keys
             try:
-                have = {tuple(p.values[k] for k in keys): p.location for p in self.list_partitions(
-                    table, {str(p.values[keys[0]]) for p in partitions}, {str(p.values[keys[1]]) for p in partitions})}
+                listed = self.list_partitions(table, *sources_and_days(table, [p.values for p in partitions]))
+                have = {tuple(p.values[k] for k in keys): p.location for p in listed}
                 registered: set[tuple[str, ...]] | None = {
                     key for key, p in ((tuple(str(p.values[k]) for k in keys), p) for p in partitions)
                     if key in have and same_location(have[key], self._location(p.location))
@@ -207,8 +208,7 @@ class SparkCatalog(Catalog):
         keys = table.partition_keys
         registered = {
             tuple(p.values[k] for k in keys): p.location
-            for p in self.list_partitions(table, {str(p.values[keys[0]]) for p in partitions},
-                                          {str(p.values[keys[1]]) for p in partitions})
+            for p in self.list_partitions(table, *sources_and_days(table, [p.values for p in partitions]))
         }
         wanted = {tuple(str(p.values[k]) for k in keys): Partition(p.values, self._location(p.location))
                   for p in partitions}
@@ -256,9 +256,9 @@ class SparkCatalog(Catalog):
         days = None if days is None else sorted({str(d) for d in days})
         if sources == [] or days == [] or not self._exists(table):
             return []
-        source_key, day_key = table.partition_keys[0], table.partition_keys[1]
+        source_key, day_key = table.source_key, table.day_key
         specs = [{source_key: s} for s in sources] if sources is not None else [{}]
-        if days is not None and len(days) == 1:
+        if day_key is not None and days is not None and len(days) == 1:
             specs = [dict(spec, **{day_key: days[0]}) for spec in specs]
         out = []
         try:
