@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence
 
 from lakelib.config import Config, load_config
 from lakelib.errors import LakelibError, UsageError
-from lakelib.paths import date_range, parse_date
+from lakelib.paths import date_range, is_source_id, parse_date
 from lakelib.report import RunReport, write_report
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,19 @@ def requested_days(args: argparse.Namespace) -> list[date] | None:
 
 
 def requested_sources(args: argparse.Namespace, config: Config) -> list[str]:
-    """``--source`` values if any, else the config's ``sources`` (empty means every source found)."""
+    """``--source`` values if any, else the config's ``sources`` (empty means every source found).
+
+    Raises
+    ------
+    UsageError
+        A value that is not a source id (:data:`lakelib.paths.SOURCE_ID`): ``..``, ``.``, empty, a path...
+    """
     sources = list(dict.fromkeys(args.source or config.sources))
     for source in sources:
-        if not source or "/" in source or "=" in source:
-            raise UsageError(f"--source {source!r} is not a source id")
+        if not is_source_id(source):
+            where = "--source" if args.source else "sources:"
+            raise UsageError(f"{where} {source!r} is not a source id (letters, digits, '_', '-', '.' and inner "
+                             "spaces, starting with a letter or digit)")
     return sources
 
 
