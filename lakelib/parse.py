@@ -68,6 +68,10 @@ _LONE_SURROGATE = (
     r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
 )
 
+#: A number as Spark prints a parsed JSON number in a string column, and a top-level numeric ``messageId``.
+_PRINTED_NUMBER = r'^(-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?|"-?Infinity")$'
+_NUMERIC_ID = r'"messageId"\s*:\s*(-?[0-9][0-9.eE+-]*)'
+
 #: Jackson's nesting limit (``StreamReadConstraints``' default maximum depth, Spark 3.5 and 4.x).
 MAX_DEPTH = 1000
 
@@ -121,7 +125,7 @@ def judge_lines(lines: DataFrame) -> DataFrame:
         ``sourceid, dt, file, pos, reason, raw, raw_base64`` and ``messageid`` (``None`` for a rejected line).
     """
     judged = _judge(lines, _JUDGED)
-    message_id = F.when(F.col("reason").isNull(), F.col("_msg.messageId"))
+    message_id = F.when(F.col("reason").isNull(), _message_id(F.col("_msg")))
     return judged.select(*PARSE_COLUMNS, message_id.alias("messageid"))
 
 
@@ -201,6 +205,17 @@ def _message_reason(msg: Column) -> Column:
     )
 
 
+def _message_id(msg: Column) -> Column:
+    """``messageId`` as text; a number as the client wrote it (``1e400``, ``0.1000000000000000001``).
+
+    Spark prints a parsed number as a Java double would (``"Infinity"`` for both ``1e400`` and ``2e400``), which
+    would merge different messages: when the parsed id looks like such a number, the digits are taken from the line.
+    """
+    parsed = msg["messageId"]
+    as_written = F.regexp_extract(F.col("value"), _NUMERIC_ID, 1)
+    return F.when(parsed.rlike(_PRINTED_NUMBER) & (as_written != ""), as_written).otherwise(parsed)
+
+
 def _extras() -> Column:
     """Top-level keys without a column of their own, with their JSON text; ``null`` when there are none.
 
@@ -231,7 +246,7 @@ def parse_timestamp(text: Column) -> Column:
 
 def _column_from(msg: Column, field: str, hive_type: str) -> Column:
     """One events column from the parsed message (strings and maps as parsed; timestamps converted)."""
-    value = msg[field]
+    value = _message_id(msg) if field == "messageId" else msg[field]
     if hive_type == MAP:
         return last_key_wins(value)
     if hive_type != TIMESTAMP:

@@ -188,6 +188,15 @@ def test_a_repeated_key_in_extras_resolves_to_its_last_value(spark):
     assert row["extras"] == {"x": "2"}
 
 
+def test_numeric_message_ids_keep_the_digits_the_client_sent(spark):
+    ids = ["1e400", "2e400", "-1E+400", "0.1000000000000000001", "0.1", "12345678.9", '"123"', '"\\"Infinity\\""']
+    lines = [f'{{"type":"track", "messageId" : {i},"timestamp":"2015-12-10T04:08:31Z"}}' for i in ids]
+    for judge in (parse_events, judge_lines):
+        got = [r["messageid"] for r in sorted(judge(_lines(spark, lines)).collect(), key=lambda r: r["pos"])]
+        assert got == ["1e400", "2e400", "-1E+400", "0.1000000000000000001", "0.1", "12345678.9", "123",
+                       '"Infinity"']
+
+
 def _byte_lines(spark, lines: list[bytes]):
     rows = [(line, "f.gz", "src", "2015-12-10", i) for i, line in enumerate(lines)]
     df = spark.createDataFrame(rows, "bytes binary, file string, sourceid string, dt string, pos long")
