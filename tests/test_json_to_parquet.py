@@ -289,3 +289,123 @@ def test_file_count_follows_the_target_size():
     assert planned >= 2
     assert json_to_parquet.plan_file_counts([day], 256) == {("web", "2026-01-01"): planned}
     assert json_to_parquet.plan_file_counts([day], 1024) == {("web", "2026-01-01"): 1}
+
+
+# --- hostile input and setups (issue 11) ---------------------------------------------------------------------------
+
+def _msg(mid, **fields) -> str:
+    return json.dumps({"messageId": mid, "type": "track", "timestamp": "2026-01-01T00:00:00Z", **fields})
+
+
+def write_raw_bytes(raw: Path, source: str, folder: str, lines: list[bytes], name="part-0.gz") -> Path:
+    path = raw / source / folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    return path
+
+
+def hostile_config(tmp_path: Path, database: str | None = None) -> Path:
+    catalog = f"{{kind: spark, database: {database}}}" if database else "{kind: none}"
+    config = tmp_path / "hostile.yaml"
+    config.write_text(
+        f"lake:\n  raw: {tmp_path}/raw\n  tables: {tmp_path}/tables\n  quarantine: {tmp_path}/quarantine\n"
+        f"  reports: {tmp_path}/reports\ncatalog: {catalog}\n"
+        "spark:\n  spark.sql.session.timeZone: America/Los_Angeles\n"
+        "  spark.sql.legacy.parquet.datetimeRebaseModeInWrite: EXCEPTION\n"
+    )
+    return config
+
+
+def test_ancient_timestamps_are_stored_exactly_and_the_run_succeeds(spark, tmp_path):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("old", receivedAt="1899-12-31T23:59:59Z", sentAt="0001-01-01T00:00:00Z",
+                                                   originalTimestamp="1582-10-10T12:00:00Z")])
+    write_raw(tmp_path / "raw", "ios", DAY1, [_msg("new")])
+    assert run(hostile_config(tmp_path), "--date", DAY1.isoformat()) == 0
+    columns = ("receivedat", "sentat", "originaltimestamp")
+    got = read_events(spark, tmp_path).select(
+        "sourceid", *[F.date_format(c, "yyyy-MM-dd HH:mm:ss").alias(c) for c in columns]
+    ).collect()
+    assert sorted(tuple(r) for r in got) == [("ios", None, None, None),
+                                              ("web", "1899-12-31 23:59:59", "0001-01-01 00:00:00", "1582-10-10 12:00:00")]
+
+
+def test_rows_take_their_keys_from_the_listing_whatever_the_names_and_the_time_zone(spark, tmp_path):
+    from lakelib.storage import Storage
+
+    day = write_raw(tmp_path / "raw", "my source", DAY1, [_msg("a")]).parent
+    write_raw(tmp_path / "raw", "näö-東京", DAY2, [_msg("b")])
+    days = [RawDay("my source", DAY1, f"file://{day}", Storage(spark).list(f"file://{day}"))]
+    spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+    try:
+        got = json_to_parquet.read_raw_lines(spark, days).select("sourceid", "dt", "file").collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert [(r["sourceid"], r["dt"]) for r in got] == [("my source", "2026-01-01")]
+    assert got[0]["file"].endswith("/my source/1767225600000/part-0.gz")
+
+
+def test_escape_value_escapes_exactly_as_spark(spark, tmp_path):
+    from lakelib.paths import escape_value, unescape_value
+
+    values = ["a b", "x/y", "100%", "é東", "".join(chr(c) for c in range(1, 128) if not chr(c).isalnum())]
+    spark.createDataFrame([(v, 1) for v in values], "k string, n int").write.partitionBy("k").parquet(str(tmp_path / "t"))
+    folders = {p.name for p in (tmp_path / "t").iterdir() if p.name.startswith("k=")}
+    assert folders == {f"k={escape_value(v)}" for v in values}
+    assert [unescape_value(escape_value(v)) for v in values] == values
+
+
+@pytest.mark.parametrize("source", ["..", ".", "", "a/b", "pct%41", "x*"])
+def test_a_source_that_is_not_a_plain_folder_name_is_refused(tmp_path, capsys, source):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("m")])
+    assert run(write_config(tmp_path), "--source", source) == 2
+    assert "is not a source id" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "tables").exists()
+
+
+def test_a_folder_under_raw_that_cannot_be_a_source_fails_naming_it_before_writing(tmp_path, capsys):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("m")])
+    write_raw(tmp_path / "raw", "pct%41", DAY1, [_msg("n")])
+    (tmp_path / "raw" / "_hidden").mkdir()
+    assert run(write_config(tmp_path)) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "'pct%41'" in last and "_hidden" not in last and "nothing was written" in last
+    assert not (tmp_path / "tables").exists() and not (tmp_path / "quarantine").exists()
+
+
+@pytest.mark.parametrize("with_date", [True, False])
+def test_every_folder_naming_the_same_day_is_read(spark, tmp_path, with_date):
+    canonical = day_folder(DAY1)
+    folders = [canonical, str(int(canonical) + 1), "0" + canonical]
+    for i, folder in enumerate(folders):
+        write_raw_bytes(tmp_path / "raw", "web", folder, [_msg(f"m{i}").encode(), _msg("shared").encode()])
+    report = tmp_path / "report.json"
+    args = ["--date", DAY1.isoformat()] if with_date else []
+    assert run(write_config(tmp_path), "--report", str(report), *args) == 0
+    [p] = json.loads(report.read_text())["partitions"]
+    assert (p["dt"], p["lines_read"], p["rows_written"], p["duplicates_dropped"], p["input_files"]) == (
+        DAY1.isoformat(), 6, 4, 2, 3)
+    assert sorted(r["messageid"] for r in read_events(spark, tmp_path).collect()) == ["m0", "m1", "m2", "shared"]
+
+
+def test_an_upper_case_gz_is_decompressed(spark, tmp_path):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("lower")])
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("upper1"), "", _msg("upper2")], name="part-1.GZ")
+    assert run(write_config(tmp_path), "--date", DAY1.isoformat()) == 0
+    assert sorted(r["messageid"] for r in read_events(spark, tmp_path).collect()) == ["lower", "upper1", "upper2"]
+    assert not (tmp_path / "quarantine").exists()
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("plain.gz", b'{"messageId":"p"}\n', "not a gzip file"),
+    ("random.gz", bytes(range(7, 250)) * 3, "not a gzip file"),
+    ("junk.gz", gzip.compress(b"x\n") + b"junk", "trailing data"),
+    ("zeros.gz", gzip.compress(b"x\n") + b"\0" * 512, "trailing data"),
+    ("zeros.GZ", gzip.compress(b"x\n") + b"\0" * 512, "trailing data"),
+])
+def test_a_gz_that_is_not_gzip_fails_naming_the_file(tmp_path, capsys, name, content, why):
+    good = write_raw(tmp_path / "raw", "web", DAY1, [_msg("m")])
+    (good.parent / name).write_bytes(content)
+    assert run(write_config(tmp_path), "--date", DAY1.isoformat()) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert name in last and why in last and "part-0.gz" not in last
+    assert not (tmp_path / "tables").exists()
