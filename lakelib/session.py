@@ -176,8 +176,8 @@ def _set_jvm_log_levels(jvm, level: str) -> None:
         configurator = jvm.org.apache.logging.log4j.core.config.Configurator
         levels = jvm.org.apache.logging.log4j.Level
         configurator.setRootLevel(levels.toLevel(level))
-        if level in ("WARN", "ERROR", "FATAL", "OFF"):
-            for name, quiet in quiet_logger_levels().items():
-                configurator.setLevel(name, levels.toLevel(quiet))
+        quiet = level in ("WARN", "ERROR", "FATAL", "OFF")
+        for name, quiet_level in quiet_logger_levels().items():  # -v: the packaged file's quiet loggers speak again
+            configurator.setLevel(name, levels.toLevel(quiet_level if quiet else level))
     except Exception:  # pragma: no cover - a cluster with another logging backend
         log.debug("could not set the JVM log level", exc_info=True)
