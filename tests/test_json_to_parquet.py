@@ -1,9 +1,11 @@
 """json_to_parquet end to end: raw gzip folders in, events + quarantine + report out, checked independently."""
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
+import uuid
 from collections import defaultdict
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -13,7 +15,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from jobs import json_to_parquet
-from lakelib.paths import day_folder
+from lakelib.parse import TOO_DEEP
+from lakelib.paths import day_folder, unescape_value
 from lakelib.raw import RawDay
 from lakelib.sample import SampleSpec, generate
 from lakelib.schema import EVENTS, MESSAGE_TYPES, spark_schema
@@ -409,3 +412,94 @@ def test_a_gz_that_is_not_gzip_fails_naming_the_file(tmp_path, capsys, name, con
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert name in last and why in last and "part-0.gz" not in last
     assert not (tmp_path / "tables").exists()
+
+
+def _lines_read(raw: Path) -> dict[tuple[str, str], int]:
+    """Non-blank lines per (source, UTC day of the folder), counted from the bytes, case-blind about ``.gz``."""
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for path in raw.rglob("*"):
+        if path.is_file() and path.name.lower().endswith(".gz"):
+            day = datetime.fromtimestamp(int(path.parent.name) / 1000, tz=timezone.utc).date().isoformat()
+            data = gzip.decompress(path.read_bytes())
+            out[(path.parent.parent.name, day)] += sum(1 for line in re.split(rb"\r\n|\r|\n", data) if line.strip())
+    return dict(out)
+
+
+def test_a_raw_folder_of_every_hostile_case_at_once_is_accounted_for_line_by_line(spark, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    clean = [_msg(f"c{i}", properties={"n": i}).encode() for i in range(20)]
+    write_raw_bytes(raw, "web", day_folder(DAY1), clean)
+    write_raw_bytes(raw, "ios", day_folder(DAY2), clean)
+    hostile = [
+        _msg("old", receivedAt="1899-12-31T23:59:59Z", sentAt="0001-01-01T00:00:00Z").encode(),
+        _msg("forged").encode()[:-1] + b'},"lakelib_eol":0}',
+        _msg("uX1").encode().replace(b"X", b"\xff"),
+        _msg("uX1").encode().replace(b"X", b"\xfe"),
+        b'{"messageId":"u\\ud800","type":"track","timestamp":"2026-01-01T00:00:00Z"}',
+        b'{"messageId":"u\\ud801","type":"track","timestamp":"2026-01-01T00:00:00Z"}',
+        b'{"messageId":1e400,"type":"track","timestamp":"2026-01-01T00:00:00Z"}',
+        b'{"messageId":2e400,"type":"track","timestamp":"2026-01-01T00:00:00Z"}',
+        b'{"messageId":"dupkeys","type":"track","timestamp":"2026-01-01T00:00:00Z","properties":{"a":1,"a":2}}',
+        b'{"messageId":"deep","type":"track","timestamp":"2026-01-01T00:00:00Z","p":' + b"[" * 2000 + b"]" * 2000 + b"}",
+        _msg("c1").encode(),  # a duplicate of a clean line in another folder of the same day
+    ]
+    for source in ("my source", "näö-東京"):
+        write_raw_bytes(raw, source, day_folder(DAY1), hostile)
+        write_raw_bytes(raw, source, str(int(day_folder(DAY1)) + 1), clean[:5], name="second.gz")
+        write_raw_bytes(raw, source, day_folder(DAY1), [_msg("upper").encode()], name="part-9.GZ")
+    # the two cases that stop a run: a folder that cannot be a source id, a .gz that is not gzip
+    write_raw_bytes(raw, "pct%41", day_folder(DAY1), clean)
+    not_gzip = raw / "web" / day_folder(DAY1) / "plain.gz"
+    not_gzip.write_bytes(b"\n".join(clean))
+    database = f"hostile_{uuid.uuid4().hex[:10]}"
+    config = hostile_config(tmp_path, database)
+    before = {p for p in tmp_path.rglob("*")}
+
+    def new_files():
+        return {p for p in tmp_path.rglob("*") if p.is_file() and p not in before}
+
+    assert run(config) == 1
+    assert "'pct%41'" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert {p.relative_to(tmp_path).parts[0] for p in new_files()} <= {"reports"}
+    (raw / "pct%41").rename(raw / "pct-41")  # what the error line says to do
+    before |= set((raw / "pct-41").rglob("*"))
+    assert run(config) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "plain.gz (not a gzip file)" in last
+    assert {p.relative_to(tmp_path).parts[0] for p in new_files()} <= {"reports"}
+    not_gzip.unlink()
+
+    report_path = tmp_path / "report.json"
+    assert run(config, "--report", str(report_path)) == 0
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "succeeded"
+    reported = {(p["sourceid"], p["dt"]): p for p in report["partitions"]}
+    assert {k: p["lines_read"] for k, p in reported.items()} == _lines_read(raw)
+    for p in reported.values():
+        assert p["lines_read"] == p["rows_written"] + p["duplicates_dropped"] + p["quarantined"]
+    for source in ("my source", "näö-東京"):
+        p = reported[(source, DAY1.isoformat())]
+        assert (p["lines_read"], p["rows_written"], p["duplicates_dropped"], p["quarantined"]) == (17, 10, 1, 6)
+        assert p["quarantined_by_reason"]["invalid_json"] == 6 and p["input_files"] == 3
+
+    events = read_events(spark, tmp_path)
+    per_partition = {(r["sourceid"], r["dt"]): r["count"] for r in events.groupBy("sourceid", "dt").count().collect()}
+    assert per_partition == {k: p["rows_written"] for k, p in reported.items() if p["rows_written"]}
+    ids = {r["messageid"] for r in events.where(F.col("sourceid") == "my source").select("messageid").collect()}
+    assert {"old", "1e400", "2e400", "dupkeys", "upper", "c1"} <= ids and "forged" not in ids
+    dupkeys = events.where(F.col("messageid") == "dupkeys").select(F.size("properties"), F.col("properties")["a"])
+    assert [tuple(r) for r in dupkeys.collect()] == [(1, "2")] * 2
+
+    quarantine = spark.read.json(f"{tmp_path}/quarantine/json_to_parquet").where(F.col("sourceid") == "my source")
+    rows = quarantine.collect()
+    assert {base64.b64decode(r["raw_base64"]) for r in rows if r["raw_base64"]} == set(hostile[2:4])
+    assert [r["detail"] for r in rows if r["detail"]] == [TOO_DEEP]
+
+    written = {p.relative_to(tmp_path).parts[0] for p in new_files()}
+    assert written <= {"tables", "quarantine", "reports", "report.json"}
+    registered = {
+        tuple(unescape_value(kv.split("=", 1)[1]) for kv in r[0].split("/"))
+        for r in spark.sql(f"SHOW PARTITIONS {database}.events").collect()
+    }
+    assert registered == {k for k, p in reported.items() if p["rows_written"]}
+    spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
