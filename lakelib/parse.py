@@ -224,7 +224,8 @@ def _extras() -> Column:
     def unknown(key: Column) -> Column:
         return ~key.isin(*KNOWN_FIELDS)
 
-    extras = F.map_filter(last_key_wins(F.from_json(F.col("value"), _STRING_MAP, JSON_OPTIONS)), lambda k, _v: unknown(k))
+    parsed = _number_text(last_key_wins(F.from_json(F.col("value"), _STRING_MAP, JSON_OPTIONS)))
+    extras = F.map_filter(parsed, lambda k, _v: unknown(k))
     return F.when(F.col("reason").isNull() & F.exists(F.json_object_keys("value"), unknown), extras)
 
 
@@ -239,6 +240,19 @@ def last_key_wins(m: Column) -> Column:
     return F.when(F.size(F.array_distinct(keys)) < F.size(keys), F.map_from_entries(kept)).otherwise(m)
 
 
+def _number_text(m: Column) -> Column:
+    """A map's values with a number too large for a double as ``Infinity``/``-Infinity``, text that casts to the
+    double it became, instead of Spark's quoted ``"Infinity"``.
+
+    A line that holds the quoted text as a string value (``"\\"Infinity\\""``) is left as it is: the two cannot
+    be told apart there.
+    """
+    quoted = ('"Infinity"', '"-Infinity"')
+    unquoted = F.transform_values(m, lambda _k, v: F.when(v.isin(*quoted), F.regexp_replace(v, '"', "")).otherwise(v))
+    overflow = F.exists(F.map_values(m), lambda v: v.isin(*quoted)) & ~F.col("value").contains('\\"Infinity\\"')
+    return F.when(overflow, unquoted).otherwise(m)
+
+
 def parse_timestamp(text: Column) -> Column:
     """ISO-8601 text to a UTC timestamp; ``null`` for anything else (never an error, ANSI mode or not)."""
     return F.when(text.rlike(ISO_8601), F.try_to_timestamp(text))
@@ -248,7 +262,7 @@ def _column_from(msg: Column, field: str, hive_type: str) -> Column:
     """One events column from the parsed message (strings and maps as parsed; timestamps converted)."""
     value = _message_id(msg) if field == "messageId" else msg[field]
     if hive_type == MAP:
-        return last_key_wins(value)
+        return _number_text(last_key_wins(value))
     if hive_type != TIMESTAMP:
         return value
     # ``timestamp`` was checked by the judge; any other timestamp field still has to look like ISO-8601.

@@ -197,6 +197,19 @@ def test_numeric_message_ids_keep_the_digits_the_client_sent(spark):
                        '"Infinity"']
 
 
+def test_numbers_in_maps_are_stored_as_text_that_casts_back_to_the_same_double(spark):
+    numbers = ["12345678.9", "0.000123", "1e400", "-1e400", "1.50", "7", "123456789012345678901234567890"]
+    props = ",".join(f'"k{i}":{n}' for i, n in enumerate(numbers))
+    line = f'{{"messageId":"m","type":"track","timestamp":"2015-12-10T04:08:31Z","properties":{{{props}}},"x":1e400}}'
+    quoted = '{"messageId":"q","type":"track","timestamp":"2015-12-10T04:08:31Z","properties":{"s":"\\"Infinity\\""}}'
+    rows = sorted(parse_events(_lines(spark, [line, quoted])).collect(), key=lambda r: r["pos"])
+    stored = [rows[0]["properties"][f"k{i}"] for i in range(len(numbers))]
+    assert stored == ["1.23456789E7", "1.23E-4", "Infinity", "-Infinity", "1.5", "7", numbers[-1]]
+    assert [float(text) for text in stored] == [float(n) for n in numbers]
+    assert rows[0]["extras"] == {"x": "Infinity"}
+    assert rows[1]["properties"] == {"s": '"Infinity"'}, "a string that holds the quotes keeps them"
+
+
 def _byte_lines(spark, lines: list[bytes]):
     rows = [(line, "f.gz", "src", "2015-12-10", i) for i, line in enumerate(lines)]
     df = spark.createDataFrame(rows, "bytes binary, file string, sourceid string, dt string, pos long")
