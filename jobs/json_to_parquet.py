@@ -208,7 +208,7 @@ def _read_gzip_by_content(spark: SparkSession, paths: Sequence[str]) -> DataFram
     from lakelib.raw import gunzip, split_lines
 
     @F.udf(returnType="array<binary>")
-    def lines_of(content: bytearray, uri: str) -> list:
+    def lines_of(content, uri):  # no type hints: Spark 4 would take them for a pandas UDF's
         try:
             return split_lines(gunzip(bytes(content)))
         except ValueError as exc:
@@ -262,7 +262,7 @@ def find_corrupt_gzip(spark: SparkSession, paths: Sequence[str]) -> list[tuple[s
     path_of = {storage.spark_uri(p): p for p in gz}
 
     @F.udf(returnType="string")
-    def problem(content: bytearray) -> str | None:
+    def problem(content):  # no type hints: Spark 4 would take them for a pandas UDF's
         try:
             gunzip(bytes(content))
         except ValueError as exc:

@@ -503,3 +503,24 @@ def test_a_raw_folder_of_every_hostile_case_at_once_is_accounted_for_line_by_lin
     }
     assert registered == {k for k, p in reported.items() if p["rows_written"]}
     spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
+
+
+def test_under_spark_submit_a_corrupt_file_ends_with_one_line_saying_what_to_fix_and_no_java_trace(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    good = write_raw(tmp_path / "raw", "web", DAY1, [_msg(f"m{i}", pad="x" * 100) for i in range(500)])
+    broken = good.with_name("broken.gz")
+    broken.write_bytes(good.read_bytes()[:300])
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
+    env.pop("PYSPARK_SUBMIT_ARGS", None)
+    done = subprocess.run(
+        [str(Path(json_to_parquet.__file__).parent.parent / "scripts" / "submit.sh"), "local", "json_to_parquet",
+         "--config", str(write_config(tmp_path)), "--date", DAY1.isoformat()],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert done.returncode == 1
+    last = done.stdout.strip().splitlines()[-1]  # spark-submit hands the Python driver's stderr to its stdout
+    assert last.startswith("json_to_parquet: error: corrupt or truncated gzip") and "broken.gz (truncated)" in last
+    assert "\tat " not in done.stdout + done.stderr and "Exception in task" not in done.stderr
