@@ -6,8 +6,9 @@ A job is ``main(argv) -> int`` that calls :func:`run_job` with its parser and a 
         return run_job("json_to_parquet", build_parser(), argv, convert)
 
 :func:`run_job` parses the arguments and loads the config *before* Spark starts (a usage or config error exits 2
-with one line), runs the body, maps lakelib's errors and Spark's to one line on stderr and an exit code (1 for a
-failed run), and writes the run report whatever the outcome.
+with one line), runs the body, maps lakelib's errors and Spark's to one line and an exit code (1 for a failed
+run), and writes the run report whatever the outcome. The line is the last the job prints, on the driver's stderr,
+which ``spark-submit`` passes to its own stdout.
 """
 from __future__ import annotations
 
