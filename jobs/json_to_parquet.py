@@ -31,7 +31,15 @@ from pyspark.sql import functions as F
 from lakelib.catalog import Partition, open_catalog
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
-from lakelib.parse import bucket_for_files, dedupe_by_message_id, judge_lines, parse_events, to_events_table
+from lakelib.parse import (
+    TOO_DEEP,
+    bucket_for_files,
+    dedupe_by_message_id,
+    judge_lines,
+    parse_events,
+    to_events_table,
+    too_deep,
+)
 from lakelib.paths import join, partition_dir
 from lakelib.raw import RawDay, find_raw_days
 from lakelib.report import CONVERSION_COUNTERS, RunReport, sum_counters
@@ -47,10 +55,13 @@ log = logging.getLogger(JOB)
 #: 3.3 MB of gzip became 4.5 MB of Parquet (the maps of nested JSON text compress less well than gzip).
 PARQUET_PER_GZIP_BYTE = 1.35
 
+#: What :func:`_read_gzip_by_content` says about a file that is not a complete gzip stream.
+_NOT_GZIP_SIGN = "lakelib: not a complete gzip stream:"
+
 #: Signs, in a Spark failure, that a compressed input file could not be read.
 _READ_FAILURE_SIGNS = ("FAILED_READ_FILE", "Unexpected end of input stream", "CRC failure", "Not in GZIP format",
-                       "invalid block type", "invalid distance", "incorrect header check", "ZipException",
-                       "EOFException")
+                       "not a gzip file", "invalid block type", "invalid distance", "incorrect header check",
+                       "ZipException", "EOFException", _NOT_GZIP_SIGN)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,23 +165,60 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
 
 
 def read_raw_lines(spark: SparkSession, raw_days: Sequence[RawDay]) -> DataFrame:
-    """The raw lines of the given day folders: ``value``, ``file``, ``sourceid``, ``dt``, ``pos``.
+    """The raw lines of the given day folders' files: ``value``, ``file``, ``sourceid``, ``dt``, ``pos``.
 
-    ``sourceid`` and ``dt`` come from each file's folders (``<source>/<epoch-ms>/<file>``), never from the
-    messages; ``pos`` grows with the line's position in its file (a gzip file is read by one task, in order).
+    Exactly the files the listing found are read, and each line gets ``sourceid``/``dt`` from its file's
+    :class:`RawDay` (never from a path Spark reports, never through the session's time zone). ``value`` holds the
+    line's bytes as they are (invalid UTF-8 included; ``lakelib.parse`` rejects it). Files whose name ends in ``.gz``
+    in another case (``.GZ``) are decompressed here, by content. ``pos`` grows with the line's position in its file.
     """
-    lines = spark.read.text([d.uri for d in raw_days]).select(
-        "value", F.col("_metadata.file_path").alias("file")
+    storage = Storage(spark)
+    keys = spark.createDataFrame(
+        [(storage.spark_uri(f.path), f.path, d.source, d.day.isoformat()) for d in raw_days for f in d.files],
+        "_uri string, file string, sourceid string, dt string",
     )
-    folders = F.split(F.col("file"), "/")
-    day_ms = F.element_at(folders, -2).cast("long")
-    return lines.select(
+    plain = [f.path for d in raw_days for f in d.files if not _gzip_in_other_case(f.name)]
+    other_case = [f.path for d in raw_days for f in d.files if _gzip_in_other_case(f.name)]
+    parts = []
+    if plain:
+        parts.append(spark.read.text(plain).select(
+            "value", F.col("_metadata.file_path").alias("_uri"), F.monotonically_increasing_id().alias("pos")
+        ))
+    if other_case:
+        parts.append(_read_gzip_by_content(spark, other_case))
+    lines = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    joined = lines.join(F.broadcast(keys), "_uri", "left")
+    unlisted = F.raise_error(F.concat(F.lit("lakelib: a line from a file the listing does not hold: "), F.col("_uri")))
+    return joined.select(
         "value",
-        "file",
-        F.element_at(folders, -3).alias("sourceid"),
-        F.date_format(F.timestamp_millis(day_ms), "yyyy-MM-dd").alias("dt"),
-        F.monotonically_increasing_id().alias("pos"),
+        F.when(F.col("file").isNull(), unlisted).otherwise(F.col("file")).alias("file"),
+        "sourceid",
+        "dt",
+        "pos",
     )
+
+
+def _gzip_in_other_case(name: str) -> bool:
+    """A gzip suffix Hadoop's codec lookup (case-sensitive ``.gz``) would miss."""
+    return name.lower().endswith(".gz") and not name.endswith(".gz")
+
+
+def _read_gzip_by_content(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    """Lines of gzip files Spark would read as plain text: ``value``, ``_uri``, ``pos``. A bad file fails the read."""
+    from lakelib.raw import gunzip, split_lines
+
+    @F.udf(returnType="array<binary>")
+    def lines_of(content, uri):  # no type hints: Spark 4 would take them for a pandas UDF's
+        try:
+            return split_lines(gunzip(bytes(content)))
+        except ValueError as exc:
+            raise ValueError(f"{_NOT_GZIP_SIGN} {uri}: {exc}") from None
+
+    files = spark.read.format("binaryFile").load(list(paths)).select(
+        "content", F.col("_metadata.file_path").alias("_uri")
+    )
+    exploded = files.select("_uri", F.posexplode(lines_of("content", "_uri")).alias("pos", "line"))
+    return exploded.select(F.col("line").cast("string").alias("value"), "_uri", F.col("pos").cast("long"))
 
 
 def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDay]) -> list:
@@ -201,25 +249,30 @@ def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDa
 
 
 def find_corrupt_gzip(spark: SparkSession, paths: Sequence[str]) -> list[tuple[str, str]]:
-    """Which of ``paths`` are not complete gzip streams: ``(path, reason)``. Decompresses each file once."""
+    """Which of ``paths`` (``.gz`` in any case) are not complete gzip streams: ``(path, reason)``.
 
-    def check(item):
-        import gzip
-        import zlib
+    Decompresses each file once, as strictly as Hadoop's reader (:func:`lakelib.raw.gunzip`).
+    """
+    from lakelib.raw import gunzip
 
-        path, content = item
-        if not path.endswith(".gz"):
-            return []
-        try:
-            gzip.decompress(bytes(content))
-        except EOFError:
-            return [(path, "truncated")]
-        except (OSError, zlib.error) as exc:
-            return [(path, str(exc) or type(exc).__name__)]
+    gz = [p for p in paths if p.lower().endswith(".gz")]
+    if not gz:
         return []
+    storage = Storage(spark)
+    path_of = {storage.spark_uri(p): p for p in gz}
 
-    rdd = spark.sparkContext.binaryFiles(",".join(paths), minPartitions=min(len(paths), 64))
-    return sorted(rdd.flatMap(check).collect())
+    @F.udf(returnType="string")
+    def problem(content):  # no type hints: Spark 4 would take them for a pandas UDF's
+        try:
+            gunzip(bytes(content))
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    files = spark.read.format("binaryFile").load(gz).select(
+        F.col("_metadata.file_path").alias("uri"), problem("content").alias("why")
+    )
+    return sorted((path_of.get(r["uri"], r["uri"]), r["why"]) for r in files.where("why is not null").collect())
 
 
 def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
@@ -274,9 +327,14 @@ def write_events(parsed: DataFrame, plan: dict, events_root: str, compression: s
 
 
 def write_quarantine(judged: DataFrame, quarantine_root: str, run_id: str) -> None:
-    """Write the rejected lines as gzipped JSON lines: reason, raw, file, run_id."""
-    rejected = judged.where(F.col("reason").isNotNull()).select(
-        "reason", "raw", "file", F.lit(run_id).alias("run_id"), "sourceid", "dt"
+    """Write the rejected lines as gzipped JSON lines: reason, raw, file, run_id, and where they apply
+    ``raw_base64`` (the bytes of a line that is not UTF-8) and ``detail`` (why a line is invalid JSON, when the
+    reason alone would mislead).
+    """
+    rejected = judged.where(F.col("reason").isNotNull())
+    detail = F.when((F.col("reason") == "invalid_json") & too_deep(F.col("raw")), F.lit(TOO_DEEP))
+    rejected = rejected.select(
+        "reason", "raw", "file", F.lit(run_id).alias("run_id"), "raw_base64", detail.alias("detail"), "sourceid", "dt"
     )
     log.info("writing rejected lines to %s", quarantine_root)
     writer = rejected.repartition("sourceid", "dt").write.mode("overwrite").partitionBy("sourceid", "dt")

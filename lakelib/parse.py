@@ -8,10 +8,16 @@ line, kept for rejected lines only). Blank lines are dropped: they are neither r
 How a line is judged, in the contract's order (the first that applies):
 
 ``invalid_json``
-    Not one complete JSON value. Spark's JSON reader stops at the end of the first value and ignores what
-    follows, so the line is parsed *inside* a wrapper object, ``{"v":<line>,"lakelib_eol":0}``: a line with
-    trailing content (two objects glued together, a stray brace) breaks the wrapper or hides the end marker.
-    Single quotes, ``NaN`` and unescaped control characters are not JSON and are refused.
+    Not one complete JSON value in valid UTF-8. Spark's JSON reader stops at the end of the first value and ignores
+    what follows, so the line is parsed *inside* a wrapper array, ``[<line>,{"<end marker>":0}]``, whose end
+    marker is a key drawn at random when the module is imported (no input can contain it): the line is complete
+    only when the array has exactly two elements and the second holds the marker, so trailing text (two objects
+    glued together, a stray brace or bracket, a forged marker) is refused, whatever it is. Single quotes, ``NaN``
+    and unescaped control characters are not JSON and are refused. So is a line whose bytes are not valid UTF-8,
+    or that escapes a lone UTF-16 surrogate (``"\ud800"``), which no UTF-8 text can hold: Spark would turn
+    either into replacement characters and merge messages that differ (its bytes stay in ``raw_base64``).
+    Jackson, Spark's parser, refuses objects nested more than 1000 levels deep: such a line is ``invalid_json``
+    too, with a ``detail`` in its quarantine record saying so.
 ``not_an_object``
     Valid JSON, but an array, a string, a number, ``true``/``false`` or ``null``.
 ``missing_message_id``
@@ -23,8 +29,9 @@ How a line is judged, in the contract's order (the first that applies):
 
 Every other field is taken as it comes: a number where a string is expected becomes its JSON text, an object
 where a string is expected becomes its JSON text, a non-object where a map is expected becomes ``null``, an
-unparseable ``sentAt`` becomes ``null``. Nothing but the five rules rejects a line. A key repeated at the top
-level of one object resolves to its last value (as in Python's ``json`` and JavaScript's ``JSON.parse``).
+unparseable ``sentAt`` becomes ``null``. Nothing but the five rules rejects a line. A key repeated in one object
+resolves to its last value (as in Python's ``json`` and JavaScript's ``JSON.parse``), at the top level and inside
+the maps (``properties``, ``context``, ``extras``...) alike.
 
 One ``from_json`` per line does all of it: the message is parsed straight into a struct of the known fields (maps
 stay maps), and Spark's partial results (``spark.sql.json.enablePartialResults``, on by default since Spark 3.4)
@@ -33,6 +40,7 @@ with only the three judged fields in the struct: Spark then skips every other va
 """
 from __future__ import annotations
 
+import secrets
 from typing import Callable, Mapping
 
 from pyspark.sql import Column, DataFrame, Window
@@ -51,7 +59,25 @@ ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|z|[+-]\
 #: The session setting the one-pass parse relies on (see the module's docstring).
 PARTIAL_RESULTS = "spark.sql.json.enablePartialResults"
 
-_EOL = "lakelib_eol"
+#: The wrapper's end marker: random, so that no input can supply it (see the module's docstring).
+_EOL = f"lakelib_end_{secrets.token_hex(16)}"
+
+#: A ``\\uXXXX`` escape of a UTF-16 surrogate that is not half of a pair (not after an escaped backslash).
+_LONE_SURROGATE = (
+    r"(?<!\\)(?:\\\\)*(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+#: A number as Spark prints a parsed JSON number in a string column, and a top-level numeric ``messageId``.
+_PRINTED_NUMBER = r'^(-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?|"-?Infinity")$'
+_NUMERIC_ID = r'"messageId"\s*:\s*(-?[0-9][0-9.eE+-]*)'
+
+#: Jackson's nesting limit (``StreamReadConstraints``' default maximum depth, Spark 3.5 and 4.x).
+MAX_DEPTH = 1000
+
+#: The quarantine record's ``detail`` for a line nested deeper than :data:`MAX_DEPTH`.
+TOO_DEEP = (f"nested more than {MAX_DEPTH} levels deep: Spark's JSON parser refuses it, whether or not it is "
+            "otherwise valid JSON")
 _STRING_MAP = T.MapType(T.StringType(), T.StringType())
 
 #: Top-level Segment fields that have a column of their own; any other key goes to ``extras``.
@@ -67,7 +93,7 @@ _MESSAGE = T.StructType(
 _JUDGED = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS])
 
 #: The columns :func:`parse_events` adds to the events columns.
-PARSE_COLUMNS = ("sourceid", "dt", "file", "pos", "reason", "raw")
+PARSE_COLUMNS = ("sourceid", "dt", "file", "pos", "reason", "raw", "raw_base64")
 
 
 def parse_events(lines: DataFrame) -> DataFrame:
@@ -81,12 +107,13 @@ def parse_events(lines: DataFrame) -> DataFrame:
     Returns
     -------
     DataFrame
-        ``sourceid, dt, file, pos, reason, raw`` and the events columns (all ``None`` for a rejected line).
+        ``sourceid, dt, file, pos, reason, raw, raw_base64`` and the events columns (all ``None`` for a rejected
+        line).
     """
     judged = _judge(lines, _MESSAGE)
     msg = F.when(F.col("reason").isNull(), F.col("_msg"))
     columns = [_column_from(msg, c.field, c.type).alias(c.name) for c in EVENT_COLUMNS if c.field]
-    return judged.select("sourceid", "dt", "file", "pos", "reason", "raw", *columns, _extras().alias("extras"))
+    return judged.select(*PARSE_COLUMNS, *columns, _extras().alias("extras"))
 
 
 def judge_lines(lines: DataFrame) -> DataFrame:
@@ -95,31 +122,77 @@ def judge_lines(lines: DataFrame) -> DataFrame:
     Returns
     -------
     DataFrame
-        ``sourceid, dt, file, pos, reason, raw`` and ``messageid`` (``None`` for a rejected line).
+        ``sourceid, dt, file, pos, reason, raw, raw_base64`` and ``messageid`` (``None`` for a rejected line).
     """
     judged = _judge(lines, _JUDGED)
-    message_id = F.when(F.col("reason").isNull(), F.col("_msg.messageId"))
-    return judged.select("sourceid", "dt", "file", "pos", "reason", "raw", message_id.alias("messageid"))
+    message_id = F.when(F.col("reason").isNull(), _message_id(F.col("_msg")))
+    return judged.select(*PARSE_COLUMNS, message_id.alias("messageid"))
 
 
 def _judge(lines: DataFrame, message: T.StructType) -> DataFrame:
-    """Drop blank lines; add ``_msg`` (the message parsed into ``message``), ``reason`` and ``raw``."""
+    """Drop blank lines; add ``_msg`` (the message parsed into ``message``), ``reason``, ``raw`` and ``raw_base64``."""
     if str(lines.sparkSession.conf.get(PARTIAL_RESULTS, "true")).lower() != "true":
         raise ConfigError(f"lakelib.parse needs {PARTIAL_RESULTS}=true (the default): a field of the wrong kind "
                           "would otherwise reject a whole line")
-    wrapper = T.StructType([T.StructField("v", message), T.StructField(_EOL, T.IntegerType())])
-    wrapped = F.from_json(F.concat(F.lit('{"v":'), F.col("value"), F.lit(f',"{_EOL}":0}}')), wrapper, JSON_OPTIONS)
-    parsed = lines.where(~F.col("value").rlike(r"^\s*$")).withColumn("_p", wrapped)
-    complete = F.col(f"_p.{_EOL}").isNotNull()
-    msg = F.col("_p.v")
+    end = T.StructField(_EOL, T.IntegerType())
+    wrapper = T.ArrayType(T.StructType([*message.fields, end]))
+    parsed = F.from_json(F.concat(F.lit("["), F.col("value"), F.lit(f',{{"{_EOL}":0}}]')), wrapper, JSON_OPTIONS)
+    lines = lines.where(~F.col("value").rlike(r"^\s*$")).withColumn("_p", parsed)
+    complete = (F.size("_p") == 2) & F.col("_p")[1][_EOL].isNotNull()
+    msg = F.col("_p")[0]
     reason = (
-        F.when(complete & msg.isNotNull(), _message_reason(msg))
-        .when(complete, F.lit("not_an_object"))
+        F.when(~_is_text(F.col("value")), F.lit("invalid_json"))
+        .when(complete & msg.isNotNull(), _message_reason(msg))
+        .when(complete | _one_json_value(F.col("value")), F.lit("not_an_object"))
         .otherwise(F.lit("invalid_json"))
     )
-    return parsed.select(
-        "*", msg.alias("_msg"), reason.alias("reason")
-    ).withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("value")))
+    rejected = F.col("reason").isNotNull()
+    return (
+        lines.select("*", msg.alias("_msg"), reason.alias("reason"))
+        .withColumn("raw", F.when(rejected, F.col("value")))
+        .withColumn("raw_base64", F.when(rejected & ~_valid_utf8(F.col("value")), F.base64(F.col("value").cast("binary"))))
+    )
+
+
+def _valid_utf8(value: Column) -> Column:
+    """Whether a string column's bytes are valid UTF-8 (``spark.read.text`` keeps a line's bytes as they are)."""
+    if hasattr(F, "is_valid_utf8"):  # Spark 4
+        return F.is_valid_utf8(value)
+    return value.cast("binary") == F.encode(value, "UTF-8")  # decoding replaces invalid bytes: the bytes change
+
+
+def _is_text(value: Column) -> Column:
+    """Valid UTF-8 without an escaped lone surrogate: text that Spark's strings hold without replacing anything."""
+    maybe_surrogate = value.contains("\\ud") | value.contains("\\uD")
+    return _valid_utf8(value) & ~(maybe_surrogate & value.rlike(_LONE_SURROGATE))
+
+
+def _one_json_value(value: Column) -> Column:
+    """Whether a line that is not a JSON object is one complete JSON value (only asked of lines that are not one).
+
+    Spark's parse of ``[<line>,...]`` into objects gives up on a line that is an array, string, number or boolean;
+    ``{"v":<line>,"<end marker>":0}`` parses it as text, and its keys must be exactly ``v`` and the end marker.
+    """
+    wrapped = F.concat(F.lit('{"v":'), value, F.lit(f',"{_EOL}":0}}'))
+    parsed = F.from_json(wrapped, T.StructType([T.StructField("v", T.StringType()), T.StructField(_EOL, T.IntegerType())]),
+                         JSON_OPTIONS)
+    return parsed[_EOL].isNotNull() & (F.size(F.json_object_keys(wrapped)) == 2)
+
+
+def too_deep(raw: Column) -> Column:
+    """Whether a line nests objects or arrays more than :data:`MAX_DEPTH` levels (strings aside), for ``detail``."""
+    brackets = F.regexp_replace(F.regexp_replace(raw, r'"(?:[^"\\]|\\.)*"', ""), r"[^\[\]{}]", "")
+    opened = F.length(F.regexp_replace(brackets, r"[\]}]", ""))
+    steps = F.split(brackets, "")
+    depth = F.aggregate(
+        steps,
+        F.struct(F.lit(0).alias("d"), F.lit(0).alias("m")),
+        lambda acc, c: F.struct(
+            (acc["d"] + F.when(c.isin("[", "{"), 1).otherwise(-1)).alias("d"),
+            F.greatest(acc["m"], acc["d"] + F.when(c.isin("[", "{"), 1).otherwise(-1)).alias("m"),
+        ),
+    )
+    return (opened > MAX_DEPTH) & (depth["m"] > MAX_DEPTH)
 
 
 def _message_reason(msg: Column) -> Column:
@@ -132,6 +205,17 @@ def _message_reason(msg: Column) -> Column:
     )
 
 
+def _message_id(msg: Column) -> Column:
+    """``messageId`` as text; a number as the client wrote it (``1e400``, ``0.1000000000000000001``).
+
+    Spark prints a parsed number as a Java double would (``"Infinity"`` for both ``1e400`` and ``2e400``), which
+    would merge different messages: when the parsed id looks like such a number, the digits are taken from the line.
+    """
+    parsed = msg["messageId"]
+    as_written = F.regexp_extract(F.col("value"), _NUMERIC_ID, 1)
+    return F.when(parsed.rlike(_PRINTED_NUMBER) & (as_written != ""), as_written).otherwise(parsed)
+
+
 def _extras() -> Column:
     """Top-level keys without a column of their own, with their JSON text; ``null`` when there are none.
 
@@ -140,8 +224,33 @@ def _extras() -> Column:
     def unknown(key: Column) -> Column:
         return ~key.isin(*KNOWN_FIELDS)
 
-    extras = F.map_filter(F.from_json(F.col("value"), _STRING_MAP, JSON_OPTIONS), lambda k, _v: unknown(k))
+    parsed = _number_text(last_key_wins(F.from_json(F.col("value"), _STRING_MAP, JSON_OPTIONS)))
+    extras = F.map_filter(parsed, lambda k, _v: unknown(k))
     return F.when(F.col("reason").isNull() & F.exists(F.json_object_keys("value"), unknown), extras)
+
+
+def last_key_wins(m: Column) -> Column:
+    """A map parsed from JSON with each repeated key's last value only (Spark's JSON parse keeps every entry).
+
+    Only a map that repeats a key is rebuilt; the others pass as they are.
+    """
+    keys = F.map_keys(m)
+    later = lambda i: F.slice(keys, i + 2, F.size(keys) + 1)  # noqa: E731 - the keys after position i
+    kept = F.filter(F.map_entries(m), lambda e, i: ~F.array_contains(later(i), e["key"]))
+    return F.when(F.size(F.array_distinct(keys)) < F.size(keys), F.map_from_entries(kept)).otherwise(m)
+
+
+def _number_text(m: Column) -> Column:
+    """A map's values with a number too large for a double as ``Infinity``/``-Infinity``, text that casts to the
+    double it became, instead of Spark's quoted ``"Infinity"``.
+
+    A line that holds the quoted text as a string value (``"\\"Infinity\\""``) is left as it is: the two cannot
+    be told apart there.
+    """
+    quoted = ('"Infinity"', '"-Infinity"')
+    unquoted = F.transform_values(m, lambda _k, v: F.when(v.isin(*quoted), F.regexp_replace(v, '"', "")).otherwise(v))
+    overflow = F.exists(F.map_values(m), lambda v: v.isin(*quoted)) & ~F.col("value").contains('\\"Infinity\\"')
+    return F.when(overflow, unquoted).otherwise(m)
 
 
 def parse_timestamp(text: Column) -> Column:
@@ -151,7 +260,9 @@ def parse_timestamp(text: Column) -> Column:
 
 def _column_from(msg: Column, field: str, hive_type: str) -> Column:
     """One events column from the parsed message (strings and maps as parsed; timestamps converted)."""
-    value = msg[field]
+    value = _message_id(msg) if field == "messageId" else msg[field]
+    if hive_type == MAP:
+        return _number_text(last_key_wins(value))
     if hive_type != TIMESTAMP:
         return value
     # ``timestamp`` was checked by the judge; any other timestamp field still has to look like ISO-8601.

@@ -6,9 +6,9 @@ Hive-style folders: ``<tables>/<table>/sourceid=<id>/dt=<YYYY-MM-DD>/``.
 """
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Iterator, Mapping
-from urllib.parse import quote, unquote
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_MS = 86_400_000
@@ -95,13 +95,44 @@ def parse_partition_dir(path: str) -> dict[str, str]:
     for segment in path.split("/"):
         key, sep, value = segment.partition("=")
         if sep and key and "." not in key:
-            out[key] = unquote(value)
+            out[key] = unescape_value(value)
     return out
 
 
+#: The characters Spark (``ExternalCatalogUtils.escapePathName``, as Hive) writes as ``%XX`` in a partition folder.
+_ESCAPED = frozenset([chr(c) for c in range(0x01, 0x20)] + list('"#%\'*/:=?\\\x7f{[]^'))
+_ESCAPE_SEQUENCE = re.compile(r"%([0-9A-Fa-f]{2})")
+
+#: A source id: letters or digits of any script first, then letters, digits, ``_``, ``-``, ``.`` or spaces, not
+#: ending with a space. Nothing Spark escapes in a folder name, nothing Hadoop reads as a glob, never ``.``/``..``.
+SOURCE_ID = re.compile(r"[^\W_](?:[\w .-]*[\w.-])?")
+
+
 def escape_value(value: str) -> str:
-    """Escape a partition value the way Hive does for the characters that break a path."""
-    return quote(value, safe=" -_.~+@,;!$&'()*")
+    """Escape a partition value exactly as Spark and Hive do (``ExternalCatalogUtils.escapePathName``).
+
+    >>> escape_value("a b/c%d=e")
+    'a b%2Fc%25d%3De'
+    """
+    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in value)
+
+
+def unescape_value(value: str) -> str:
+    """The inverse of :func:`escape_value` (``ExternalCatalogUtils.unescapePathName``).
+
+    >>> unescape_value("a b%2Fc%25d%3De")
+    'a b/c%d=e'
+    """
+    return _ESCAPE_SEQUENCE.sub(lambda m: chr(int(m.group(1), 16)), value)
+
+
+def is_source_id(name: str) -> bool:
+    """Whether ``name`` can be a source id (:data:`SOURCE_ID`): a plain folder name, the same in every layout.
+
+    >>> is_source_id("web-1"), is_source_id("my source"), is_source_id(".."), is_source_id("pct%41")
+    (True, True, False, False)
+    """
+    return SOURCE_ID.fullmatch(name) is not None
 
 
 def raw_day_dir(raw: str, source: str, day: date) -> str:

@@ -2,19 +2,31 @@
 
 Segment's S3 destination writes ``<lake.raw>/<sourceId>/<received-day-epoch-ms>/<file>.gz``. :func:`find_raw_days`
 lists what is there (through Hadoop's FileSystem, so ``s3://``, ``s3a://`` and ``file://`` alike) and which requested
-days have no folder:
+days have no folder. A :class:`RawDay` is the one source of a partition's keys: the rows, the counts, the
+verification, the catalog and the stale-partition removal all take ``(sourceid, dt)`` from it. Every numeric folder
+of a source that names the day (``1795478400000``, ``1795478400001``, ``01795478400000``) belongs to it:
 
 >>> from lakelib.storage import Storage                                      # doctest: +SKIP
 >>> days, missing = find_raw_days(Storage(spark), config.lake.raw, ["web"], None)   # doctest: +SKIP
 """
 from __future__ import annotations
 
+import logging
+import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Sequence
 
-from lakelib.paths import day_folder, join, select_days
+from lakelib.errors import InputError
+from lakelib.paths import SOURCE_ID, is_source_id, join, select_days
 from lakelib.storage import FileInfo, Storage
+
+log = logging.getLogger(__name__)
+
+#: What ends a line in a raw file, as for Hadoop's line reader (and so ``spark.read.text``): LF, CRLF or CR.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -25,6 +37,11 @@ class RawDay:
     day: date
     uri: str
     files: list[FileInfo] = field(default_factory=list)
+
+    @property
+    def folders(self) -> list[str]:
+        """The day folders the files come from (more than one when two folder names map to the same day)."""
+        return sorted({f.path.rstrip("/").rsplit("/", 1)[0] for f in self.files}) or [self.uri]
 
     @property
     def bytes(self) -> int:
@@ -52,27 +69,97 @@ def find_raw_days(
         Source ids; empty means every folder under ``raw``.
     days
         Days to read; ``None`` means every day folder found.
+
+    Raises
+    ------
+    InputError
+        A folder under ``raw`` that is not hidden (``_x``, ``.x``) and cannot be a source id, naming it.
     """
     if not sources:
-        sources = [f.name for f in storage.list(raw) if f.is_dir and not f.name.startswith(("_", "."))]
+        sources = list_sources(storage, raw)
     found: list[RawDay] = []
     skipped: list[tuple[str, date]] = []
     for source in sources:
         source_uri = join(raw, source)
         if days is None:  # every day: one recursive listing of the source
             by_folder = _files_by_day_folder(storage.walk_files(source_uri), source)
-        else:  # the requested days only: one listing per day, however much history the source has
+        else:  # the requested days: one listing of the source's day folders, then one per matching folder
+            names = [f.name for f in storage.list(source_uri) if f.is_dir]
             by_folder = {}
-            for day in days:
-                files = [f for f in storage.data_files(join(source_uri, day_folder(day))) if f.size > 0]
+            for _day, name in select_days(names, days):
+                files = [f for f in storage.data_files(join(source_uri, name)) if f.size > 0]
                 if files:
-                    by_folder[day_folder(day)] = files
-        selected = {day: name for day, name in select_days(by_folder, days)}
-        for day, name in sorted(selected.items()):
-            found.append(RawDay(source, day, join(source_uri, name), by_folder[name]))
+                    by_folder[name] = files
+        grouped: dict[date, list[str]] = {}
+        for day, name in select_days(by_folder, days):
+            grouped.setdefault(day, []).append(name)
+        for day, names in sorted(grouped.items()):
+            if len(names) > 1:
+                log.info("source %s, %s: %d folders name the day, all read: %s", source, day, len(names),
+                         ", ".join(names))
+            files = sorted((f for name in names for f in by_folder[name]), key=lambda f: f.path)
+            found.append(RawDay(source, day, join(source_uri, names[0]), files))
         if days is not None:
-            skipped += [(source, d) for d in days if d not in selected]
+            skipped += [(source, d) for d in days if d not in grouped]
     return found, skipped
+
+
+def list_sources(storage: Storage, raw: str) -> list[str]:
+    """The source folders under ``raw`` (hidden ``_x`` and ``.x`` folders aside, logged).
+
+    Raises
+    ------
+    InputError
+        A folder that cannot be a source id (:data:`lakelib.paths.SOURCE_ID`), naming every such folder.
+    """
+    names = [f.name for f in storage.list(raw) if f.is_dir]
+    hidden = [n for n in names if n.startswith(("_", "."))]
+    if hidden:
+        log.info("hidden folders under %s not read: %s", raw, ", ".join(hidden))
+    bad = [n for n in names if n not in hidden and not is_source_id(n)]
+    if bad:
+        raise InputError(
+            f"folder(s) under {raw} that cannot be a source id: {', '.join(repr(n) for n in bad)}; a source id is "
+            f"letters, digits, '_', '-', '.' and inner spaces ({SOURCE_ID.pattern}): rename or move them, "
+            "nothing was written"
+        )
+    return [n for n in names if n not in hidden]
+
+
+def gunzip(data: bytes) -> bytes:
+    """The content of a gzip file (every member of it), or an error that says what is wrong with it.
+
+    Stricter than Python's :mod:`gzip`: anything after the last member, zero padding included, is an error, as it
+    is for Hadoop's reader.
+
+    Raises
+    ------
+    ValueError
+        ``truncated``, ``not a gzip file`` or ``trailing data after the gzip stream``.
+    """
+    out = []
+    rest = data
+    while True:
+        if rest[:2] != _GZIP_MAGIC:
+            raise ValueError("not a gzip file" if not out else "trailing data after the gzip stream")
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            out.append(inflater.decompress(rest))
+        except zlib.error as exc:
+            raise ValueError(f"corrupt ({exc})") from None
+        if not inflater.eof:
+            raise ValueError("truncated")
+        rest = inflater.unused_data
+        if not rest:
+            return b"".join(out)
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """The lines of a file's content as Hadoop's line reader splits them (LF, CRLF or CR; no final empty line)."""
+    lines = _LINE_END.split(data)
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
 
 
 def _files_by_day_folder(files: Sequence[FileInfo], source: str) -> dict[str, list[FileInfo]]:

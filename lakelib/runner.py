@@ -6,9 +6,10 @@ A job is ``main(argv) -> int`` that calls :func:`run_job` with its parser and a 
         return run_job("json_to_parquet", build_parser(), argv, convert)
 
 :func:`run_job` parses the arguments and loads the config *before* Spark starts (a usage or config error exits 2
-with one line), runs the body, maps lakelib's errors and Spark's to one line on stderr and an exit code (1 for a
-failed run), and writes the run report whatever the outcome (and, when a session exists, its row of the
-``lake_runs`` table: :mod:`lakelib.runs`).
+with one line), runs the body, maps lakelib's errors and Spark's to one line and an exit code (1 for a failed
+run), and writes the run report whatever the outcome (and, when a session exists, its row of the ``lake_runs``
+table: :mod:`lakelib.runs`). The line is the last the job prints, on the driver's stderr, which ``spark-submit``
+passes to its own stdout.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Callable, Optional, Sequence
 
 from lakelib.config import Config, load_config
 from lakelib.errors import LakelibError, PartialRegistrationError, UsageError
-from lakelib.paths import date_range, parse_date
+from lakelib.paths import date_range, is_source_id, parse_date
 from lakelib.redact import redact_args, redact_text
 from lakelib.report import RunReport, record_registration, write_report
 
@@ -72,11 +73,19 @@ def requested_days(args: argparse.Namespace) -> list[date] | None:
 
 
 def requested_sources(args: argparse.Namespace, config: Config) -> list[str]:
-    """``--source`` values if any, else the config's ``sources`` (empty means every source found)."""
+    """``--source`` values if any, else the config's ``sources`` (empty means every source found).
+
+    Raises
+    ------
+    UsageError
+        A value that is not a source id (:data:`lakelib.paths.SOURCE_ID`): ``..``, ``.``, empty, a path...
+    """
     sources = list(dict.fromkeys(args.source or config.sources))
     for source in sources:
-        if not source or "/" in source or "=" in source:
-            raise UsageError(f"--source {source!r} is not a source id")
+        if not is_source_id(source):
+            where = "--source" if args.source else "sources:"
+            raise UsageError(f"{where} {source!r} is not a source id (letters, digits, '_', '-', '.' and inner "
+                             "spaces, starting with a letter or digit)")
     return sources
 
 

@@ -4,8 +4,9 @@
 >>> spark = build_session(load_config("conf/local.yaml"))   # doctest: +SKIP
 >>> spark.table("segment_logs.events").groupBy("type").count().show()   # doctest: +SKIP
 
-The session always runs in UTC and overwrites only the partitions a write produces (dynamic partition
-overwrite). With ``catalog.kind: spark`` it has Hive support:
+The session always runs in UTC, overwrites only the partitions a write produces (dynamic partition overwrite) and
+stores ancient dates and timestamps exactly (:data:`REQUIRED_CONF`, whatever the config's ``spark:`` says).
+With ``catalog.kind: spark`` it has Hive support:
 the cluster's metastore on EMR (Glue when the cluster is configured so), and locally an embedded Derby metastore
 under ``catalog.metastore`` (default ``<lake.tables>/_metastore``).
 """
@@ -26,11 +27,32 @@ log = logging.getLogger(__name__)
 
 #: Settings every lakelib session gets; ``spark:`` in the config and ``extra`` override them.
 BASE_CONF: dict[str, str] = {
-    "spark.sql.session.timeZone": "UTC",
-    "spark.sql.sources.partitionOverwriteMode": "dynamic",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.ui.showConsoleProgress": "false",
+}
+
+#: Settings lakelib's results depend on: applied over the config's ``spark:`` (a copied setting that would misfile
+#: rows, reject old timestamps or overwrite a whole table is replaced, with a warning). Timestamps are read and
+#: written in UTC; Parquet stores dates and timestamps before 1900 (and before the 1582 calendar switch) exactly,
+#: in the proleptic Gregorian calendar, instead of failing the write (``WRITE_ANCIENT_DATETIME``); a write replaces
+#: only the partitions it produces. Spark 3.5 also knows the rebase settings under ``spark.sql.legacy.parquet.*``
+#: names, which these replace.
+REQUIRED_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+}
+
+#: Older names of required settings: a config that sets one is overridden like the setting itself.
+_LEGACY_NAMES = {
+    "spark.sql.legacy.parquet.datetimeRebaseModeInWrite": "spark.sql.parquet.datetimeRebaseModeInWrite",
+    "spark.sql.legacy.parquet.datetimeRebaseModeInRead": "spark.sql.parquet.datetimeRebaseModeInRead",
+    "spark.sql.legacy.parquet.int96RebaseModeInWrite": "spark.sql.parquet.int96RebaseModeInWrite",
+    "spark.sql.legacy.parquet.int96RebaseModeInRead": "spark.sql.parquet.int96RebaseModeInRead",
 }
 
 #: The quiet log4j2 configuration ``scripts/submit.sh local`` passes to the driver, also used when
@@ -78,6 +100,14 @@ def session_conf(config: Config | None, extra: Mapping[str, str] | None = None) 
             )
         conf.update(config.spark)
     conf.update(extra or {})
+    for key, value in list(conf.items()):
+        required = _LEGACY_NAMES.get(key, key)
+        if required in REQUIRED_CONF and str(value) != REQUIRED_CONF[required]:
+            log.warning("spark setting %s=%s replaced by %s=%s (lakelib needs it)", key, value, required,
+                        REQUIRED_CONF[required])
+            if key != required:
+                del conf[key]
+    conf.update(REQUIRED_CONF)
     return conf
 
 
@@ -153,8 +183,8 @@ def _set_jvm_log_levels(jvm, level: str) -> None:
         configurator = jvm.org.apache.logging.log4j.core.config.Configurator
         levels = jvm.org.apache.logging.log4j.Level
         configurator.setRootLevel(levels.toLevel(level))
-        if level in ("WARN", "ERROR", "FATAL", "OFF"):
-            for name, quiet in quiet_logger_levels().items():
-                configurator.setLevel(name, levels.toLevel(quiet))
+        quiet = level in ("WARN", "ERROR", "FATAL", "OFF")
+        for name, quiet_level in quiet_logger_levels().items():  # -v: the packaged file's quiet loggers speak again
+            configurator.setLevel(name, levels.toLevel(quiet_level if quiet else level))
     except Exception:  # pragma: no cover - a cluster with another logging backend
         log.debug("could not set the JVM log level", exc_info=True)

@@ -45,6 +45,10 @@ class Storage:
     def _fs(self, path):
         return path.getFileSystem(self._conf)
 
+    def spark_uri(self, path: str) -> str:
+        """How Spark's file sources name the file at ``path`` (``_metadata.file_path``): its URI, percent-encoded."""
+        return str(self._path(path).toUri().toString())
+
     def exists(self, uri: str) -> bool:
         """Whether a file or folder exists at ``uri``."""
         path = self._path(uri)

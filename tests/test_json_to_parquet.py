@@ -1,9 +1,11 @@
 """json_to_parquet end to end: raw gzip folders in, events + quarantine + report out, checked independently."""
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
+import uuid
 from collections import defaultdict
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -13,7 +15,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from jobs import json_to_parquet
-from lakelib.paths import day_folder
+from lakelib.parse import TOO_DEEP
+from lakelib.paths import day_folder, unescape_value
 from lakelib.raw import RawDay
 from lakelib.sample import SampleSpec, generate
 from lakelib.schema import EVENTS, MESSAGE_TYPES, spark_schema
@@ -289,3 +292,235 @@ def test_file_count_follows_the_target_size():
     assert planned >= 2
     assert json_to_parquet.plan_file_counts([day], 256) == {("web", "2026-01-01"): planned}
     assert json_to_parquet.plan_file_counts([day], 1024) == {("web", "2026-01-01"): 1}
+
+
+# --- hostile input and setups (issue 11) ---------------------------------------------------------------------------
+
+def _msg(mid, **fields) -> str:
+    return json.dumps({"messageId": mid, "type": "track", "timestamp": "2026-01-01T00:00:00Z", **fields})
+
+
+def write_raw_bytes(raw: Path, source: str, folder: str, lines: list[bytes], name="part-0.gz") -> Path:
+    path = raw / source / folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    return path
+
+
+def hostile_config(tmp_path: Path, database: str | None = None) -> Path:
+    catalog = f"{{kind: spark, database: {database}}}" if database else "{kind: none}"
+    config = tmp_path / "hostile.yaml"
+    config.write_text(
+        f"lake:\n  raw: {tmp_path}/raw\n  tables: {tmp_path}/tables\n  quarantine: {tmp_path}/quarantine\n"
+        f"  reports: {tmp_path}/reports\ncatalog: {catalog}\n"
+        "spark:\n  spark.sql.session.timeZone: America/Los_Angeles\n"
+        "  spark.sql.legacy.parquet.datetimeRebaseModeInWrite: EXCEPTION\n"
+    )
+    return config
+
+
+def test_ancient_timestamps_are_stored_exactly_and_the_run_succeeds(spark, tmp_path):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("old", receivedAt="1899-12-31T23:59:59Z", sentAt="0001-01-01T00:00:00Z",
+                                                   originalTimestamp="1582-10-10T12:00:00Z")])
+    write_raw(tmp_path / "raw", "ios", DAY1, [_msg("new")])
+    assert run(hostile_config(tmp_path), "--date", DAY1.isoformat()) == 0
+    columns = ("receivedat", "sentat", "originaltimestamp")
+    got = read_events(spark, tmp_path).select(
+        "sourceid", *[F.date_format(c, "yyyy-MM-dd HH:mm:ss").alias(c) for c in columns]
+    ).collect()
+    assert sorted(tuple(r) for r in got) == [("ios", None, None, None),
+                                              ("web", "1899-12-31 23:59:59", "0001-01-01 00:00:00", "1582-10-10 12:00:00")]
+
+
+def test_rows_take_their_keys_from_the_listing_whatever_the_names_and_the_time_zone(spark, tmp_path):
+    from lakelib.storage import Storage
+
+    day = write_raw(tmp_path / "raw", "my source", DAY1, [_msg("a")]).parent
+    write_raw(tmp_path / "raw", "näö-東京", DAY2, [_msg("b")])
+    days = [RawDay("my source", DAY1, f"file://{day}", Storage(spark).list(f"file://{day}"))]
+    spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+    try:
+        got = json_to_parquet.read_raw_lines(spark, days).select("sourceid", "dt", "file").collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert [(r["sourceid"], r["dt"]) for r in got] == [("my source", "2026-01-01")]
+    assert got[0]["file"].endswith("/my source/1767225600000/part-0.gz")
+
+
+def test_escape_value_escapes_exactly_as_spark(spark, tmp_path):
+    from lakelib.paths import escape_value, unescape_value
+
+    values = ["a b", "x/y", "100%", "é東", "".join(chr(c) for c in range(1, 128) if not chr(c).isalnum())]
+    spark.createDataFrame([(v, 1) for v in values], "k string, n int").write.partitionBy("k").parquet(str(tmp_path / "t"))
+    folders = {p.name for p in (tmp_path / "t").iterdir() if p.name.startswith("k=")}
+    assert folders == {f"k={escape_value(v)}" for v in values}
+    assert [unescape_value(escape_value(v)) for v in values] == values
+
+
+@pytest.mark.parametrize("source", ["..", ".", "", "a/b", "pct%41", "x*"])
+def test_a_source_that_is_not_a_plain_folder_name_is_refused(tmp_path, capsys, source):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("m")])
+    assert run(write_config(tmp_path), "--source", source) == 2
+    assert "is not a source id" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "tables").exists()
+
+
+def test_a_folder_under_raw_that_cannot_be_a_source_fails_naming_it_before_writing(tmp_path, capsys):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("m")])
+    write_raw(tmp_path / "raw", "pct%41", DAY1, [_msg("n")])
+    (tmp_path / "raw" / "_hidden").mkdir()
+    assert run(write_config(tmp_path)) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "'pct%41'" in last and "_hidden" not in last and "nothing was written" in last
+    assert not (tmp_path / "tables").exists() and not (tmp_path / "quarantine").exists()
+
+
+@pytest.mark.parametrize("with_date", [True, False])
+def test_every_folder_naming_the_same_day_is_read(spark, tmp_path, with_date):
+    canonical = day_folder(DAY1)
+    folders = [canonical, str(int(canonical) + 1), "0" + canonical]
+    for i, folder in enumerate(folders):
+        write_raw_bytes(tmp_path / "raw", "web", folder, [_msg(f"m{i}").encode(), _msg("shared").encode()])
+    report = tmp_path / "report.json"
+    args = ["--date", DAY1.isoformat()] if with_date else []
+    assert run(write_config(tmp_path), "--report", str(report), *args) == 0
+    [p] = json.loads(report.read_text())["partitions"]
+    assert (p["dt"], p["lines_read"], p["rows_written"], p["duplicates_dropped"], p["input_files"]) == (
+        DAY1.isoformat(), 6, 4, 2, 3)
+    assert sorted(r["messageid"] for r in read_events(spark, tmp_path).collect()) == ["m0", "m1", "m2", "shared"]
+
+
+def test_an_upper_case_gz_is_decompressed(spark, tmp_path):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("lower")])
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("upper1"), "", _msg("upper2")], name="part-1.GZ")
+    assert run(write_config(tmp_path), "--date", DAY1.isoformat()) == 0
+    assert sorted(r["messageid"] for r in read_events(spark, tmp_path).collect()) == ["lower", "upper1", "upper2"]
+    assert not (tmp_path / "quarantine").exists()
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("plain.gz", b'{"messageId":"p"}\n', "not a gzip file"),
+    ("random.gz", bytes(range(7, 250)) * 3, "not a gzip file"),
+    ("junk.gz", gzip.compress(b"x\n") + b"junk", "trailing data"),
+    ("zeros.gz", gzip.compress(b"x\n") + b"\0" * 512, "trailing data"),
+    ("zeros.GZ", gzip.compress(b"x\n") + b"\0" * 512, "trailing data"),
+])
+def test_a_gz_that_is_not_gzip_fails_naming_the_file(tmp_path, capsys, name, content, why):
+    good = write_raw(tmp_path / "raw", "web", DAY1, [_msg("m")])
+    (good.parent / name).write_bytes(content)
+    assert run(write_config(tmp_path), "--date", DAY1.isoformat()) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert name in last and why in last and "part-0.gz" not in last
+    assert not (tmp_path / "tables").exists()
+
+
+def _lines_read(raw: Path) -> dict[tuple[str, str], int]:
+    """Non-blank lines per (source, UTC day of the folder), counted from the bytes, case-blind about ``.gz``."""
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for path in raw.rglob("*"):
+        if path.is_file() and path.name.lower().endswith(".gz"):
+            day = datetime.fromtimestamp(int(path.parent.name) / 1000, tz=timezone.utc).date().isoformat()
+            data = gzip.decompress(path.read_bytes())
+            out[(path.parent.parent.name, day)] += sum(1 for line in re.split(rb"\r\n|\r|\n", data) if line.strip())
+    return dict(out)
+
+
+def test_a_raw_folder_of_every_hostile_case_at_once_is_accounted_for_line_by_line(spark, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    clean = [_msg(f"c{i}", properties={"n": i}).encode() for i in range(20)]
+    write_raw_bytes(raw, "web", day_folder(DAY1), clean)
+    write_raw_bytes(raw, "ios", day_folder(DAY2), clean)
+    hostile = [
+        _msg("old", receivedAt="1899-12-31T23:59:59Z", sentAt="0001-01-01T00:00:00Z").encode(),
+        _msg("forged").encode()[:-1] + b'},"lakelib_eol":0}',
+        _msg("uX1").encode().replace(b"X", b"\xff"),
+        _msg("uX1").encode().replace(b"X", b"\xfe"),
+        b'{"messageId":"u\\ud800","type":"track","timestamp":"2026-01-01T00:00:00Z"}',
+        b'{"messageId":"u\\ud801","type":"track","timestamp":"2026-01-01T00:00:00Z"}',
+        b'{"messageId":1e400,"type":"track","timestamp":"2026-01-01T00:00:00Z"}',
+        b'{"messageId":2e400,"type":"track","timestamp":"2026-01-01T00:00:00Z"}',
+        b'{"messageId":"dupkeys","type":"track","timestamp":"2026-01-01T00:00:00Z","properties":{"a":1,"a":2}}',
+        b'{"messageId":"deep","type":"track","timestamp":"2026-01-01T00:00:00Z","p":' + b"[" * 2000 + b"]" * 2000 + b"}",
+        _msg("c1").encode(),  # a duplicate of a clean line in another folder of the same day
+    ]
+    for source in ("my source", "näö-東京"):
+        write_raw_bytes(raw, source, day_folder(DAY1), hostile)
+        write_raw_bytes(raw, source, str(int(day_folder(DAY1)) + 1), clean[:5], name="second.gz")
+        write_raw_bytes(raw, source, day_folder(DAY1), [_msg("upper").encode()], name="part-9.GZ")
+    # the two cases that stop a run: a folder that cannot be a source id, a .gz that is not gzip
+    write_raw_bytes(raw, "pct%41", day_folder(DAY1), clean)
+    not_gzip = raw / "web" / day_folder(DAY1) / "plain.gz"
+    not_gzip.write_bytes(b"\n".join(clean))
+    database = f"hostile_{uuid.uuid4().hex[:10]}"
+    config = hostile_config(tmp_path, database)
+    before = {p for p in tmp_path.rglob("*")}
+
+    def new_files():
+        return {p for p in tmp_path.rglob("*") if p.is_file() and p not in before}
+
+    assert run(config) == 1
+    assert "'pct%41'" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert {p.relative_to(tmp_path).parts[0] for p in new_files()} <= {"reports"}
+    (raw / "pct%41").rename(raw / "pct-41")  # what the error line says to do
+    before |= set((raw / "pct-41").rglob("*"))
+    assert run(config) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "plain.gz (not a gzip file)" in last
+    assert {p.relative_to(tmp_path).parts[0] for p in new_files()} <= {"reports"}
+    not_gzip.unlink()
+
+    report_path = tmp_path / "report.json"
+    assert run(config, "--report", str(report_path)) == 0
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "succeeded"
+    reported = {(p["sourceid"], p["dt"]): p for p in report["partitions"]}
+    assert {k: p["lines_read"] for k, p in reported.items()} == _lines_read(raw)
+    for p in reported.values():
+        assert p["lines_read"] == p["rows_written"] + p["duplicates_dropped"] + p["quarantined"]
+    for source in ("my source", "näö-東京"):
+        p = reported[(source, DAY1.isoformat())]
+        assert (p["lines_read"], p["rows_written"], p["duplicates_dropped"], p["quarantined"]) == (17, 10, 1, 6)
+        assert p["quarantined_by_reason"]["invalid_json"] == 6 and p["input_files"] == 3
+
+    events = read_events(spark, tmp_path)
+    per_partition = {(r["sourceid"], r["dt"]): r["count"] for r in events.groupBy("sourceid", "dt").count().collect()}
+    assert per_partition == {k: p["rows_written"] for k, p in reported.items() if p["rows_written"]}
+    ids = {r["messageid"] for r in events.where(F.col("sourceid") == "my source").select("messageid").collect()}
+    assert {"old", "1e400", "2e400", "dupkeys", "upper", "c1"} <= ids and "forged" not in ids
+    dupkeys = events.where(F.col("messageid") == "dupkeys").select(F.size("properties"), F.col("properties")["a"])
+    assert [tuple(r) for r in dupkeys.collect()] == [(1, "2")] * 2
+
+    quarantine = spark.read.json(f"{tmp_path}/quarantine/json_to_parquet").where(F.col("sourceid") == "my source")
+    rows = quarantine.collect()
+    assert {base64.b64decode(r["raw_base64"]) for r in rows if r["raw_base64"]} == set(hostile[2:4])
+    assert [r["detail"] for r in rows if r["detail"]] == [TOO_DEEP]
+
+    written = {p.relative_to(tmp_path).parts[0] for p in new_files()}
+    assert written <= {"tables", "quarantine", "reports", "report.json"}
+    registered = {
+        tuple(unescape_value(kv.split("=", 1)[1]) for kv in r[0].split("/"))
+        for r in spark.sql(f"SHOW PARTITIONS {database}.events").collect()
+    }
+    assert registered == {k for k, p in reported.items() if p["rows_written"]}
+    spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
+
+
+def test_under_spark_submit_a_corrupt_file_ends_with_one_line_saying_what_to_fix_and_no_java_trace(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    good = write_raw(tmp_path / "raw", "web", DAY1, [_msg(f"m{i}", pad="x" * 100) for i in range(500)])
+    broken = good.with_name("broken.gz")
+    broken.write_bytes(good.read_bytes()[:300])
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable)
+    env.pop("PYSPARK_SUBMIT_ARGS", None)
+    done = subprocess.run(
+        [str(Path(json_to_parquet.__file__).parent.parent / "scripts" / "submit.sh"), "local", "json_to_parquet",
+         "--config", str(write_config(tmp_path)), "--date", DAY1.isoformat()],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert done.returncode == 1
+    last = done.stdout.strip().splitlines()[-1]  # spark-submit hands the Python driver's stderr to its stdout
+    assert last.startswith("json_to_parquet: error: corrupt or truncated gzip") and "broken.gz (truncated)" in last
+    assert "\tat " not in done.stdout + done.stderr and "Exception in task" not in done.stderr

@@ -1,14 +1,16 @@
 """The line judge and the dedup: every reject reason, stray types, timestamps, spec examples, duplicates."""
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from lakelib.errors import ConfigError
-from lakelib.parse import PARTIAL_RESULTS, dedupe_by_message_id, judge_lines, parse_events
+from lakelib.parse import PARTIAL_RESULTS, dedupe_by_message_id, judge_lines, parse_events, too_deep
 from lakelib.schema import EVENT_COLUMNS
 
 LINE_SCHEMA = "value string, file string, sourceid string, dt string, pos long"
@@ -33,6 +35,14 @@ CASES = {
     "trailing_text": (_good() + " trailing", "invalid_json"),
     "two_objects_glued": (_good() + _good(), "invalid_json"),
     "extra_brace": (_good() + "}", "invalid_json"),
+    "forged_old_end_marker": (_good()[:-1] + '},"lakelib_eol":0}', "invalid_json"),
+    "trailing_key": (_good() + ',"x":1', "invalid_json"),
+    "trailing_bracket": (_good() + "]", "invalid_json"),
+    "trailing_bracket_and_object": (_good() + '],{"x":1}', "invalid_json"),
+    "trailing_comma": (_good() + ",", "invalid_json"),
+    "array_then_key": ('[1],"x":1', "invalid_json"),
+    "lone_high_surrogate": (_good(messageId="u\\ud800").replace("\\\\", "\\"), "invalid_json"),
+    "lone_low_surrogate": ('{"messageId":"u\\udc00","type":"track","timestamp":"2015-12-10T04:08:31Z"}', "invalid_json"),
     "single_quotes": ("{'messageId': 'm1', 'type': 'track'}", "invalid_json"),
     "nan": ('{"messageId":"m1","type":"track","timestamp":"2015-12-10T04:08:31Z","x":NaN}', "invalid_json"),
     "nan_in_a_map": (_good()[:-1] + ', "context": {"a": NaN}}', "invalid_json"),
@@ -65,6 +75,10 @@ CASES = {
     "stray_types": (_good(userId=42, anonymousId=True, event={"a": 1}, context="not a map", properties=[1, 2],
                           sentAt="garbage", version=2), None),
     "unicode": (_good(event="Über café 東京 🚀", properties={"città": "Zürich"}), None),
+    "surrogate_pair": ('{"messageId":"\\ud83d\\ude80","type":"track","timestamp":"2015-12-10T04:08:31Z"}', None),
+    "escaped_backslash_then_u": ('{"messageId":"a\\\\ud800","type":"track","timestamp":"2015-12-10T04:08:31Z"}', None),
+    "replacement_char": (_good(messageId="u\ufffd1"), None),
+    "duplicate_map_keys": (_good(properties={"a": 1})[:-2] + ',"a":2,"b":3,"a":{"c":4}}}', None),
     "nested": (_good(properties={"a": {"b": [1, 2.5, None]}, "n": None, "t": True}), None),
     "duplicate_key": ('{"messageId":"m1","type":"page","type":"track","timestamp":"2015-12-10T04:08:31Z"}', None),
     "duplicate_key_last_invalid": ('{"messageId":"m1","type":"track","type":"click","timestamp":"2015-12-10T04:08:31Z"}',
@@ -160,6 +174,66 @@ def test_nested_values_are_json_text_and_unicode_survives(judged):
 
 def test_a_repeated_top_level_key_resolves_to_its_last_value(judged):
     assert judged["duplicate_key"]["type"] == "track"
+
+
+def test_a_repeated_key_inside_a_map_resolves_to_its_last_value(spark):
+    line, _ = CASES["duplicate_map_keys"]
+    props = parse_events(_lines(spark, [line, CASES["nested"][0]])).select("pos", "properties")
+    got = props.select("pos", F.size("properties"), F.col("properties")["a"], F.col("properties")["b"]).collect()
+    assert sorted(tuple(r) for r in got) == [(0, 2, '{"c":4}', "3"), (1, 3, '{"b":[1,2.5,null]}', None)]
+
+
+def test_a_repeated_key_in_extras_resolves_to_its_last_value(spark):
+    extras = parse_events(_lines(spark, [_good()[:-1] + ', "x": 1, "x": 2}'])).select("extras")
+    assert [tuple(r) for r in extras.select(F.size("extras"), F.col("extras")["x"]).collect()] == [(1, "2")]
+
+
+def test_numeric_message_ids_keep_the_digits_the_client_sent(spark):
+    ids = ["1e400", "2e400", "-1E+400", "0.1000000000000000001", "0.1", "12345678.9", '"123"', '"\\"Infinity\\""']
+    lines = [f'{{"type":"track", "messageId" : {i},"timestamp":"2015-12-10T04:08:31Z"}}' for i in ids]
+    for judge in (parse_events, judge_lines):
+        got = [r["messageid"] for r in sorted(judge(_lines(spark, lines)).collect(), key=lambda r: r["pos"])]
+        assert got == ["1e400", "2e400", "-1E+400", "0.1000000000000000001", "0.1", "12345678.9", "123",
+                       '"Infinity"']
+
+
+def test_numbers_in_maps_are_stored_as_text_that_casts_back_to_the_same_double(spark):
+    numbers = ["12345678.9", "0.000123", "1e400", "-1e400", "1.50", "7", "123456789012345678901234567890"]
+    props = ",".join(f'"k{i}":{n}' for i, n in enumerate(numbers))
+    line = f'{{"messageId":"m","type":"track","timestamp":"2015-12-10T04:08:31Z","properties":{{{props}}},"x":1e400}}'
+    quoted = '{"messageId":"q","type":"track","timestamp":"2015-12-10T04:08:31Z","properties":{"s":"\\"Infinity\\""}}'
+    rows = sorted(parse_events(_lines(spark, [line, quoted])).collect(), key=lambda r: r["pos"])
+    stored = [rows[0]["properties"][f"k{i}"] for i in range(len(numbers))]
+    assert stored == ["1.23456789E7", "1.23E-4", "Infinity", "-Infinity", "1.5", "7", numbers[-1]]
+    assert [float(text) for text in stored] == [float(n) for n in numbers]
+    assert rows[0]["extras"] == {"x": "Infinity"}
+    assert rows[1]["properties"] == {"s": '"Infinity"'}, "a string that holds the quotes keeps them"
+
+
+def _byte_lines(spark, lines: list[bytes]):
+    rows = [(line, "f.gz", "src", "2015-12-10", i) for i, line in enumerate(lines)]
+    df = spark.createDataFrame(rows, "bytes binary, file string, sourceid string, dt string, pos long")
+    return df.select(F.col("bytes").cast("string").alias("value"), "file", "sourceid", "dt", "pos")
+
+
+def test_lines_that_are_not_utf8_are_invalid_json_with_their_bytes_kept(spark):
+    good = _good(messageId="u1").encode()
+    lines = [good.replace(b'"u1"', b'"u\xff1"'), good.replace(b'"u1"', b'"u\xfe1"'),
+             good.replace(b'"u1"', b'"u\xed\xa0\x801"'), good.replace(b'"u1"', b'"u\xef\xbf\xbd1"')]
+    for judge in (parse_events, judge_lines):
+        rows = sorted(judge(_byte_lines(spark, lines)).collect(), key=lambda r: r["pos"])
+        assert [r["reason"] for r in rows] == ["invalid_json"] * 3 + [None], "a real U+FFFD is valid text"
+        assert [base64.b64decode(r["raw_base64"]) for r in rows[:3]] == lines[:3]
+        assert rows[3]["raw_base64"] is None and rows[3]["messageid"] == "u\ufffd1"
+
+
+def test_a_line_nested_2000_deep_is_invalid_json_and_says_why(spark):
+    deep = '{"messageId":"m","type":"track","timestamp":"2015-12-10T04:08:31Z","p":' + "[" * 2000 + "]" * 2000 + "}"
+    shallow = _good()[:-1] + ', "p": "' + "[" * 2000 + '"}'
+    parsed = parse_events(_lines(spark, [deep, shallow, "[" * 1500]))
+    rows = parsed.select("pos", "reason", too_deep(F.coalesce("raw", F.lit(""))))
+    assert [tuple(r) for r in sorted(rows.collect())] == [(0, "invalid_json", True), (1, None, False),
+                                                          (2, "invalid_json", True)]
 
 
 def test_unknown_top_level_fields_are_kept_in_extras(judged):

@@ -18,3 +18,23 @@ def test_every_session_is_utc_with_dynamic_partition_overwrite():
     assert conf["spark.sql.session.timeZone"] == "UTC"
     assert conf["spark.sql.sources.partitionOverwriteMode"] == "dynamic"
     assert conf["spark.sql.shuffle.partitions"] == "2"
+
+
+def test_settings_lakelib_depends_on_win_over_the_config(caplog):
+    from lakelib.config import parse_config
+
+    config = parse_config({
+        "lake": {"raw": "file:///r", "tables": "file:///t", "quarantine": "file:///q", "reports": "file:///p"},
+        "spark": {"spark.sql.session.timeZone": "America/Los_Angeles",
+                  "spark.sql.legacy.parquet.datetimeRebaseModeInWrite": "EXCEPTION",
+                  "spark.sql.parquet.int96RebaseModeInWrite": "LEGACY",
+                  "spark.sql.sources.partitionOverwriteMode": "static", "spark.sql.shuffle.partitions": "7"},
+    })
+    conf = session_conf(config)
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+    assert conf["spark.sql.sources.partitionOverwriteMode"] == "dynamic"
+    assert conf["spark.sql.parquet.datetimeRebaseModeInWrite"] == "CORRECTED"
+    assert conf["spark.sql.parquet.int96RebaseModeInWrite"] == "CORRECTED"
+    assert "spark.sql.legacy.parquet.datetimeRebaseModeInWrite" not in conf
+    assert conf["spark.sql.shuffle.partitions"] == "7"
+    assert "America/Los_Angeles" in caplog.text
