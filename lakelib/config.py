@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import yaml
 
 from lakelib.errors import ConfigError
-from lakelib.paths import is_within
+from lakelib.paths import S3_URI, canonical_location, is_within
 
 REQUIRED = object()
 """Marker for a key with no default."""
@@ -325,11 +325,10 @@ def normalize_uri(value: str, key: str, cwd: str | None = None) -> str:
         return "file://" + _clean_path(os.path.normpath(str(path)))
     scheme, rest = match.group(1).lower(), match.group(2)
     if scheme in ("s3", "s3a"):
-        bucket = rest.split("/", 1)[0]
-        if not re.match(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$", bucket):
+        s3 = S3_URI.match(f"{scheme}://{rest}")
+        if s3 is None:
             raise ConfigError(f"{key}: {value!r} has no valid S3 bucket name")
-        prefix = rest[len(bucket):].strip("/")
-        return f"{scheme}://{bucket}" + (f"/{prefix}" if prefix else "")
+        return canonical_location(s3.group(0), s3a_is_s3=False)
     if scheme == "file":
         if not rest.startswith("/"):
             raise ConfigError(f"{key}: {value!r} must be file:///absolute/path (three slashes)")

@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
 
-from lakelib.errors import LakelibError, SubmitError, UsageError
-from lakelib.paths import canonical_location
+from lakelib.errors import LakelibError, SubmitError, UsageError, aws_error
+from lakelib.paths import S3_URI, canonical_location
 from lakelib.redact import is_secret_key, redact_args
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,6 @@ JOB_RUN_FINAL_STATES = ("SUCCESS", "FAILED", "CANCELLED")
 #: Fixed timestamp of every archive member (zip cannot store earlier dates): same sources, same bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, for the wheel build
-_S3_URI = re.compile(r"^s3a?://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/.*)?$")
 _JOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_SCHEMES = ("s3", "s3a", "s3n")
 #: A botocore waiter on ``GetJobRun`` (EMR Serverless ships none): success on SUCCESS, failure on FAILED/CANCELLED.
@@ -255,13 +254,13 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     >>> split_s3_uri("s3://bkt/emr/")
     ('bkt', 'emr')
     """
-    match = _S3_URI.match(uri or "")
+    match = S3_URI.match(uri or "")
     if match is None:
         raise UsageError(f"{uri!r} is not an s3:// URI with a valid bucket name")
-    key = (match.group(2) or "").strip("/")
+    key = (match.group(3) or "").strip("/")
     if key and any(part in ("", ".", "..") for part in key.split("/")):
         raise UsageError(f"{uri!r}: a key may not hold '.', '..' or empty segments")
-    return match.group(1), key
+    return match.group(2), key
 
 
 def artifact_layout(
@@ -606,7 +605,7 @@ def prepare(
     config_value = config_argument(job_args)
     if config_value is None:
         raise UsageError("the job arguments need --config PATH (it is uploaded and rewritten to its S3 copy)")
-    local_config = None if _S3_URI.match(config_value) else Path(config_value)
+    local_config = None if S3_URI.match(config_value) else Path(config_value)
     if local_config is not None:
         if not local_config.is_file():
             raise UsageError(f"--config {config_value}: no such file")
@@ -632,7 +631,7 @@ def prepare(
     config_uri = layout.config if local_config else with_scheme(config_value, "s3")
     rewritten = rewrite_job_args(job_args, config_uri)
     for i, arg in enumerate(rewritten):
-        if arg == "--report" and i + 1 < len(rewritten) and not _S3_URI.match(rewritten[i + 1]):
+        if arg == "--report" and i + 1 < len(rewritten) and not S3_URI.match(rewritten[i + 1]):
             log.warning("--report %s is a path on the driver of the job; give an s3:// URI", rewritten[i + 1])
     uploads = [(str(zip_path), layout.pyfiles), (str(script), layout.job_script), (str(wheel), layout.wheel)]
     if local_config is not None and layout.config is not None:
@@ -681,7 +680,7 @@ def upload(client: Any, planned: Planned) -> list[str]:
         try:
             client.upload_file(src, bucket, key)
         except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
-            raise SubmitError(f"upload to {dst} failed: {_aws_message(exc)}") from None
+            raise SubmitError(f"upload to {dst} failed: {aws_error(exc)[1]}") from None
         done.append(dst)
     return done
 
@@ -700,7 +699,7 @@ def add_step(client: Any, cluster_id: str, step: Mapping[str, Any], execution_ro
     try:
         response = client.add_job_flow_steps(JobFlowId=cluster_id, Steps=[dict(step)], **extra)
     except (ClientError, BotoCoreError) as exc:
-        raise SubmitError(f"cluster {cluster_id}: cannot add the step: {_aws_message(exc)}") from None
+        raise SubmitError(f"cluster {cluster_id}: cannot add the step: {aws_error(exc)[1]}") from None
     return response["StepIds"][0]
 
 
@@ -755,7 +754,7 @@ def wait_for_step(
         last: dict[str, Any] = dict(exc.last_response or {})  # type: ignore[call-overload,unused-ignore]
         status = last.get("Step", {}).get("Status")
         if not status:
-            raise SubmitError(f"step {step_id} on {cluster_id}: {_aws_message(exc)}") from None
+            raise SubmitError(f"step {step_id} on {cluster_id}: {aws_error(exc)[1]}") from None
         if status.get("State") not in ("FAILED", "CANCELLED", "INTERRUPTED"):
             raise SubmitError(f"step {step_id} still {status.get('State')} after {timeout_seconds:g}s") from None
         raise SubmitError(step_failure(status, step_id, step_log_uri(client, cluster_id, step_id))) from None
@@ -775,7 +774,7 @@ def start_job_run(client: Any, request: Mapping[str, Any]) -> str:
         return client.start_job_run(**request)["jobRunId"]
     except (ClientError, BotoCoreError) as exc:
         raise SubmitError(f"application {request.get('applicationId')}: cannot start the job run: "
-                          f"{_aws_message(exc)}") from None
+                          f"{aws_error(exc)[1]}") from None
 
 
 def job_run_failure(job_run: Mapping[str, Any]) -> str:
@@ -817,15 +816,10 @@ def wait_for_job_run(
         last: dict[str, Any] = dict(exc.last_response or {})  # type: ignore[call-overload,unused-ignore]
         job_run = last.get("jobRun")
         if not job_run:
-            raise SubmitError(f"job run {job_run_id} of {application_id}: {_aws_message(exc)}") from None
+            raise SubmitError(f"job run {job_run_id} of {application_id}: {aws_error(exc)[1]}") from None
         if job_run.get("state") not in JOB_RUN_FINAL_STATES:
             raise SubmitError(f"job run {job_run_id} still {job_run.get('state')} after {timeout_seconds:g}s") from None
         raise SubmitError(job_run_failure(job_run)) from None
-
-
-def _aws_message(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or getattr(exc, "last_response", None) or {}
-    return (response.get("Error") or {}).get("Message") or str(exc).splitlines()[0]
 
 
 # --------------------------------------------------------------------------------------------------- CLI

@@ -80,3 +80,29 @@ class SubmitError(LakelibError):
 
 class MissingExtraError(LakelibError, ImportError):
     """An optional dependency is not installed (matplotlib for charts); the message names the pip extra."""
+
+
+def one_line(text: object, limit: int = 400) -> str:
+    """The first non-blank line of ``text`` (an exception or a message), spaces collapsed, cut to ``limit``.
+
+    The one way lakelib turns an error into the single line a user sees.
+
+    >>> one_line("\\n  Table  not found:\\n   at org.apache...")
+    'Table not found:'
+    >>> one_line(ValueError(""))
+    'ValueError'
+    """
+    lines = (" ".join(line.split()) for line in str(text).splitlines())
+    first = next((line for line in lines if line), type(text).__name__ if isinstance(text, BaseException) else "")
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+def aws_error(exc: BaseException) -> tuple[str, str]:
+    """``(code, message)`` of a botocore error (``ClientError``, a waiter's failure), the message on one line.
+
+    >>> aws_error(RuntimeError("boom"))
+    ('RuntimeError', 'boom')
+    """
+    response = getattr(exc, "response", None) or getattr(exc, "last_response", None) or {}
+    error = response.get("Error") or {}
+    return str(error.get("Code") or type(exc).__name__), one_line(error.get("Message") or exc)

@@ -160,6 +160,10 @@ def select_days(folders: Iterable[str], days: Iterable[date] | None) -> Iterator
             yield day, name
 
 
+#: An S3 URI (``s3://`` or ``s3a://``) with a valid bucket name: group 1 the scheme, 2 the bucket, 3 the key part.
+S3_URI = re.compile(r"^(s3a?)://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/.*)?$")
+
+
 def canonical_location(uri: str, s3a_is_s3: bool = True) -> str:
     """A folder URI in one spelling: no trailing slash, ``file:///x`` (also ``file:/x``, ``/x``) as ``file:///x``, and
     with ``s3a_is_s3`` ``s3a://`` as ``s3://`` (both name the same S3 objects).

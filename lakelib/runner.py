@@ -22,7 +22,7 @@ from datetime import date
 from typing import Callable, Optional, Sequence
 
 from lakelib.config import Config, load_config
-from lakelib.errors import LakelibError, PartialRegistrationError, UsageError
+from lakelib.errors import LakelibError, PartialRegistrationError, UsageError, one_line
 from lakelib.paths import date_range, is_source_id, parse_date
 from lakelib.redact import redact_args, redact_text
 from lakelib.report import RunReport, record_registration, write_report
@@ -126,6 +126,7 @@ def run_job(job: str, parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     try:
         config = load_config(args.config, args.set)
         requested_days(args)
+        requested_sources(args, config)
     except LakelibError as exc:
         return _fail(job, redact_text(str(exc), arguments), exc.exit_code)
 
@@ -157,7 +158,9 @@ def run_job(job: str, parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     written = write_report(report, config.lake.reports, args.report, storage)
     if written:
         log.info("report: %s", written[0])
-    if session is not None:  # without a session (a failure before Spark started) the JSON report is the record
+    # Without a session (a failure before Spark started) the JSON report is the record; a usage or config error
+    # found by the job itself (exit 2) is not a run either.
+    if session is not None and code != 2:
         from lakelib.runs import record_run
 
         record_run(session, config, report)
@@ -178,8 +181,7 @@ def spark_error_line(exc: BaseException) -> str:
         while cause.getCause() is not None:
             cause = cause.getCause()
         text = f"{cause.getClass().getSimpleName()}: {cause.getMessage()}"
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-    return first if len(first) <= 400 else first[:397] + "..."
+    return one_line(text) or type(exc).__name__
 
 
 def _active_session():

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from lakelib.catalog.base import Partition
+from lakelib.errors import one_line
 from lakelib.paths import join, table_dir
 from lakelib.schema import LAKE_RUNS, spark_schema
 from lakelib.tables import partition_location, register
@@ -115,8 +116,7 @@ def record_run(spark: SparkSession, config: Config, report: RunReport) -> str | 
             raise OSError(f"could not move {files[0].path} to {target}")
         register(open_catalog(config, spark), LAKE_RUNS, config.lake.tables, [Partition(values, folder)])
     except Exception as exc:  # noqa: BLE001 - the run's outcome must not depend on its history
-        log.warning("run %s not recorded in %s: %s", report.run_id, LAKE_RUNS.name, str(exc).splitlines()[0]
-                    if str(exc) else type(exc).__name__)
+        log.warning("run %s not recorded in %s: %s", report.run_id, LAKE_RUNS.name, one_line(exc))
         return None
     finally:
         if storage is not None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence, Union
 
 from lakelib.catalog.base import Catalog, Partition, RegisterResult
 from lakelib.errors import LakelibError, PartialRegistrationError
-from lakelib.paths import join, parse_partition_dir, partition_dir, table_dir
+from lakelib.paths import canonical_location, join, parse_partition_dir, partition_dir, table_dir
 from lakelib.report import RunReport, record_registration
 from lakelib.schema import Table, get_table, spark_type
 
@@ -77,14 +77,6 @@ def partition_location(tables_root: str, table: TableRef, values: Mapping[str, o
     """
     t = as_table(table)
     return join(table_dir(tables_root, t.name), partition_dir(key_values(t, values)))
-
-
-def _file_uri(uri: str) -> str:
-    """``file:/x`` (as a Hive metastore stores it) to ``file:///x``; other URIs unchanged, trailing slash dropped."""
-    uri = uri.rstrip("/")
-    if uri.startswith("file:") and not uri.startswith("file://"):
-        return "file://" + uri[len("file:"):]
-    return uri
 
 
 def _text(value: object) -> str:
@@ -225,7 +217,7 @@ def read_partitions(
     for part in partitions:
         values = key_values(t, part.values)
         suffix = "/" + partition_dir(values)
-        location = _file_uri(part.location)
+        location = canonical_location(part.location, s3a_is_s3=False)
         if location.endswith(suffix):
             by_base.setdefault(location[: -len(suffix)], []).append(location)
         else:
