@@ -123,7 +123,8 @@ def spark_type(hive_type: str):
     """The PySpark ``DataType`` of a Hive type string used in this module."""
     from pyspark.sql import types as T
 
-    simple = {STRING: T.StringType(), TIMESTAMP: T.TimestampType(), BIGINT: T.LongType()}
+    simple = {STRING: T.StringType(), TIMESTAMP: T.TimestampType(), BIGINT: T.LongType(),
+              "double": T.DoubleType(), "boolean": T.BooleanType()}
     if hive_type in simple:
         return simple[hive_type]
     if hive_type == MAP:

@@ -195,7 +195,9 @@ class GlueCatalog(Catalog):
             existing = self._get_table(table) or {}
         if gp.table_differs(existing, request["TableInput"]):
             update = dict(request, TableInput=gp.merged_table_input(existing, request["TableInput"]))
-            self._call("update_table", self._name(table), **update)
+            # SkipArchive: a schema that grows run after run would otherwise pile up table versions (Glue keeps
+            # at most 100 000 per account).
+            self._call("update_table", self._name(table), SkipArchive=True, **update)
             log.info("updated Glue table %s to lakelib's definition", self._name(table))
 
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
