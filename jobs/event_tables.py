@@ -53,6 +53,7 @@ from lakelib.typed import (
     TypedTable,
     conform,
     observe,
+    registry_uri,
     table_rows,
     typed_rows,
 )
@@ -64,8 +65,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from lakelib.storage import Storage
 
 JOB = "event_tables"
-#: The registry of typed tables, under ``lake.tables``.
-REGISTRY_PATH = "_lakelib/event_tables.json"
 #: Tables written at the same time (Spark jobs submitted from as many driver threads).
 PARALLEL_WRITES = 4
 #: The ``events`` columns read.
@@ -151,11 +150,6 @@ def reconcile(
 
 
 # --- I/O steps -------------------------------------------------------------------------------------------------
-
-
-def registry_uri(tables_root: str) -> str:
-    """Where the registry of typed tables lives."""
-    return join(tables_root, REGISTRY_PATH)
 
 
 def load_registry(storage: Storage, tables_root: str) -> Registry:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from lakelib.paths import join
 from lakelib.schema import EVENT_COLUMNS, TABLES, Column, Table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,6 +52,9 @@ RESERVED_TABLES = frozenset(TYPE_TABLES.values()) | frozenset(TABLES) | {"lake_r
 #: Names no flattened property or trait may take (it gets its map's name as prefix instead).
 RESERVED_COLUMNS = frozenset(c.name for c in EVENT_COLUMNS) | frozenset(PARTITION_KEYS)
 
+#: The registry of typed tables (their columns and types, the event of each event table), under ``lake.tables``.
+REGISTRY_PATH = "_lakelib/event_tables.json"
+
 #: Separator of the path segments in a flattened value's key (a character no sane key holds).
 PATH_SEP = "\u001f"
 
@@ -61,6 +65,15 @@ _EVENT_TYPES = {c.name: c.type for c in EVENT_COLUMNS}
 
 def _hash8(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+
+
+def registry_uri(tables_root: str) -> str:
+    """Where the registry of typed tables lives.
+
+    >>> registry_uri("s3://b/tables/")
+    's3://b/tables/_lakelib/event_tables.json'
+    """
+    return join(tables_root, REGISTRY_PATH)
 
 
 def snake_case(text: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobs.event_tables import main, reconcile, staging_key, staging_key_column
+from lakelib.cli import main as cli_main
 from lakelib.schema import EVENTS, spark_schema
 from lakelib.typed import (
     Observed,
@@ -236,7 +237,7 @@ def day_events(day: str, amount: str):
     ]
 
 
-def test_typed_tables_across_days_widen_report_and_register(spark, tmp_path):
+def test_typed_tables_across_days_widen_report_and_register(spark, tmp_path, capsys):
     database = f"tt_{uuid.uuid4().hex[:8]}"
     write_config(tmp_path, f"{{kind: spark, database: {database}}}")
     days = {"2020-03-01": "12", "2020-03-02": "12.5", "2020-03-03": "twelve"}   # integer -> float -> text
@@ -278,6 +279,13 @@ def test_typed_tables_across_days_widen_report_and_register(spark, tmp_path):
     described = {r["col_name"]: r["data_type"] for r in spark.sql(f"DESCRIBE {db}.order_completed").collect()}
     assert described["amount"] == "string"
 
+    # lake ddl prints the typed table's Athena DDL from the registry, widened type included.
+    assert cli_main(["ddl", "order_completed", "--config", str(tmp_path / "lake.yaml")]) == 0
+    ddl = capsys.readouterr().out
+    assert f"`{db}`.`order_completed`" in ddl and "  `amount` string," in ddl and "  `product_sku` string," in ddl
+    assert "PARTITIONED BY (`sourceid` string, `dt` string)" in ddl
+    assert f"LOCATION 'file://{tmp_path}/tables/order_completed'" in ddl
+
     # The report reconciles every table with events, per partition.
     part = reports[2]["partitions"][0]
     assert part["mismatches"] == [] and part["events"] == 10 and part["tracks_without_event"] == 1
@@ -299,10 +307,14 @@ def test_typed_tables_across_days_widen_report_and_register(spark, tmp_path):
     assert spark.table(f"{db}.product_viewed").count() == 2
 
 
-def test_no_events_is_nothing_to_do_and_date_is_required(tmp_path):
+def test_no_events_is_nothing_to_do_and_date_is_required(tmp_path, capsys):
     write_config(tmp_path, "{kind: none}")
     assert run(tmp_path, "--date", "2020-01-01")[1]["status"] == "nothing_to_do"
     assert main(["--config", str(tmp_path / "lake.yaml")]) == 2
+    assert cli_main(["ddl", "order_completed"]) == 2
+    assert "needs --config" in capsys.readouterr().err
+    assert cli_main(["ddl", "order_completed", "--config", str(tmp_path / "lake.yaml")]) == 2
+    assert "run event_tables first" in capsys.readouterr().err
 
 
 def test_staging_key_matches_spark(spark):
