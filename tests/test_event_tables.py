@@ -321,3 +321,33 @@ def test_staging_key_matches_spark(spark):
     df = spark.createDataFrame([("track", "Order Completed"), ("identify", None)], "_type string, _event string")
     got = df.select(staging_key_column()).collect()
     assert [r[0] for r in got] == [staging_key("track", "Order Completed"), staging_key("identify", None)]
+
+
+def test_glue_catalog_grows_and_widens_a_typed_table_without_archiving_versions(aws):
+    from lakelib.catalog import Partition
+    from lakelib.catalog.glue_catalog import GlueCatalog, glue_client
+
+    client = glue_client(region="us-east-1", endpoint_url=aws)
+    catalog = GlueCatalog(client, "segment_logs", sleep=lambda s: None)
+    first = Registry().plan([obs("Order Completed", ["properties", "amount"], "bigint")])
+    table = first.registry.table_for("track", "Order Completed")
+    catalog.ensure_table(table.table(), "s3://b/tables/order_completed")
+    part = Partition({"sourceid": "web", "dt": "2020-01-01"}, "s3://b/tables/order_completed/sourceid=web/dt=2020-01-01")
+    catalog.register_partitions(table.table(), [part])
+    updates: list[dict] = []
+    client.meta.events.register("before-parameter-build.glue.UpdateTable", lambda params, **kw: updates.append(params))
+
+    later = first.registry.plan([obs("Order Completed", ["properties", "amount"], "double"),
+                                 obs("Order Completed", ["properties", "coupon"], "string")])
+    wider = later.registry.table_for("track", "Order Completed").table()
+    catalog.ensure_table(wider, "s3://b/tables/order_completed")
+    result = catalog.register_partitions(wider, [part])   # the rewritten partition: same folder, wider columns
+    assert result.repointed == [part.values]
+    got = client.get_partition(DatabaseName="segment_logs", TableName="order_completed",
+                               PartitionValues=["web", "2020-01-01"])
+    assert ("amount", "double") in [(c["Name"], c["Type"]) for c in got["Partition"]["StorageDescriptor"]["Columns"]]
+    assert catalog.register_partitions(wider, [part]).unchanged == 1
+
+    cols = client.get_table(DatabaseName="segment_logs", Name="order_completed")["Table"]["StorageDescriptor"]["Columns"]
+    assert [(c["Name"], c["Type"]) for c in cols][-2:] == [("amount", "double"), ("coupon", "string")]
+    assert [u.get("SkipArchive") for u in updates] == [True]
