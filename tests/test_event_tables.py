@@ -282,7 +282,10 @@ def test_typed_tables_across_days_widen_report_and_register(spark, tmp_path, cap
     # lake ddl prints the typed table's Athena DDL from the registry, widened type included.
     assert cli_main(["ddl", "order_completed", "--config", str(tmp_path / "lake.yaml")]) == 0
     ddl = capsys.readouterr().out
-    assert f"`{db}`.`order_completed`" in ddl and "  `amount` string," in ddl and "  `product_sku` string," in ddl
+    columns = [line.strip().rstrip(",") for line in ddl.split("(\n", 1)[1].split("\n)", 1)[0].splitlines()]
+    assert f"`{db}`.`order_completed`" in ddl
+    assert columns[:8] == [f"`{c}` {t}" for c, t in spark.table(f"{db}.order_completed").dtypes[:8]]
+    assert "`amount` string" in columns and "`product_price` bigint" in columns and "`product_sku` string" in columns
     assert "PARTITIONED BY (`sourceid` string, `dt` string)" in ddl
     assert f"LOCATION 'file://{tmp_path}/tables/order_completed'" in ddl
 
