@@ -354,3 +354,20 @@ def test_glue_catalog_grows_and_widens_a_typed_table_without_archiving_versions(
     cols = client.get_table(DatabaseName="segment_logs", Name="order_completed")["Table"]["StorageDescriptor"]["Columns"]
     assert [(c["Name"], c["Type"]) for c in cols][-2:] == [("amount", "double"), ("coupon", "string")]
     assert [u.get("SkipArchive") for u in updates] == [True]
+
+
+def test_spark_metastore_widens_a_column_but_never_narrows_it(spark, tmp_path):
+    from lakelib.catalog.spark_catalog import SparkCatalog
+    from lakelib.errors import CatalogError
+
+    catalog = SparkCatalog(spark, f"tw_{uuid.uuid4().hex[:8]}")
+    narrow = Registry().plan([obs("Paid", ["properties", "amount"], "bigint")])
+    location = f"file://{tmp_path}/paid"
+    catalog.ensure_table(narrow.registry.table_for("track", "Paid").table(), location)
+    wide = narrow.registry.plan([obs("Paid", ["properties", "amount"], "double"), obs("Paid", ["properties", "b"],
+                                                                                        "boolean")])
+    catalog.ensure_table(wide.registry.table_for("track", "Paid").table(), location)
+    types = dict(spark.table(f"{catalog.database}.paid").dtypes)
+    assert (types["amount"], types["b"], types["dt"]) == ("double", "boolean", "string")
+    with pytest.raises(CatalogError, match="amount"):
+        catalog.ensure_table(narrow.registry.table_for("track", "Paid").table(), location)
