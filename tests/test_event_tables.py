@@ -371,3 +371,22 @@ def test_spark_metastore_widens_a_column_but_never_narrows_it(spark, tmp_path):
     assert (types["amount"], types["b"], types["dt"]) == ("double", "boolean", "string")
     with pytest.raises(CatalogError, match="amount"):
         catalog.ensure_table(narrow.registry.table_for("track", "Paid").table(), location)
+
+
+def test_with_glue_the_widened_column_is_described_on_the_table_and_its_partitions(spark, tmp_path, aws):
+    from lakelib.catalog.glue_catalog import glue_client
+
+    write_config(tmp_path, f"{{kind: glue, database: typed, glue: {{region: us-east-1, endpoint_url: '{aws}'}}}}")
+    write_events(spark, tmp_path, day_events("2020-03-01", "12") + day_events("2020-03-02", "12.5"))
+    assert run(tmp_path, "--date", "2020-03-01")[0] == 0
+    code, report = run(tmp_path, "--date", "2020-03-02")
+    assert code == 0 and [(w["column"], w["to"]) for w in report["widened"]] == [("amount", "double")]
+
+    client = glue_client(region="us-east-1", endpoint_url=aws)
+    table = client.get_table(DatabaseName="typed", Name="order_completed")["Table"]
+    assert ("amount", "double") in [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    for day in ("2020-03-01", "2020-03-02"):
+        part = client.get_partition(DatabaseName="typed", TableName="order_completed", PartitionValues=["web", day])
+        assert ("amount", "double") in [(c["Name"], c["Type"]) for c in part["Partition"]["StorageDescriptor"]["Columns"]]
+    amounts = spark.read.parquet(f"file://{tmp_path}/tables/order_completed").select("dt", "amount").distinct()
+    assert sorted((str(r["dt"]), r["amount"]) for r in amounts.collect()) == [("2020-03-01", 12.0), ("2020-03-02", 12.5)]
