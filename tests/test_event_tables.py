@@ -275,6 +275,9 @@ def test_typed_tables_across_days_widen_report_and_register(spark, tmp_path, cap
     assert reports[0]["widened"] == []
     assert [(w["column"], w["from"], w["to"], w["partitions_rewritten"]) for r in reports[1:] for w in r["widened"]] \
         == [("amount", "bigint", "double", 1), ("amount", "double", "string", 2)]
+    assert reports[2]["rewritten_partitions"] == [
+        {"sourceid": "web", "dt": d, "tables": {"order_completed": 2}, "mismatches": []}
+        for d in ("2020-03-01", "2020-03-02")]
     # The catalog describes the widened column.
     described = {r["col_name"]: r["data_type"] for r in spark.sql(f"DESCRIBE {db}.order_completed").collect()}
     assert described["amount"] == "string"
