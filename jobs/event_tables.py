@@ -224,12 +224,24 @@ def rewrite_older(
             df = spark.read.parquet(part.location)
             expected[key] = df.count()  # before the rewrite replaces these files
             frames.append(conform(df.select(*df.columns, *[F.lit(part.values[k]).alias(k) for k in PARTITION_KEYS]), t))
+    # A day whose events no longer hold this table's calls: nothing to rewrite, the old files must go.
+    gone = [p for p in stale if (p.values["sourceid"], p.values["dt"]) in from_events
+            and not expected.get((p.values["sourceid"], p.values["dt"]))]
+    for part in gone:
+        catalog.drop_partitions(t, [part.values])
+        storage.delete(part.location)
+        log.info("%s: removed stale partition %s/%s (no such events any more)", t.name, part.values["sourceid"],
+                 part.values["dt"])
+    stale = [p for p in stale if p not in gone]
+    if not stale:
+        return [], {}
     log.info("%s: rewriting %d older partition(s) under the wider type(s) (%d from events)", t.name, len(stale),
              len(from_events))
     union = reduce(lambda a, b: a.unionByName(b), frames)
     written = write_partitions(union, t, config.lake.tables, config.write.compression,
                                partitions=[p.values for p in stale])
-    return written, {k: expected.get(k, 0) for k in keys}
+    return written, {(p.values["sourceid"], p.values["dt"]): expected.get((p.values["sourceid"], p.values["dt"]), 0)
+                     for p in stale}
 
 
 def count_back(spark: SparkSession, partitions: Mapping[str, Sequence[Partition]]) -> dict[Key, dict[str, int]]:

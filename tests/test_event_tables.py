@@ -393,3 +393,16 @@ def test_with_glue_the_widened_column_is_described_on_the_table_and_its_partitio
         assert ("amount", "double") in [(c["Name"], c["Type"]) for c in part["Partition"]["StorageDescriptor"]["Columns"]]
     amounts = spark.read.parquet(f"file://{tmp_path}/tables/order_completed").select("dt", "amount").distinct()
     assert sorted((str(r["dt"]), r["amount"]) for r in amounts.collect()) == [("2020-03-01", 12.0), ("2020-03-02", 12.5)]
+
+
+def test_a_widening_removes_an_older_partition_whose_events_are_gone(spark, tmp_path):
+    write_config(tmp_path, "{kind: none}")
+    write_events(spark, tmp_path, day_events("2020-03-01", "12") + day_events("2020-03-02", "12.5"))
+    assert run(tmp_path, "--date", "2020-03-01")[0] == 0
+    # Day 1's events were rebuilt without its orders (its typed tables were not rerun).
+    write_events(spark, tmp_path, [r for r in day_events("2020-03-01", "12") if not r[0].startswith("oc")])
+    code, report = run(tmp_path, "--date", "2020-03-02")
+    assert code == 0 and report["rewritten_partitions"] == []
+    assert not (tmp_path / "tables" / "order_completed" / "sourceid=web" / "dt=2020-03-01").exists()
+    amounts = spark.read.schema("amount double, dt string").parquet(f"file://{tmp_path}/tables/order_completed")
+    assert sorted(tuple(r) for r in amounts.select("amount", "dt").collect()) == [(12.5, "2020-03-02")] * 2
