@@ -62,8 +62,37 @@ def athena_ddl(table: Table, location: str, database: str = "segment_logs", proj
     return ddl[: -len(_BASE_PROPERTIES)] + f"TBLPROPERTIES (\n{lines}\n)"
 
 
+def resolve_table(name: str, tables_root: str | None) -> Table:
+    """A fixed lake table, or a typed table (``event_tables``) as its registry under ``tables_root`` describes it.
+
+    Raises
+    ------
+    UsageError
+        Neither: the message lists the fixed tables and says where typed tables were looked for.
+    """
+    from lakelib.config import read_config_text
+    from lakelib.errors import ConfigError
+    from lakelib.typed import Registry, registry_uri
+
+    try:
+        return get_table(name)
+    except KeyError as exc:
+        known = str(exc.args[0])
+    if tables_root is None:
+        raise UsageError(f"{known}; a typed table (event_tables) needs --config to find its schema")
+    uri = registry_uri(tables_root)
+    try:
+        registry = Registry.from_json(read_config_text(uri))
+    except ConfigError:
+        raise UsageError(f"{known}; no typed tables either (no {uri}: run event_tables first)") from None
+    if name not in registry.tables:
+        raise UsageError(f"{known}; no typed table {name!r} either in {uri}")
+    return registry.tables[name].table()
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("table", metavar="TABLE", help=f"one of: {', '.join(TABLES)}")
+    parser.add_argument("table", metavar="TABLE",
+                        help=f"one of: {', '.join(TABLES)}, or a typed table of event_tables (needs --config)")
     parser.add_argument("--projection", action="store_true",
                         help="add Athena partition-projection table properties")
     parser.add_argument("--location", metavar="URI",
@@ -77,16 +106,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 @command("ddl", "print the Athena CREATE EXTERNAL TABLE of a lake table", _add_arguments)
 def run(args: argparse.Namespace) -> int:
     """Print the DDL; exit 2 for an unknown table or a wrong config."""
-    try:
-        table = get_table(args.table.lower())
-    except KeyError as exc:
-        raise UsageError(str(exc.args[0])) from None
     database, root = "segment_logs", PLACEHOLDER_ROOT
     if args.config:
         from lakelib.config import load_config
 
         config = load_config(args.config)
         database, root = config.catalog.database, config.lake.tables
+    table = resolve_table(args.table.lower(), root if args.config else None)
     location = args.location or table_dir(root, table.name)
     print(athena_ddl(table, location, args.database or database, projection=args.projection) + ";")
     if location.startswith("file:"):

@@ -64,7 +64,7 @@ class Table:
 
 
 STRING, TIMESTAMP, BIGINT, MAP = "string", "timestamp", "bigint", "map<string,string>"
-DOUBLE, STRING_ARRAY = "double", "array<string>"
+DOUBLE, BOOLEAN, STRING_ARRAY = "double", "boolean", "array<string>"
 
 EVENT_COLUMNS = (
     Column("messageid", STRING, "messageId", "unique id of the message (dedup key per source and day)"),
@@ -157,7 +157,8 @@ def spark_type(hive_type: str):
     """The PySpark ``DataType`` of a Hive type string used in this module."""
     from pyspark.sql import types as T
 
-    simple = {STRING: T.StringType(), TIMESTAMP: T.TimestampType(), BIGINT: T.LongType(), DOUBLE: T.DoubleType()}
+    simple = {STRING: T.StringType(), TIMESTAMP: T.TimestampType(), BIGINT: T.LongType(), DOUBLE: T.DoubleType(),
+              BOOLEAN: T.BooleanType()}
     if hive_type in simple:
         return simple[hive_type]
     if hive_type == MAP:

@@ -3,7 +3,7 @@
 The payloads come from :mod:`lakelib.catalog.glue_payloads`; this module only sends them and reads the answers.
 Partitions are created with ``BatchCreatePartition`` (100 per call). Glue answers those calls with HTTP 200 and a
 per-partition ``Errors`` list, which is read every time: ``AlreadyExistsException`` leads to a look at the
-registered location (``BatchGetPartition``) and, when it differs, a ``BatchUpdatePartition``; throttling and
+registered location and columns (``BatchGetPartition``) and, when they differ, a ``BatchUpdatePartition``; throttling and
 other transient codes are retried with backoff; any other error raises :class:`~lakelib.errors.CatalogError`
 naming the partition. Whole-call throttling is retried by botocore itself (``retries={"mode": "standard"}``).
 
@@ -61,6 +61,10 @@ def glue_client(region: str | None = None, endpoint_url: str | None = None, sess
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def _column_types(storage_descriptor: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple((c.get("Name", ""), c.get("Type", "")) for c in storage_descriptor.get("Columns") or [])
 
 
 class GlueCatalog(Catalog):
@@ -248,9 +252,12 @@ class GlueCatalog(Catalog):
         result = RegisterResult()
         result.created = [dict(zip(table.partition_keys, v)) for v in wanted if v not in existing]
 
-        registered = self._locations(table, sorted(existing))
+        registered = self._registered(table, sorted(existing))
+        # Re-sent: a partition that moved, or whose columns are not the table's any more (a column added or
+        # widened: Athena checks a partition's column types against the table's).
         moved = [wanted[v] for v in sorted(existing)
-                 if registered.get(v) != wanted[v]["StorageDescriptor"]["Location"]]
+                 if registered.get(v) != (wanted[v]["StorageDescriptor"]["Location"],
+                                          _column_types(wanted[v]["StorageDescriptor"]))]
         self._batch(
             "batch_update_partition", table,
             lambda part: gp.batch_update_partition_request(self.database, table, part, self.catalog_id),
@@ -264,7 +271,13 @@ class GlueCatalog(Catalog):
 
     def _locations(self, table: Table, values: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
         """Registered locations of the given partitions (missing ones are absent from the result)."""
-        out: dict[tuple[str, ...], str] = {}
+        return {v: location for v, (location, _) in self._registered(table, values).items()}
+
+    def _registered(
+        self, table: Table, values: Sequence[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], tuple[str, tuple[tuple[str, str], ...]]]:
+        """Registered location and column types of the given partitions (missing ones are absent)."""
+        out: dict[tuple[str, ...], tuple[str, tuple[tuple[str, str], ...]]] = {}
         for part in gp.chunks(list(values), gp.GET_CHUNK):
             pending = part
             for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -273,8 +286,8 @@ class GlueCatalog(Catalog):
                     **gp.batch_get_partition_request(self.database, table, pending, self.catalog_id),
                 )
                 for item in response.get("Partitions", []):
-                    location = item.get("StorageDescriptor", {}).get("Location", "")
-                    out[tuple(item["Values"])] = gp.glue_location(location)
+                    sd = item.get("StorageDescriptor", {})
+                    out[tuple(item["Values"])] = (gp.glue_location(sd.get("Location", "")), _column_types(sd))
                 pending = [tuple(k["Values"]) for k in response.get("UnprocessedKeys") or []]
                 if not pending:
                     break

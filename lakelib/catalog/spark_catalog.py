@@ -31,6 +31,7 @@ from lakelib.catalog.base import (
 )
 from lakelib.errors import CatalogError
 from lakelib.schema import Table, create_table_ddl
+from lakelib.typed import is_widening
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -161,14 +162,23 @@ class SparkCatalog(Catalog):
             self._sql(ddl, f"creating table {name}")
             log.info("created table %s at %s", name, location)
             return
-        have = {c.name.lower(): c for c in self.spark.catalog.listColumns(f"{self.database}.{table.name.lower()}")}
+        have = {c.name.lower(): c for c in self.spark.catalog.listColumns(f"{self.database}.{table.name.lower()}")
+                if not c.isPartition}
+        widened = []
         for col in table.columns:
             got = have.get(col.name)
-            if got is not None and got.dataType.replace(" ", "").lower() != col.type.replace(" ", ""):
-                raise CatalogError(f"spark metastore: table {name} has column {col.name} as {got.dataType}, "
-                                   f"lakelib writes {col.type}")
+            registered = None if got is None else got.dataType.replace(" ", "").lower()
+            if registered is not None and registered != col.type.replace(" ", ""):
+                if not is_widening(registered, col.type):
+                    raise CatalogError(f"spark metastore: table {name} has column {col.name} as {got.dataType}, "
+                                       f"lakelib writes {col.type}")
+                widened.append(f"{col.name} {registered} -> {col.type}")
         added = [c for c in table.columns if c.name not in have]
-        if added:
+        if widened:
+            self._set_data_schema(table, have)
+            log.info("widened column(s) of %s: %s%s", name, ", ".join(widened),
+                     f"; added {', '.join(c.name for c in added)}" if added else "")
+        elif added:
             cols = ", ".join(f"{quote_ident(c.name)} {c.type}" for c in added)
             self._sql(f"ALTER TABLE {self._name(table)} ADD COLUMNS ({cols})", f"adding columns to {name}")
             log.info("added column(s) %s to %s", ", ".join(c.name for c in added), name)
@@ -177,6 +187,28 @@ class SparkCatalog(Catalog):
             self._sql(f"ALTER TABLE {self._name(table)} SET LOCATION {sql_string(location)}",
                       f"setting the location of {name}")
             log.info("re-pointed table %s from %s to %s", name, registered, location)
+
+    def _set_data_schema(self, table: Table, have: Mapping[str, object]) -> None:
+        """Replace the table's data columns with ``table``'s (wider types, new columns appended).
+
+        Spark SQL cannot change a Hive table's column type (``ALTER TABLE ... CHANGE COLUMN`` accepts comments
+        only, ``REPLACE COLUMNS`` needs a v2 table), so the session's external catalog is asked directly.
+        """
+        from py4j.protocol import Py4JError
+
+        from lakelib.schema import spark_schema
+
+        unknown = sorted(set(have) - set(table.column_names))
+        if unknown:
+            raise CatalogError(f"spark metastore: table {self.database}.{table.name} has column(s) lakelib does not "
+                               f"write ({', '.join(unknown)}): widen it by hand")
+        schema = self.spark._jsparkSession.parseDataType(spark_schema(table).json())
+        try:
+            self._external_catalog().alterTableDataSchema(self.database, table.name.lower(), schema)
+        except Py4JError as exc:
+            raise CatalogError(f"spark metastore: widening {self.database}.{table.name} failed: "
+                               f"{str(exc).splitlines()[0]}") from exc
+        self.refresh(table)
 
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
         """Add missing partitions, re-point moved ones, then refresh the table so readers see the change.
