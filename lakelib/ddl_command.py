@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lakelib.catalog.glue_payloads import glue_location, projection_parameters
+from lakelib.catalog.glue_payloads import projection_parameters
 from lakelib.cli import command
 from lakelib.errors import UsageError
-from lakelib.paths import table_dir
+from lakelib.paths import canonical_location, table_dir
 from lakelib.schema import TABLES, Table, create_table_ddl, get_table
 
 #: The location printed when neither ``--location`` nor ``--config`` says where the table is.
@@ -51,7 +51,7 @@ def athena_ddl(table: Table, location: str, database: str = "segment_logs", proj
     >>> "LOCATION 's3://b/t/message_type_counts_yearly'" in ddl, "'projection.end_dt.type'='date'" in ddl
     (True, True)
     """
-    location = glue_location(location)
+    location = canonical_location(location)
     ddl = create_table_ddl(table, location, database)
     if not projection:
         return ddl

@@ -5,6 +5,7 @@ import pytest
 
 from lakelib.catalog import glue_payloads as gp
 from lakelib.catalog.base import partition_name
+from lakelib.paths import canonical_location
 from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_YEARLY
 
 
@@ -49,7 +50,7 @@ def test_a_partition_without_all_its_keys_is_refused():
     ],
 )
 def test_glue_locations_are_s3_not_s3a(uri, expected):
-    assert gp.glue_location(uri) == expected
+    assert canonical_location(uri) == expected
 
 
 def test_catalog_id_goes_on_every_request_when_set():

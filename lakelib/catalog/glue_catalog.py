@@ -26,7 +26,8 @@ from lakelib.catalog.base import (
     partition_name,
     selects,
 )
-from lakelib.errors import CatalogError
+from lakelib.errors import CatalogError, one_line
+from lakelib.paths import canonical_location
 from lakelib.schema import Table
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,6 @@ def glue_client(region: str | None = None, endpoint_url: str | None = None, sess
         endpoint_url=endpoint_url or None,
         config=BotoConfig(retries={"mode": "standard", "max_attempts": 10}),
     )
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _column_types(storage_descriptor: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -118,10 +115,10 @@ class GlueCatalog(Catalog):
             err = exc.response.get("Error", {})
             if err.get("Code") in allow:
                 return None
-            code, message = err.get("Code", "?"), _one_line(err.get("Message", ""))
+            code, message = err.get("Code", "?"), one_line(err.get("Message", ""))
             raise CatalogError(f"glue {exc.operation_name} on {what} failed: {code}: {message}") from exc
         except BotoCoreError as exc:
-            raise CatalogError(f"glue {operation} on {what}: {_one_line(str(exc))}") from exc
+            raise CatalogError(f"glue {operation} on {what}: {one_line(str(exc))}") from exc
 
     def _ids(self) -> dict[str, str]:
         return {"CatalogId": self.catalog_id} if self.catalog_id else {}
@@ -162,7 +159,7 @@ class GlueCatalog(Catalog):
                     more = f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""
                     raise CatalogError(
                         f"glue {operation} refused partition {partition_name(table, first.values)} of "
-                        f"{self.database}: {first.code}: {_one_line(first.message)}{more}"
+                        f"{self.database}: {first.code}: {one_line(first.message)}{more}"
                     )
                 refused.extend(err.values for err in ok)
                 if not retry:
@@ -201,7 +198,7 @@ class GlueCatalog(Catalog):
         existing = self._get_table(table)
         if existing is None:
             if self._call("create_table", self._name(table), allow=(gp.ALREADY_EXISTS,), **request) is not None:
-                log.info("created Glue table %s at %s", self._name(table), gp.glue_location(location))
+                log.info("created Glue table %s at %s", self._name(table), canonical_location(location))
                 return
             existing = self._get_table(table) or {}
         if gp.table_differs(existing, request["TableInput"]):
@@ -224,7 +221,7 @@ class GlueCatalog(Catalog):
         try:
             return self._register(table, partitions)
         except CatalogError as exc:
-            wanted = {tuple(gp.partition_values(table, p.values)): gp.glue_location(p.location) for p in partitions}
+            wanted = {tuple(gp.partition_values(table, p.values)): canonical_location(p.location) for p in partitions}
             try:
                 have = self._locations(table, list(wanted))
                 registered: set[tuple[str, ...]] | None = {v for v, loc in wanted.items() if have.get(v) == loc}
@@ -287,7 +284,7 @@ class GlueCatalog(Catalog):
                 )
                 for item in response.get("Partitions", []):
                     sd = item.get("StorageDescriptor", {})
-                    out[tuple(item["Values"])] = (gp.glue_location(sd.get("Location", "")), _column_types(sd))
+                    out[tuple(item["Values"])] = (canonical_location(sd.get("Location", "")), _column_types(sd))
                 pending = [tuple(k["Values"]) for k in response.get("UnprocessedKeys") or []]
                 if not pending:
                     break
@@ -331,7 +328,7 @@ class GlueCatalog(Catalog):
         except ClientError as exc:
             err = exc.response.get("Error", {})
             raise CatalogError(f"glue GetPartitions on {self._name(table)} failed: {err.get('Code', '?')}: "
-                               f"{_one_line(err.get('Message', ''))}") from exc
+                               f"{one_line(err.get('Message', ''))}") from exc
         return out
 
     def drop_partitions(self, table: Table, values: Sequence[Mapping[str, str]]) -> None:

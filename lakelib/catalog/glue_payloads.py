@@ -5,7 +5,8 @@ with ``CatalogId`` set when a catalog id is given. :func:`split_batch_errors` re
 of a ``BatchCreatePartition`` / ``BatchUpdatePartition`` response, which Glue returns with HTTP 200: a batch call
 that "succeeded" may still have refused some partitions.
 
-Glue (and Athena) understand ``s3://`` locations only, so every location goes through :func:`glue_location`.
+Glue (and Athena) understand ``s3://`` locations only, so every location goes through
+:func:`lakelib.paths.canonical_location` (``s3a://`` as ``s3://``).
 
 >>> from lakelib.schema import EVENTS
 >>> req = partition_input(EVENTS, {"sourceid": "web", "dt": "2020-01-02"}, "s3a://b/t/events/sourceid=web/dt=2020-01-02")
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Collection, Iterator, Mapping, Sequence, TypeVar
 
+from lakelib.paths import canonical_location
 from lakelib.schema import Table
 
 INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -44,19 +46,6 @@ DATE_KEYS = ("dt", "end_dt")
 PROJECTION_START = "2015-01-01"
 
 T = TypeVar("T")
-
-
-def glue_location(uri: str) -> str:
-    """A location as Glue and Athena want it: ``s3a://`` becomes ``s3://``, no trailing slash.
-
-    >>> glue_location("s3a://bucket/tables/events/")
-    's3://bucket/tables/events'
-    >>> glue_location("s3://bucket/x")
-    's3://bucket/x'
-    """
-    if uri.startswith("s3a://"):
-        uri = "s3://" + uri[len("s3a://"):]
-    return uri.rstrip("/") if uri.rstrip("/") else uri
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
@@ -90,7 +79,7 @@ def storage_descriptor(table: Table, location: str) -> dict[str, Any]:
     """A Parquet ``StorageDescriptor`` (formats, serde, columns) at ``location``."""
     return {
         "Columns": columns(table),
-        "Location": glue_location(location),
+        "Location": canonical_location(location),
         "InputFormat": INPUT_FORMAT,
         "OutputFormat": OUTPUT_FORMAT,
         "Compressed": False,
@@ -123,7 +112,7 @@ def projection_parameters(table: Table, location: str, start: str = PROJECTION_S
         else:
             params[f"projection.{key}.type"] = "injected"
     template = "/".join(f"{key}=${{{key}}}" for key in table.partition_keys)
-    params["storage.location.template"] = f"{glue_location(location)}/{template}"
+    params["storage.location.template"] = f"{canonical_location(location)}/{template}"
     return params
 
 
@@ -310,7 +299,7 @@ def table_differs(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> boo
     return (
         cols(have_sd.get("Columns", [])) != cols(want_sd["Columns"])
         or cols(existing.get("PartitionKeys", [])) != cols(wanted["PartitionKeys"])
-        or glue_location(have_sd.get("Location", "")) != want_sd["Location"]
+        or canonical_location(have_sd.get("Location", "")) != want_sd["Location"]
         or have_sd.get("InputFormat") != want_sd["InputFormat"]
         or have_sd.get("OutputFormat") != want_sd["OutputFormat"]
         or have_sd.get("SerdeInfo", {}).get("SerializationLibrary") != want_sd["SerdeInfo"]["SerializationLibrary"]

@@ -29,7 +29,7 @@ from lakelib.catalog.base import (
     selects,
     sources_and_days,
 )
-from lakelib.errors import CatalogError
+from lakelib.errors import CatalogError, one_line
 from lakelib.schema import Table, create_table_ddl
 from lakelib.typed import is_widening
 
@@ -75,36 +75,6 @@ def partition_spec(table: Table, values: Mapping[str, str]) -> str:
     return f"PARTITION ({pairs})"
 
 
-def same_location(a: str, b: str) -> bool:
-    """Whether two locations name the same folder as the metastore stores it (``file:///x`` is ``file:/x``).
-
-    ``s3://`` and ``s3a://`` are different here: Spark reads them through different file systems.
-
-    >>> same_location("file:///tmp/t/dt=1/", "file:/tmp/t/dt=1")
-    True
-    >>> same_location("s3a://b/t", "s3://b/t")
-    False
-    """
-    return paths.same_location(a, b, s3a_is_s3=False)
-
-
-def metastore_location(uri: str, s3_is_s3a: bool) -> str:
-    """The location to store for ``uri``: ``s3a://`` as ``s3://`` when both schemes are S3A in this session.
-
-    On EMR 8 the cluster maps ``fs.s3.impl`` to S3A, so ``s3://`` reads the same files as ``s3a://`` in Spark, and
-    with Glue as the metastore the stored location is also what Athena reads, which understands ``s3://`` only.
-    Elsewhere ``s3a://`` is kept: ``s3://`` may not even have a file system there.
-
-    >>> metastore_location("s3a://lake/t/events/sourceid=web/dt=2020-01-01", s3_is_s3a=True)
-    's3://lake/t/events/sourceid=web/dt=2020-01-01'
-    >>> metastore_location("s3a://lake/t/events", s3_is_s3a=False)
-    's3a://lake/t/events'
-    """
-    if s3_is_s3a and uri.startswith("s3a://"):
-        return "s3://" + uri[len("s3a://"):]
-    return uri
-
-
 
 
 class SparkCatalog(Catalog):
@@ -127,7 +97,7 @@ class SparkCatalog(Catalog):
         self._s3_is_s3a = s3_impl == S3A_FILE_SYSTEM
 
     def _location(self, uri: str) -> str:
-        return metastore_location(uri, self._s3_is_s3a)
+        return paths.canonical_location(uri, s3a_is_s3=self._s3_is_s3a)
 
     def _name(self, table: Table) -> str:
         return f"{quote_ident(self.database)}.{quote_ident(table.name.lower())}"
@@ -140,8 +110,7 @@ class SparkCatalog(Catalog):
         try:
             return self.spark.sql(statement)
         except (PySparkException, Py4JError) as exc:
-            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise CatalogError(f"spark metastore: {what} failed: {first.strip()}") from exc
+            raise CatalogError(f"spark metastore: {what} failed: {one_line(exc)}") from exc
 
     def _exists(self, table: Table) -> bool:
         return bool(self.spark.catalog.tableExists(f"{self.database}.{table.name.lower()}"))
@@ -183,7 +152,7 @@ class SparkCatalog(Catalog):
             self._sql(f"ALTER TABLE {self._name(table)} ADD COLUMNS ({cols})", f"adding columns to {name}")
             log.info("added column(s) %s to %s", ", ".join(c.name for c in added), name)
         registered = self._external_catalog().getTable(self.database, table.name.lower()).location().toString()
-        if not same_location(registered, location):
+        if not paths.same_location(registered, location, s3a_is_s3=False):
             self._sql(f"ALTER TABLE {self._name(table)} SET LOCATION {sql_string(location)}",
                       f"setting the location of {name}")
             log.info("re-pointed table %s from %s to %s", name, registered, location)
@@ -207,7 +176,7 @@ class SparkCatalog(Catalog):
             self._external_catalog().alterTableDataSchema(self.database, table.name.lower(), schema)
         except Py4JError as exc:
             raise CatalogError(f"spark metastore: widening {self.database}.{table.name} failed: "
-                               f"{str(exc).splitlines()[0]}") from exc
+                               f"{one_line(exc)}") from exc
         self.refresh(table)
 
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
@@ -228,7 +197,7 @@ class SparkCatalog(Catalog):
                 have = {tuple(p.values[k] for k in keys): p.location for p in listed}
                 registered: set[tuple[str, ...]] | None = {
                     key for key, p in ((tuple(str(p.values[k]) for k in keys), p) for p in partitions)
-                    if key in have and same_location(have[key], self._location(p.location))
+                    if key in have and paths.same_location(have[key], self._location(p.location), s3a_is_s3=False)
                 }
                 self.refresh(table)
             except CatalogError:
@@ -247,7 +216,7 @@ class SparkCatalog(Catalog):
         result = RegisterResult()
         new = [p for key, p in wanted.items() if key not in registered]
         moved = [p for key, p in wanted.items()
-                 if key in registered and not same_location(registered[key], p.location)]
+                 if key in registered and not paths.same_location(registered[key], p.location, s3a_is_s3=False)]
         result.unchanged = len(wanted) - len(new) - len(moved)
         for start in range(0, len(new), ADD_CHUNK):
             specs = " ".join(f"{partition_spec(table, p.values)} LOCATION {sql_string(p.location)}"
@@ -300,7 +269,7 @@ class SparkCatalog(Catalog):
                         out.append(Partition(values, location))
         except Py4JError as exc:
             raise CatalogError(f"spark metastore: listing partitions of {self.database}.{table.name} failed: "
-                               f"{str(exc).splitlines()[0]}") from exc
+                               f"{one_line(exc)}") from exc
         return out
 
     def _list(self, table: Table, spec: Mapping[str, str]) -> list[tuple[dict[str, str], str]]:
