@@ -250,7 +250,8 @@ def read_table(
         catalog = open_catalog(config)
         keys = t.partition_keys
         days = _glob_values(filters.get(keys[1])) if len(keys) > 1 else None
-        listed = catalog.list_partitions(t, filters.get(keys[0]), days)  # Glue filters on its side
+        sources = filters.get(keys[0])
+        listed = catalog.list_partitions(t, sources if isinstance(sources, tuple) else None, days)  # Glue filters
         parts = [p for p in listed if _keeps(filters, p.values)]  # an open day range is filtered here
         log.debug("glue: %d partition(s) of %s selected", len(parts), t.name)
         return read_partitions(spark, t, parts, names)
@@ -337,7 +338,8 @@ def _selects_nothing(filters: Mapping[str, Tuple[str, ...] | KeyRange]) -> bool:
     for wanted in filters.values():
         if isinstance(wanted, tuple) and not wanted:
             return True
-        if isinstance(wanted, KeyRange) and None not in (wanted.low, wanted.high) and wanted.low > wanted.high:
+        if isinstance(wanted, KeyRange) and wanted.low is not None and wanted.high is not None \
+                and wanted.low > wanted.high:
             return True
     return False
 

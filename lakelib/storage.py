@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, List
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -54,7 +54,7 @@ class Storage:
         path = self._path(uri)
         return bool(self._fs(path).exists(path))
 
-    def list(self, uri: str) -> list[FileInfo]:
+    def list(self, uri: str) -> List[FileInfo]:
         """The entries directly under ``uri``, sorted by name; empty when ``uri`` does not exist."""
         path = self._path(uri)
         fs = self._fs(path)
@@ -62,11 +62,11 @@ class Storage:
             return []
         return sorted((_info(st) for st in fs.listStatus(path)), key=lambda f: f.name)
 
-    def data_files(self, uri: str) -> list[FileInfo]:
+    def data_files(self, uri: str) -> List[FileInfo]:
         """The files directly under ``uri`` that readers see (not ``_SUCCESS``, ``.crc`` or other hidden ones)."""
         return [f for f in self.list(uri) if not f.is_dir and not f.name.startswith(("_", "."))]
 
-    def walk_files(self, uri: str) -> list[FileInfo]:
+    def walk_files(self, uri: str) -> List[FileInfo]:
         """Every file below ``uri``, recursively, in one paginated listing (cheap on S3); empty if it does not exist."""
         path = self._path(uri)
         fs = self._fs(path)

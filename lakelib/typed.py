@@ -358,8 +358,7 @@ class Registry:
                 col = TypedColumn(column_name(list(o.path), taken), kind, list(o.path))
                 table.columns.append(col)
                 out.added.append({"table": table.name, "column": col.name, "type": kind})
-            elif widen(have.type, kind) != have.type:
-                new = widen(have.type, kind)
+            elif (new := widen(have.type, kind)) is not None and new != have.type:
                 out.widened.append({"table": table.name, "column": have.name, "from": have.type, "to": new})
                 have.type = new
         return out
