@@ -54,7 +54,7 @@ def commands() -> list[Command]:
     """The commands of :data:`COMMAND_MODULES`, in that order.
 
     >>> [c.name for c in commands()]
-    ['sample', 'ddl', 'sql']
+    ['sample', 'ddl', 'sql', 'runs', 'chart']
     """
     return [importlib.import_module(name).run.lake_command for name in COMMAND_MODULES]
 
