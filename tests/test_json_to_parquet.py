@@ -307,6 +307,16 @@ def write_raw_bytes(raw: Path, source: str, folder: str, lines: list[bytes], nam
     return path
 
 
+def tables_written(tmp_path: Path) -> set[str]:
+    """The tables a run left folders of (a failed run still records itself in ``lake_runs``)."""
+    tables = tmp_path / "tables"
+    return {p.name for p in tables.iterdir()} if tables.exists() else set()
+
+
+def _top(parts: tuple[str, ...]) -> str:
+    return "/".join(parts[:2]) if parts[0] == "tables" else parts[0]
+
+
 def hostile_config(tmp_path: Path, database: str | None = None) -> Path:
     catalog = f"{{kind: spark, database: {database}}}" if database else "{kind: none}"
     config = tmp_path / "hostile.yaml"
@@ -362,7 +372,7 @@ def test_a_source_that_is_not_a_plain_folder_name_is_refused(tmp_path, capsys, s
     write_raw(tmp_path / "raw", "web", DAY1, [_msg("m")])
     assert run(write_config(tmp_path), "--source", source) == 2
     assert "is not a source id" in capsys.readouterr().err.strip().splitlines()[-1]
-    assert not (tmp_path / "tables").exists()
+    assert tables_written(tmp_path) <= {"lake_runs"}
 
 
 def test_a_folder_under_raw_that_cannot_be_a_source_fails_naming_it_before_writing(tmp_path, capsys):
@@ -372,7 +382,7 @@ def test_a_folder_under_raw_that_cannot_be_a_source_fails_naming_it_before_writi
     assert run(write_config(tmp_path)) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "'pct%41'" in last and "_hidden" not in last and "nothing was written" in last
-    assert not (tmp_path / "tables").exists() and not (tmp_path / "quarantine").exists()
+    assert tables_written(tmp_path) <= {"lake_runs"} and not (tmp_path / "quarantine").exists()
 
 
 @pytest.mark.parametrize("with_date", [True, False])
@@ -411,7 +421,7 @@ def test_a_gz_that_is_not_gzip_fails_naming_the_file(tmp_path, capsys, name, con
     assert run(write_config(tmp_path), "--date", DAY1.isoformat()) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert name in last and why in last and "part-0.gz" not in last
-    assert not (tmp_path / "tables").exists()
+    assert tables_written(tmp_path) <= {"lake_runs"}
 
 
 def _lines_read(raw: Path) -> dict[tuple[str, str], int]:
@@ -460,13 +470,13 @@ def test_a_raw_folder_of_every_hostile_case_at_once_is_accounted_for_line_by_lin
 
     assert run(config) == 1
     assert "'pct%41'" in capsys.readouterr().err.strip().splitlines()[-1]
-    assert {p.relative_to(tmp_path).parts[0] for p in new_files()} <= {"reports"}
+    assert {_top(p.relative_to(tmp_path).parts) for p in new_files()} <= {"reports", "tables/lake_runs", "tables/_metastore"}
     (raw / "pct%41").rename(raw / "pct-41")  # what the error line says to do
     before |= set((raw / "pct-41").rglob("*"))
     assert run(config) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "plain.gz (not a gzip file)" in last
-    assert {p.relative_to(tmp_path).parts[0] for p in new_files()} <= {"reports"}
+    assert {_top(p.relative_to(tmp_path).parts) for p in new_files()} <= {"reports", "tables/lake_runs", "tables/_metastore"}
     not_gzip.unlink()
 
     report_path = tmp_path / "report.json"
