@@ -10,8 +10,10 @@ source and day, and writes ``<lake.tables>/events/sourceid=<id>/dt=<day>/`` (sna
 the catalog once the data is complete, and its run report proves that every line was accounted for:
 ``lines_read == rows_written + duplicates_dropped + quarantined``.
 
-Two passes over the input: the judge pass parses the three judged fields of every line and caches a narrow result
-(counts, quarantine); the write pass parses every field once, dedupes and writes (BENCHMARKS.md has the figures).
+Two passes over the same scan (one per day, its files packed into the planned number of tasks): the judge pass
+parses the three judged fields and ``receivedAt`` of every line and caches a narrow result (counts, quarantine, and
+the losing copies of each messageId, ranked on those narrow rows); the write pass parses every field once, drops the
+losers with a broadcast anti-join on the line's ``pos`` and writes with no shuffle (BENCHMARKS.md has the figures).
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import argparse
 import logging
 import os
 import sys
-from typing import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Mapping, Sequence
 
 if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,15 +35,7 @@ from pyspark.sql import functions as F
 from lakelib.catalog import Partition, open_catalog
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
-from lakelib.parse import (
-    TOO_DEEP,
-    bucket_for_files,
-    dedupe_by_message_id,
-    judge_lines,
-    parse_events,
-    to_events_table,
-    too_deep,
-)
+from lakelib.parse import TOO_DEEP, judge_lines, losing_copies, parse_events, too_deep
 from lakelib.paths import join, partition_dir
 from lakelib.raw import RawDay, find_raw_days
 from lakelib.report import CONVERSION_COUNTERS, RunReport, sum_counters
@@ -47,6 +43,7 @@ from lakelib.runner import job_parser, requested_days, requested_sources, run_jo
 from lakelib.schema import EVENTS, REJECT_REASONS, spark_schema
 from lakelib.session import build_session
 from lakelib.storage import Storage
+from lakelib.tables import register, write_partitions
 
 JOB = "json_to_parquet"
 log = logging.getLogger(JOB)
@@ -95,13 +92,15 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
         len({d.source for d in raw_days}), len(raw_days), n_files, _mb(sum(d.bytes for d in raw_days)),
     )
 
-    # The judge pass's result is small (no event columns), so caching it is cheap at any size. The write pass
-    # counts the valid lines it sees, and verify_written checks the rows in the files against the distinct
-    # messageIds the judge pass found valid.
-    lines = read_raw_lines(spark, raw_days)
-    judged = lines.transform(judge_lines).drop("pos").persist(StorageLevel.MEMORY_AND_DISK)
+    # Both passes read the same scan (one per day, packed to the planned file count), so a line's ``pos`` is the
+    # same in both. The judge pass caches narrow rows (no event columns): the counts, the quarantine and the
+    # losing copies of each messageId come from that cache; the write pass parses every field, drops the losers
+    # with a broadcast anti-join and writes each task's rows into its day's folder, with no shuffle.
+    plan = plan_file_counts(raw_days, config.write.target_file_mb)
+    lines = read_raw_lines(spark, raw_days, plan)
     events_root = join(config.lake.tables, EVENTS.name)
     quarantine_root = join(config.lake.quarantine, JOB)
+    judged = narrow_judge(lines).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = per_partition_counts(count_lines(spark, judged, raw_days))
         total = {k: sum(c[k] for c in counts.values()) for k in ("lines_read", "valid", "quarantined")}
@@ -109,53 +108,35 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
             "judged %s lines: %s valid, %s quarantined",
             f"{total['lines_read']:,}", f"{total['valid']:,}", f"{total['quarantined']:,}",
         )
+        losers = find_losers(judged).persist(StorageLevel.MEMORY_AND_DISK)
+        for key, n in count_by_partition(losers).items():
+            counts[key]["duplicates"] = n
         if total["quarantined"]:
             write_quarantine(judged, quarantine_root, report.run_id)
     finally:
         judged.unpersist()
 
-    plan = plan_file_counts(raw_days, config.write.target_file_mb)
-    seen = write_events(lines.transform(parse_events), plan, events_root, config.write.compression)
-    if seen != total["valid"]:
-        raise LakelibError(f"the write pass saw {seen:,} valid lines, the judge pass {total['valid']:,}: "
-                           "the input changed during the run; rerun the job")
-
     keys = [d.key for d in raw_days]
-    produced = {k for k in keys if counts.get(k, {}).get("valid")}
+    produced = sorted(k for k in keys if counts.get(k, {}).get("valid"))
     quarantined = {k for k in keys if counts.get(k, {}).get("quarantined")}
+    expected = sum(counts[k]["valid"] - counts[k]["duplicates"] for k in produced)
+    try:
+        written_parts = write_events(lines, losers, produced, config.lake.tables, config.write.compression)
+    finally:
+        losers.unpersist()
+    if written_parts.rows != expected:
+        raise LakelibError(f"the write pass kept {written_parts.rows:,} rows, the judge pass expected {expected:,}: "
+                           "the input changed during the run; rerun the job")
     remove_stale(storage, events_root, [k for k in keys if k not in produced])
     remove_stale(storage, quarantine_root, [k for k in keys if k not in quarantined])
 
-    written = verify_written(spark, storage, events_root, sorted(produced))
-    partitions = []
-    for key in keys:
-        c = counts.get(key, _empty_counts())
-        w = written.get(key, {"rows": 0, "files": 0, "bytes": 0})
-        if w["rows"] != c["distinct_ids"]:
-            raise LakelibError(
-                f"events sourceid={key[0]} dt={key[1]}: {w['rows']} rows in the files, expected {c['distinct_ids']}"
-            )
-        partitions.append({
-            "sourceid": key[0],
-            "dt": key[1],
-            "lines_read": c["lines_read"],
-            "rows_written": w["rows"],
-            "duplicates_dropped": c["valid"] - c["distinct_ids"],
-            "quarantined": c["quarantined"],
-            "quarantined_by_reason": c["by_reason"],
-            "files_written": w["files"],
-            "bytes_written": w["bytes"],
-            "input_files": len(next(d for d in raw_days if d.key == key).files),
-        })
-    report.partitions = partitions
-    report.totals = sum_counters(partitions, CONVERSION_COUNTERS + ("quarantined_by_reason",))
+    written = verify_written(spark, storage, events_root, produced)
+    report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), written.get(d.key)) for d in raw_days]
+    report.totals = sum_counters(report.partitions, CONVERSION_COUNTERS + ("quarantined_by_reason",))
 
     catalog = open_catalog(config, spark)
-    if produced:
-        catalog.ensure_table(EVENTS, events_root)
-        catalog.register_partitions(
-            EVENTS, [Partition({"sourceid": s, "dt": d}, join(events_root, _pdir(s, d))) for s, d in sorted(produced)]
-        )
+    if written_parts.partitions:
+        register(catalog, EVENTS, config.lake.tables, written_parts.partitions, report=report)
     stale = [k for k in keys if k not in produced]
     if stale:
         catalog.drop_partitions(EVENTS, [{"sourceid": s, "dt": d} for s, d in stale])
@@ -164,34 +145,73 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     return "succeeded"
 
 
-def read_raw_lines(spark: SparkSession, raw_days: Sequence[RawDay]) -> DataFrame:
-    """The raw lines of the given day folders' files: ``value``, ``file``, ``sourceid``, ``dt``, ``pos``.
+def partition_entry(day: RawDay, counts: dict, written: dict | None) -> dict:
+    """One partition of the run report, once its rows in the files match the distinct valid messageIds.
+
+    Raises
+    ------
+    LakelibError
+        The files hold another number of rows than the judge pass expects.
+    """
+    w = written or {"rows": 0, "files": 0, "bytes": 0}
+    expected = counts["valid"] - counts["duplicates"]
+    if w["rows"] != expected:
+        raise LakelibError(f"events sourceid={day.source} dt={day.key[1]}: {w['rows']} rows in the files, "
+                           f"expected {expected}")
+    return {
+        "sourceid": day.source,
+        "dt": day.key[1],
+        "lines_read": counts["lines_read"],
+        "rows_written": w["rows"],
+        "duplicates_dropped": counts["duplicates"],
+        "quarantined": counts["quarantined"],
+        "quarantined_by_reason": counts["by_reason"],
+        "files_written": w["files"],
+        "bytes_written": w["bytes"],
+        "input_files": len(day.files),
+    }
+
+
+def read_raw_lines(
+    spark: SparkSession, raw_days: Sequence[RawDay], plan: Mapping[tuple[str, str], int] | None = None
+) -> DataFrame:
+    """The raw lines of the given day folders' files: ``value``, ``file``, ``file_idx``, ``sourceid``, ``dt``,
+    ``pos``.
 
     Exactly the files the listing found are read, and each line gets ``sourceid``/``dt`` from its file's
     :class:`RawDay` (never from a path Spark reports, never through the session's time zone). ``value`` holds the
     line's bytes as they are (invalid UTF-8 included; ``lakelib.parse`` rejects it). Files whose name ends in ``.gz``
-    in another case (``.GZ``) are decompressed here, by content. ``pos`` grows with the line's position in its file.
+    in another case (``.GZ``) are decompressed here, by content. ``file_idx`` sorts like ``file`` within a day.
+    ``pos`` identifies the line in the run and grows with its position in its file; two reads of the same
+    DataFrame give every line the same ``pos``.
+
+    Each day is its own scan, so that a task holds one day; with ``plan`` (files per ``(sourceid, dt)``) a day's
+    files are packed into that many tasks (never fewer than one file per task: a gzip file is not split).
     """
     storage = Storage(spark)
+    listed = [(d, f) for d in raw_days for f in d.files]
     keys = spark.createDataFrame(
-        [(storage.spark_uri(f.path), f.path, d.source, d.day.isoformat()) for d in raw_days for f in d.files],
-        "_uri string, file string, sourceid string, dt string",
+        [(storage.spark_uri(f.path), f.path, i, d.source, d.day.isoformat()) for i, (d, f) in enumerate(listed)],
+        "_uri string, file string, file_idx int, sourceid string, dt string",
     )
-    plain = [f.path for d in raw_days for f in d.files if not _gzip_in_other_case(f.name)]
-    other_case = [f.path for d in raw_days for f in d.files if _gzip_in_other_case(f.name)]
     parts = []
-    if plain:
-        parts.append(spark.read.text(plain).select(
-            "value", F.col("_metadata.file_path").alias("_uri"), F.monotonically_increasing_id().alias("pos")
-        ))
+    for day in raw_days:
+        plain = [f.path for f in day.files if not _gzip_in_other_case(f.name)]
+        if plain:
+            scan = spark.read.text(plain).select("value", F.col("_metadata.file_path").alias("_uri"))
+            if plan:
+                scan = scan.coalesce(max(1, plan.get(day.key, 1)))
+            parts.append(scan)
+    other_case = [f.path for d in raw_days for f in d.files if _gzip_in_other_case(f.name)]
     if other_case:
         parts.append(_read_gzip_by_content(spark, other_case))
-    lines = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    lines = reduce(lambda a, b: a.unionByName(b), parts).withColumn("pos", F.monotonically_increasing_id())
     joined = lines.join(F.broadcast(keys), "_uri", "left")
     unlisted = F.raise_error(F.concat(F.lit("lakelib: a line from a file the listing does not hold: "), F.col("_uri")))
     return joined.select(
         "value",
         F.when(F.col("file").isNull(), unlisted).otherwise(F.col("file")).alias("file"),
+        "file_idx",
         "sourceid",
         "dt",
         "pos",
@@ -204,7 +224,7 @@ def _gzip_in_other_case(name: str) -> bool:
 
 
 def _read_gzip_by_content(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
-    """Lines of gzip files Spark would read as plain text: ``value``, ``_uri``, ``pos``. A bad file fails the read."""
+    """Lines of gzip files Spark would read as plain text, in order: ``value``, ``_uri``. A bad file fails the read."""
     from lakelib.raw import gunzip, split_lines
 
     @F.udf(returnType="array<binary>")
@@ -217,21 +237,28 @@ def _read_gzip_by_content(spark: SparkSession, paths: Sequence[str]) -> DataFram
     files = spark.read.format("binaryFile").load(list(paths)).select(
         "content", F.col("_metadata.file_path").alias("_uri")
     )
-    exploded = files.select("_uri", F.posexplode(lines_of("content", "_uri")).alias("pos", "line"))
-    return exploded.select(F.col("line").cast("string").alias("value"), "_uri", F.col("pos").cast("long"))
+    exploded = files.select("_uri", F.explode(lines_of("content", "_uri")).alias("line"))
+    return exploded.select(F.col("line").cast("string").alias("value"), "_uri")
+
+
+def narrow_judge(lines: DataFrame) -> DataFrame:
+    """The judge pass's rows: what the counts, the quarantine and the dedup need, and no event column.
+
+    ``file`` (a long path) is kept for rejected lines only; the dedup orders files by ``file_idx``.
+    """
+    judged = lines.transform(lambda df: judge_lines(df, keep=("file_idx",)))
+    return judged.withColumn("file", F.when(F.col("reason").isNotNull(), F.col("file")))
 
 
 def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDay]) -> list:
-    """Lines and distinct messageIds per partition and reason; the first action, so it also reads the input.
+    """Lines per partition and reason; the first action, so it also reads the input (and fills the cache).
 
     Raises
     ------
     InputError
         A gzip file is truncated or corrupt: naming each such file (nothing has been written).
     """
-    agg = judged.groupBy("sourceid", "dt", "reason").agg(
-        F.count(F.lit(1)).alias("lines"), F.countDistinct("messageid").alias("distinct_ids")
-    )
+    agg = judged.groupBy("sourceid", "dt", "reason").agg(F.count(F.lit(1)).alias("lines"))
     try:
         return agg.collect()
     except Exception as exc:  # a Py4JJavaError from reading the input
@@ -246,6 +273,21 @@ def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDa
             f"corrupt or truncated gzip file(s), nothing was written: {names}; "
             "replace or remove them, then rerun"
         ) from None
+
+
+def find_losers(judged: DataFrame) -> DataFrame:
+    """The valid lines that are not the kept copy of their messageId: ``sourceid, dt, pos, messageid``.
+
+    A shuffle of a few bytes per valid line (:func:`lakelib.parse.losing_copies` on the narrow rows).
+    """
+    valid = judged.where(F.col("reason").isNull()).select("sourceid", "dt", "messageid", "receivedat", "file_idx",
+                                                            "pos")
+    return losing_copies(valid, file_order="file_idx").select("sourceid", "dt", "pos", "messageid")
+
+
+def count_by_partition(rows: DataFrame) -> dict[tuple[str, str], int]:
+    """Rows per ``(sourceid, dt)``."""
+    return {(r["sourceid"], r["dt"]): r["count"] for r in rows.groupBy("sourceid", "dt").count().collect()}
 
 
 def find_corrupt_gzip(spark: SparkSession, paths: Sequence[str]) -> list[tuple[str, str]]:
@@ -276,14 +318,13 @@ def find_corrupt_gzip(spark: SparkSession, paths: Sequence[str]) -> list[tuple[s
 
 
 def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
-    """``(sourceid, dt)`` -> lines_read, valid, distinct_ids, quarantined, by_reason (all reasons, zeros kept)."""
+    """``(sourceid, dt)`` -> lines_read, valid, quarantined, by_reason (all reasons, zeros kept), duplicates (0)."""
     out: dict[tuple[str, str], dict] = {}
     for row in stats:
         c = out.setdefault((row["sourceid"], row["dt"]), _empty_counts())
         c["lines_read"] += row["lines"]
         if row["reason"] is None:
             c["valid"] += row["lines"]
-            c["distinct_ids"] += row["distinct_ids"]
         else:
             c["quarantined"] += row["lines"]
             c["by_reason"][row["reason"]] += row["lines"]
@@ -292,7 +333,7 @@ def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
 
 def _empty_counts() -> dict:
     return {
-        "lines_read": 0, "valid": 0, "distinct_ids": 0, "quarantined": 0,
+        "lines_read": 0, "valid": 0, "duplicates": 0, "quarantined": 0,
         "by_reason": {reason: 0 for reason in REJECT_REASONS},
     }
 
@@ -303,27 +344,33 @@ def plan_file_counts(raw_days: Sequence[RawDay], target_file_mb: int) -> dict[tu
     return {d.key: max(1, int(d.bytes * PARQUET_PER_GZIP_BYTE / target + 0.5)) for d in raw_days}
 
 
-def write_events(parsed: DataFrame, plan: dict, events_root: str, compression: str) -> int:
-    """Dedupe the valid lines and write them, one task per planned file (dynamic partition overwrite).
+@dataclass
+class Written:
+    """What the write pass wrote: its partitions (at their default folders) and the rows it kept."""
 
-    Returns
-    -------
-    int
-        The valid lines the write pass saw (counted on the way, not by another pass).
+    partitions: list[Partition]
+    rows: int
+
+
+def write_events(
+    lines: DataFrame, losers: DataFrame, produced: Sequence[tuple[str, str]], tables_root: str, compression: str
+) -> Written:
+    """Parse every field, drop the losing copies (broadcast anti-join on ``pos``), write (dynamic overwrite).
+
+    No shuffle: each task writes the rows of its own scan, which holds one day, so a partition gets one file per
+    task of its day (:func:`read_raw_lines` packs a day's files into the planned number of tasks).
     """
-    seen = Observation("valid_lines")
+    kept = Observation("kept_rows")
     events = (
-        parsed.where(F.col("reason").isNull())
-        .observe(seen, F.count(F.lit(1)).alias("lines"))
-        .transform(bucket_for_files(plan))
-        .transform(lambda df: dedupe_by_message_id(df, within=("_bucket",)))
-        .transform(to_events_table)
+        lines.transform(parse_events)
+        .where(F.col("reason").isNull())
+        .join(F.broadcast(losers.select("pos", "messageid")), ["pos", "messageid"], "left_anti")
+        .observe(kept, F.count(F.lit(1)).alias("rows"))
     )
-    log.info("writing %s (%d planned file(s))", events_root, sum(plan.values()))
-    events.write.mode("overwrite").partitionBy(*EVENTS.partition_keys).option("compression", compression).parquet(
-        events_root
-    )
-    return int(seen.get["lines"])
+    log.info("writing %d partition(s) of %s", len(produced), EVENTS.name)
+    parts = write_partitions(events, EVENTS, tables_root, compression,
+                             partitions=[{"sourceid": s, "dt": d} for s, d in produced], one_file_per_partition=False)
+    return Written(parts, int(kept.get["rows"]) if parts else 0)
 
 
 def write_quarantine(judged: DataFrame, quarantine_root: str, run_id: str) -> None:
