@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import reduce
 from typing import Mapping, Sequence
 
@@ -32,7 +33,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from lakelib.catalog import Partition, open_catalog
+from lakelib.catalog import Catalog, Partition, open_catalog
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
 from lakelib.parse import TOO_DEEP, judge_lines, losing_copies, parse_events, too_deep
@@ -43,7 +44,7 @@ from lakelib.runner import job_parser, requested_days, requested_sources, run_jo
 from lakelib.schema import EVENTS, REJECT_REASONS, spark_schema
 from lakelib.session import build_session
 from lakelib.storage import Storage
-from lakelib.tables import register, write_partitions
+from lakelib.tables import find_partitions, read_partitions, register, write_partitions
 
 JOB = "json_to_parquet"
 log = logging.getLogger(JOB)
@@ -100,41 +101,33 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     lines = read_raw_lines(spark, raw_days, plan)
     events_root = join(config.lake.tables, EVENTS.name)
     quarantine_root = join(config.lake.quarantine, JOB)
-    judged = narrow_judge(lines).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        counts = per_partition_counts(count_lines(spark, judged, raw_days))
-        total = {k: sum(c[k] for c in counts.values()) for k in ("lines_read", "valid", "quarantined")}
-        log.info(
-            "judged %s lines: %s valid, %s quarantined",
-            f"{total['lines_read']:,}", f"{total['valid']:,}", f"{total['quarantined']:,}",
-        )
-        losers = find_losers(judged).persist(StorageLevel.MEMORY_AND_DISK)
-        for key, n in count_by_partition(losers).items():
-            counts[key]["duplicates"] = n
-        if total["quarantined"]:
-            write_quarantine(judged, quarantine_root, report.run_id)
-    finally:
-        judged.unpersist()
+    window = config.dedup.window_days
+    catalog = open_catalog(config, spark)
+    counts, losers = judge_pass(spark, lines, raw_days, config, catalog, quarantine_root, report.run_id)
 
     keys = [d.key for d in raw_days]
-    produced = sorted(k for k in keys if counts.get(k, {}).get("valid"))
+    produced = sorted(k for k in keys if k in counts and _expected_rows(counts[k]))
     quarantined = {k for k in keys if counts.get(k, {}).get("quarantined")}
-    expected = sum(counts[k]["valid"] - counts[k]["duplicates"] for k in produced)
+    expected = sum(_expected_rows(counts[k]) for k in produced)
     try:
         written_parts = write_events(lines, losers, produced, config.lake.tables, config.write.compression)
     finally:
         losers.unpersist()
-    if written_parts.rows != expected:
-        raise LakelibError(f"the write pass kept {written_parts.rows:,} rows, the judge pass expected {expected:,}: "
-                           "the input changed during the run; rerun the job")
+    valid = sum(c["valid"] for c in counts.values())
+    if produced and (written_parts.valid, written_parts.rows) != (valid, expected):
+        raise LakelibError(
+            f"the write pass saw {written_parts.valid:,} valid lines and kept {written_parts.rows:,} rows, the judge "
+            f"pass expected {valid:,} and {expected:,}: the input changed during the run; rerun the job"
+        )
     remove_stale(storage, events_root, [k for k in keys if k not in produced])
     remove_stale(storage, quarantine_root, [k for k in keys if k not in quarantined])
 
     written = verify_written(spark, storage, events_root, produced)
-    report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), written.get(d.key)) for d in raw_days]
-    report.totals = sum_counters(report.partitions, CONVERSION_COUNTERS + ("quarantined_by_reason",))
-
-    catalog = open_catalog(config, spark)
+    report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), written.get(d.key), window > 1)
+                         for d in raw_days]
+    counters = CONVERSION_COUNTERS + (("duplicates_earlier_days",) if window > 1 else ())
+    report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason",))
+    report.extra["dedup_window_days"] = window
     if written_parts.partitions:
         register(catalog, EVENTS, config.lake.tables, written_parts.partitions, report=report)
     stale = [k for k in keys if k not in produced]
@@ -145,8 +138,53 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     return "succeeded"
 
 
-def partition_entry(day: RawDay, counts: dict, written: dict | None) -> dict:
-    """One partition of the run report, once its rows in the files match the distinct valid messageIds.
+def judge_pass(
+    spark: SparkSession,
+    lines: DataFrame,
+    raw_days: Sequence[RawDay],
+    config: Config,
+    catalog: Catalog,
+    quarantine_root: str,
+    run_id: str,
+) -> tuple[dict[tuple[str, str], dict], DataFrame]:
+    """Judge every line on a narrow parse: counts per partition, the quarantine, and the lines to drop.
+
+    Returns
+    -------
+    tuple
+        :func:`per_partition_counts` (with ``duplicates`` and ``duplicates_earlier_days`` filled in), and
+        :func:`find_losers`' rows, persisted (the caller unpersists them after the write pass).
+    """
+    window = config.dedup.window_days
+    judged = narrow_judge(lines).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts = per_partition_counts(count_lines(spark, judged, raw_days))
+        total = {k: sum(c[k] for c in counts.values()) for k in ("lines_read", "valid", "quarantined")}
+        log.info(
+            "judged %s lines: %s valid, %s quarantined",
+            f"{total['lines_read']:,}", f"{total['valid']:,}", f"{total['quarantined']:,}",
+        )
+        earlier = None
+        if window > 1:
+            parts = earlier_partitions(Storage(spark), catalog, config.lake.tables, raw_days, window)
+            seen = read_partitions(spark, EVENTS, parts, ["messageid"]).unionByName(
+                judged.where(F.col("reason").isNull()).select("messageid", "sourceid", "dt")
+            )
+            earlier = ids_seen_before(seen, window)
+        losers = find_losers(judged, earlier).persist(StorageLevel.MEMORY_AND_DISK)
+        for (key, kind), n in count_by_partition(losers, "kind").items():
+            counts[key][kind] = n
+        if total["quarantined"]:
+            write_quarantine(judged, quarantine_root, run_id)
+    finally:
+        judged.unpersist()
+    return counts, losers
+
+
+def partition_entry(day: RawDay, counts: dict, written: dict | None, with_earlier: bool = False) -> dict:
+    """One partition of the run report, once its rows in the files match what the judge pass expects.
+
+    ``duplicates_earlier_days`` is in the entry when ``with_earlier`` (a dedup window over one day).
 
     Raises
     ------
@@ -154,11 +192,11 @@ def partition_entry(day: RawDay, counts: dict, written: dict | None) -> dict:
         The files hold another number of rows than the judge pass expects.
     """
     w = written or {"rows": 0, "files": 0, "bytes": 0}
-    expected = counts["valid"] - counts["duplicates"]
+    expected = _expected_rows(counts)
     if w["rows"] != expected:
         raise LakelibError(f"events sourceid={day.source} dt={day.key[1]}: {w['rows']} rows in the files, "
                            f"expected {expected}")
-    return {
+    entry = {
         "sourceid": day.source,
         "dt": day.key[1],
         "lines_read": counts["lines_read"],
@@ -170,6 +208,13 @@ def partition_entry(day: RawDay, counts: dict, written: dict | None) -> dict:
         "bytes_written": w["bytes"],
         "input_files": len(day.files),
     }
+    if with_earlier:
+        entry["duplicates_earlier_days"] = counts["duplicates_earlier_days"]
+    return entry
+
+
+def _expected_rows(counts: dict) -> int:
+    return counts["valid"] - counts["duplicates"] - counts["duplicates_earlier_days"]
 
 
 def read_raw_lines(
@@ -275,19 +320,78 @@ def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDa
         ) from None
 
 
-def find_losers(judged: DataFrame) -> DataFrame:
-    """The valid lines that are not the kept copy of their messageId: ``sourceid, dt, pos, messageid``.
+def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFrame:
+    """The valid lines the write pass drops: ``sourceid, dt, pos, messageid, kind``.
 
-    A shuffle of a few bytes per valid line (:func:`lakelib.parse.losing_copies` on the narrow rows).
+    ``kind`` is ``duplicates_earlier_days`` for every copy of a messageId that ``earlier`` holds for its source and
+    day, ``duplicates`` for the other copies that are not the kept one of their day
+    (:func:`lakelib.parse.losing_copies` on the narrow rows: a shuffle of a few bytes per valid line).
+
+    Parameters
+    ----------
+    judged
+        :func:`narrow_judge`'s rows.
+    earlier
+        ``sourceid, dt, messageid``: the ids seen in the dedup window before each day (:func:`ids_seen_before`).
     """
-    valid = judged.where(F.col("reason").isNull()).select("sourceid", "dt", "messageid", "receivedat", "file_idx",
-                                                            "pos")
-    return losing_copies(valid, file_order="file_idx").select("sourceid", "dt", "pos", "messageid")
+    columns = ["sourceid", "dt", "messageid", "receivedat", "file_idx", "pos"]
+    valid = judged.where(F.col("reason").isNull()).select(*columns)
+    out = ["sourceid", "dt", "pos", "messageid"]
+    dropped_earlier = None
+    if earlier is not None:
+        marked = valid.join(earlier.withColumn("_earlier", F.lit(True)), ["sourceid", "dt", "messageid"], "left")
+        dropped_earlier = marked.where(F.col("_earlier")).select(*out, F.lit("duplicates_earlier_days").alias("kind"))
+        valid = marked.where(F.col("_earlier").isNull()).select(*columns)
+    losers = losing_copies(valid, file_order="file_idx").select(*out, F.lit("duplicates").alias("kind"))
+    return losers if dropped_earlier is None else losers.unionByName(dropped_earlier)
 
 
-def count_by_partition(rows: DataFrame) -> dict[tuple[str, str], int]:
-    """Rows per ``(sourceid, dt)``."""
-    return {(r["sourceid"], r["dt"]): r["count"] for r in rows.groupBy("sourceid", "dt").count().collect()}
+def earlier_partitions(
+    storage: Storage, catalog: Catalog, tables_root: str, raw_days: Sequence[RawDay], window: int
+) -> list[Partition]:
+    """The ``events`` partitions in the dedup window before the converted days, other than the converted days.
+
+    The converted days' own messageIds come from this run's input instead (their partitions are being replaced).
+    """
+    converting = {d.key for d in raw_days}
+    wanted = {(d.source, (d.day - timedelta(days=k)).isoformat()) for d in raw_days for k in range(1, window)}
+    wanted -= converting
+    if not wanted:
+        return []
+    found = find_partitions(EVENTS, tables_root, storage, catalog, sources={s for s, _ in wanted},
+                            days={d for _, d in wanted}, skip=[{"sourceid": s, "dt": d} for s, d in converting])
+    parts = [p for p in found if (p.values["sourceid"], p.values["dt"]) in wanted]
+    log.info("dedup window of %d days: reading the messageids of %d earlier partition(s) of %s", window,
+             len(parts), EVENTS.name)
+    return parts
+
+
+def ids_seen_before(seen: DataFrame, window: int) -> DataFrame:
+    """For each source and day, the messageIds seen on one of the ``window - 1`` days before it.
+
+    Parameters
+    ----------
+    seen
+        ``messageid, sourceid, dt``: where each messageId was seen.
+    window
+        ``dedup.window_days``.
+
+    Returns
+    -------
+    DataFrame
+        Distinct ``sourceid, dt, messageid`` (``dt`` the later day that a copy of the message is dropped from).
+    """
+    later = F.date_format(F.date_add(F.to_date("dt"), F.col("_k")), "yyyy-MM-dd")
+    shifted = seen.select("sourceid", "dt", "messageid", F.explode(F.sequence(F.lit(1), F.lit(window - 1))).alias("_k"))
+    return shifted.select("sourceid", later.alias("dt"), "messageid").distinct()
+
+
+def count_by_partition(rows: DataFrame, *by: str) -> dict[tuple, int]:
+    """Rows per ``(sourceid, dt)``, or per ``((sourceid, dt), *by)`` when ``by`` columns are given."""
+    grouped = rows.groupBy("sourceid", "dt", *by).count().collect()
+    if not by:
+        return {(r["sourceid"], r["dt"]): r["count"] for r in grouped}
+    return {((r["sourceid"], r["dt"]), *[r[c] for c in by]): r["count"] for r in grouped}
 
 
 def find_corrupt_gzip(spark: SparkSession, paths: Sequence[str]) -> list[tuple[str, str]]:
@@ -333,7 +437,7 @@ def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
 
 def _empty_counts() -> dict:
     return {
-        "lines_read": 0, "valid": 0, "duplicates": 0, "quarantined": 0,
+        "lines_read": 0, "valid": 0, "duplicates": 0, "duplicates_earlier_days": 0, "quarantined": 0,
         "by_reason": {reason: 0 for reason in REJECT_REASONS},
     }
 
@@ -346,9 +450,11 @@ def plan_file_counts(raw_days: Sequence[RawDay], target_file_mb: int) -> dict[tu
 
 @dataclass
 class Written:
-    """What the write pass wrote: its partitions (at their default folders) and the rows it kept."""
+    """What the write pass wrote: its partitions (at their default folders), the valid lines it saw, the rows it
+    kept."""
 
     partitions: list[Partition]
+    valid: int
     rows: int
 
 
@@ -358,11 +464,15 @@ def write_events(
     """Parse every field, drop the losing copies (broadcast anti-join on ``pos``), write (dynamic overwrite).
 
     No shuffle: each task writes the rows of its own scan, which holds one day, so a partition gets one file per
-    task of its day (:func:`read_raw_lines` packs a day's files into the planned number of tasks).
+    task of its day (:func:`read_raw_lines` packs a day's files into the planned number of tasks). The observation
+    before the filter on ``reason`` also keeps Spark from pushing that filter under the parse, which would parse
+    every line twice.
     """
-    kept = Observation("kept_rows")
+    seen, kept = Observation("valid_lines"), Observation("kept_rows")
+    valid = F.sum(F.when(F.col("reason").isNull(), 1).otherwise(0))
     events = (
         lines.transform(parse_events)
+        .observe(seen, F.coalesce(valid, F.lit(0)).alias("lines"))
         .where(F.col("reason").isNull())
         .join(F.broadcast(losers.select("pos", "messageid")), ["pos", "messageid"], "left_anti")
         .observe(kept, F.count(F.lit(1)).alias("rows"))
@@ -370,7 +480,9 @@ def write_events(
     log.info("writing %d partition(s) of %s", len(produced), EVENTS.name)
     parts = write_partitions(events, EVENTS, tables_root, compression,
                              partitions=[{"sourceid": s, "dt": d} for s, d in produced], one_file_per_partition=False)
-    return Written(parts, int(kept.get["rows"]) if parts else 0)
+    if not parts:
+        return Written([], 0, 0)
+    return Written(parts, int(seen.get["lines"]), int(kept.get["rows"]))
 
 
 def write_quarantine(judged: DataFrame, quarantine_root: str, run_id: str) -> None:

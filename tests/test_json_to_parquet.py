@@ -534,3 +534,64 @@ def test_under_spark_submit_a_corrupt_file_ends_with_one_line_saying_what_to_fix
     last = done.stdout.strip().splitlines()[-1]  # spark-submit hands the Python driver's stderr to its stdout
     assert last.startswith("json_to_parquet: error: corrupt or truncated gzip") and "broken.gz (truncated)" in last
     assert "\tat " not in done.stdout + done.stderr and "Exception in task" not in done.stderr
+
+
+# --- the dedup window across days (issue 15) -------------------------------------------------------------------------
+
+def _ids_by_day(spark, tmp_path: Path) -> dict[str, list[str]]:
+    got: dict[str, list[str]] = defaultdict(list)
+    for row in read_events(spark, tmp_path).select("dt", "messageid").collect():
+        got[row["dt"]].append(row["messageid"])
+    return {dt: sorted(ids) for dt, ids in got.items()}
+
+
+def _window_run(tmp_path: Path, window: int, first: date, last: date) -> dict:
+    report = tmp_path / f"report-{window}-{first}-{last}.json"
+    args = ["--date", first.isoformat(), "--end-date", last.isoformat(), "--report", str(report)]
+    assert run(write_config(tmp_path), *args, "--set", f"dedup.window_days={window}") == 0
+    return json.loads(report.read_text())
+
+
+def _accounted(report: dict) -> None:
+    for entry in report["partitions"] + [report["totals"]]:
+        assert entry["lines_read"] == (entry["rows_written"] + entry["duplicates_dropped"] + entry["quarantined"]
+                                       + entry.get("duplicates_earlier_days", 0)), entry
+
+
+def test_a_message_retried_on_the_next_day_is_kept_once_with_a_two_day_window(spark, tmp_path):
+    received = "2026-01-02T00:00:01Z"
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("retried"), _msg("a"), _msg("a")])
+    write_raw(tmp_path / "raw", "web", DAY2, [_msg("retried", receivedAt=received), _msg("b"),
+                                              _msg("retried"), "not json"])
+
+    default = _window_run(tmp_path, 1, DAY1, DAY2)  # today's behaviour: one day at a time
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["a", "retried"], "2026-01-02": ["b", "retried"]}
+    assert "duplicates_earlier_days" not in default["totals"] and default["totals"]["duplicates_dropped"] == 2
+    _accounted(default)
+
+    both = _window_run(tmp_path, 2, DAY1, DAY2)  # both days in one run: day 1's lines count for day 2
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["a", "retried"], "2026-01-02": ["b"]}
+    day2 = next(p for p in both["partitions"] if p["dt"] == "2026-01-02")
+    assert (day2["duplicates_earlier_days"], day2["duplicates_dropped"], day2["rows_written"]) == (2, 0, 1)
+    assert both["totals"]["duplicates_earlier_days"] == 2 and both["totals"]["duplicates_dropped"] == 1
+    _accounted(both)
+
+    alone = _window_run(tmp_path, 2, DAY2, DAY2)  # day 2 alone: day 1 is read from the events table
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["a", "retried"], "2026-01-02": ["b"]}
+    assert alone["totals"]["duplicates_earlier_days"] == 2
+    _accounted(alone)
+
+    backwards = _window_run(tmp_path, 2, DAY1, DAY1)  # a window looks backwards only: day 2 keeps what it has
+    assert backwards["totals"]["duplicates_earlier_days"] == 0
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["a", "retried"], "2026-01-02": ["b"]}
+
+
+def test_a_day_whose_every_message_came_earlier_leaves_no_partition(spark, tmp_path):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("x")])
+    write_raw(tmp_path / "raw", "web", DAY2, [_msg("x")])
+    _window_run(tmp_path, 1, DAY1, DAY2)
+    report = _window_run(tmp_path, 3, DAY1, DAY2)
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["x"]}
+    day2 = next(p for p in report["partitions"] if p["dt"] == "2026-01-02")
+    assert (day2["rows_written"], day2["files_written"], day2["duplicates_earlier_days"]) == (0, 0, 1)
+    _accounted(report)
