@@ -8,7 +8,8 @@ source and day, and writes ``<lake.tables>/events/sourceid=<id>/dt=<day>/`` (sna
 ``write.target_file_mb``) and ``<lake.quarantine>/json_to_parquet/sourceid=<id>/dt=<day>/`` (JSON lines with
 ``reason``, ``raw``, ``file``). A rerun replaces exactly the partitions it produces. It registers the partitions in
 the catalog once the data is complete, and its run report proves that every line was accounted for:
-``lines_read == rows_written + duplicates_dropped + quarantined``.
+``lines_read == rows_written + duplicates_dropped + quarantined`` (``+ duplicates_earlier_days`` with
+``dedup.window_days`` over 1: a messageId already seen for the source in the window's earlier days is dropped too).
 
 Two passes over the same scan (one per day, its files packed into the planned number of tasks): the judge pass
 parses the three judged fields and ``receivedAt`` of every line and caches a narrow result (counts, quarantine, and
