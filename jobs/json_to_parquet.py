@@ -8,10 +8,13 @@ source and day, and writes ``<lake.tables>/events/sourceid=<id>/dt=<day>/`` (sna
 ``write.target_file_mb``) and ``<lake.quarantine>/json_to_parquet/sourceid=<id>/dt=<day>/`` (JSON lines with
 ``reason``, ``raw``, ``file``). A rerun replaces exactly the partitions it produces. It registers the partitions in
 the catalog once the data is complete, and its run report proves that every line was accounted for:
-``lines_read == rows_written + duplicates_dropped + quarantined``.
+``lines_read == rows_written + duplicates_dropped + quarantined`` (``+ duplicates_earlier_days`` with
+``dedup.window_days`` over 1: a messageId already seen for the source in the window's earlier days is dropped too).
 
-Two passes over the input: the judge pass parses the three judged fields of every line and caches a narrow result
-(counts, quarantine); the write pass parses every field once, dedupes and writes (BENCHMARKS.md has the figures).
+Two passes over the same scan (one per day, its files packed into the planned number of tasks): the judge pass
+parses the three judged fields and ``receivedAt`` of every line and caches a narrow result (counts, quarantine, and
+the losing copies of each messageId, ranked on those narrow rows); the write pass parses every field once, drops the
+losers with a broadcast anti-join on the line's ``pos`` and writes with no shuffle (BENCHMARKS.md has the figures).
 """
 from __future__ import annotations
 
@@ -19,7 +22,10 @@ import argparse
 import logging
 import os
 import sys
-from typing import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import reduce
+from typing import Mapping, Sequence
 
 if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,18 +34,10 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from lakelib.catalog import Partition, open_catalog
+from lakelib.catalog import Catalog, Partition, open_catalog
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
-from lakelib.parse import (
-    TOO_DEEP,
-    bucket_for_files,
-    dedupe_by_message_id,
-    judge_lines,
-    parse_events,
-    to_events_table,
-    too_deep,
-)
+from lakelib.parse import TOO_DEEP, judge_lines, losing_copies, parse_events, too_deep
 from lakelib.paths import join, partition_dir
 from lakelib.raw import RawDay, find_raw_days
 from lakelib.report import CONVERSION_COUNTERS, RunReport, sum_counters
@@ -47,6 +45,7 @@ from lakelib.runner import job_parser, requested_days, requested_sources, run_jo
 from lakelib.schema import EVENTS, REJECT_REASONS, spark_schema
 from lakelib.session import build_session
 from lakelib.storage import Storage
+from lakelib.tables import find_partitions, read_partitions, register, write_partitions
 
 JOB = "json_to_parquet"
 log = logging.getLogger(JOB)
@@ -95,67 +94,43 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
         len({d.source for d in raw_days}), len(raw_days), n_files, _mb(sum(d.bytes for d in raw_days)),
     )
 
-    # The judge pass's result is small (no event columns), so caching it is cheap at any size. The write pass
-    # counts the valid lines it sees, and verify_written checks the rows in the files against the distinct
-    # messageIds the judge pass found valid.
-    lines = read_raw_lines(spark, raw_days)
-    judged = lines.transform(judge_lines).drop("pos").persist(StorageLevel.MEMORY_AND_DISK)
+    # Both passes read the same scan (one per day, packed to the planned file count), so a line's ``pos`` is the
+    # same in both. The judge pass caches narrow rows (no event columns): the counts, the quarantine and the
+    # losing copies of each messageId come from that cache; the write pass parses every field, drops the losers
+    # with a broadcast anti-join and writes each task's rows into its day's folder, with no shuffle.
+    plan = plan_file_counts(raw_days, config.write.target_file_mb)
+    lines = read_raw_lines(spark, raw_days, plan)
     events_root = join(config.lake.tables, EVENTS.name)
     quarantine_root = join(config.lake.quarantine, JOB)
-    try:
-        counts = per_partition_counts(count_lines(spark, judged, raw_days))
-        total = {k: sum(c[k] for c in counts.values()) for k in ("lines_read", "valid", "quarantined")}
-        log.info(
-            "judged %s lines: %s valid, %s quarantined",
-            f"{total['lines_read']:,}", f"{total['valid']:,}", f"{total['quarantined']:,}",
-        )
-        if total["quarantined"]:
-            write_quarantine(judged, quarantine_root, report.run_id)
-    finally:
-        judged.unpersist()
-
-    plan = plan_file_counts(raw_days, config.write.target_file_mb)
-    seen = write_events(lines.transform(parse_events), plan, events_root, config.write.compression)
-    if seen != total["valid"]:
-        raise LakelibError(f"the write pass saw {seen:,} valid lines, the judge pass {total['valid']:,}: "
-                           "the input changed during the run; rerun the job")
+    window = config.dedup.window_days
+    catalog = open_catalog(config, spark)
+    counts, losers = judge_pass(spark, lines, raw_days, config, catalog, quarantine_root, report.run_id)
 
     keys = [d.key for d in raw_days]
-    produced = {k for k in keys if counts.get(k, {}).get("valid")}
+    produced = sorted(k for k in keys if k in counts and _expected_rows(counts[k]))
     quarantined = {k for k in keys if counts.get(k, {}).get("quarantined")}
+    expected = sum(_expected_rows(counts[k]) for k in produced)
+    try:
+        written_parts = write_events(lines, losers, produced, config.lake.tables, config.write.compression)
+    finally:
+        losers.unpersist()
+    valid = sum(c["valid"] for c in counts.values())
+    if produced and (written_parts.valid, written_parts.rows) != (valid, expected):
+        raise LakelibError(
+            f"the write pass saw {written_parts.valid:,} valid lines and kept {written_parts.rows:,} rows, the judge "
+            f"pass expected {valid:,} and {expected:,}: the input changed during the run; rerun the job"
+        )
     remove_stale(storage, events_root, [k for k in keys if k not in produced])
     remove_stale(storage, quarantine_root, [k for k in keys if k not in quarantined])
 
-    written = verify_written(spark, storage, events_root, sorted(produced))
-    partitions = []
-    for key in keys:
-        c = counts.get(key, _empty_counts())
-        w = written.get(key, {"rows": 0, "files": 0, "bytes": 0})
-        if w["rows"] != c["distinct_ids"]:
-            raise LakelibError(
-                f"events sourceid={key[0]} dt={key[1]}: {w['rows']} rows in the files, expected {c['distinct_ids']}"
-            )
-        partitions.append({
-            "sourceid": key[0],
-            "dt": key[1],
-            "lines_read": c["lines_read"],
-            "rows_written": w["rows"],
-            "duplicates_dropped": c["valid"] - c["distinct_ids"],
-            "quarantined": c["quarantined"],
-            "quarantined_by_reason": c["by_reason"],
-            "files_written": w["files"],
-            "bytes_written": w["bytes"],
-            "input_files": len(next(d for d in raw_days if d.key == key).files),
-        })
-    report.partitions = partitions
-    report.totals = sum_counters(partitions, CONVERSION_COUNTERS + ("quarantined_by_reason",))
-
-    catalog = open_catalog(config, spark)
-    if produced:
-        catalog.ensure_table(EVENTS, events_root)
-        catalog.register_partitions(
-            EVENTS, [Partition({"sourceid": s, "dt": d}, join(events_root, _pdir(s, d))) for s, d in sorted(produced)]
-        )
+    written = verify_written(spark, storage, events_root, produced)
+    report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), written.get(d.key), window > 1)
+                         for d in raw_days]
+    counters = CONVERSION_COUNTERS + (("duplicates_earlier_days",) if window > 1 else ())
+    report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason",))
+    report.extra["dedup_window_days"] = window
+    if written_parts.partitions:
+        register(catalog, EVENTS, config.lake.tables, written_parts.partitions, report=report)
     stale = [k for k in keys if k not in produced]
     if stale:
         catalog.drop_partitions(EVENTS, [{"sourceid": s, "dt": d} for s, d in stale])
@@ -164,34 +139,125 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     return "succeeded"
 
 
-def read_raw_lines(spark: SparkSession, raw_days: Sequence[RawDay]) -> DataFrame:
-    """The raw lines of the given day folders' files: ``value``, ``file``, ``sourceid``, ``dt``, ``pos``.
+def judge_pass(
+    spark: SparkSession,
+    lines: DataFrame,
+    raw_days: Sequence[RawDay],
+    config: Config,
+    catalog: Catalog,
+    quarantine_root: str,
+    run_id: str,
+) -> tuple[dict[tuple[str, str], dict], DataFrame]:
+    """Judge every line on a narrow parse: counts per partition, the quarantine, and the lines to drop.
+
+    Returns
+    -------
+    tuple
+        :func:`per_partition_counts` (with ``duplicates`` and ``duplicates_earlier_days`` filled in), and
+        :func:`find_losers`' rows, persisted (the caller unpersists them after the write pass).
+    """
+    window = config.dedup.window_days
+    judged = narrow_judge(lines).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts = per_partition_counts(count_lines(spark, judged, raw_days))
+        total = {k: sum(c[k] for c in counts.values()) for k in ("lines_read", "valid", "quarantined")}
+        log.info(
+            "judged %s lines: %s valid, %s quarantined",
+            f"{total['lines_read']:,}", f"{total['valid']:,}", f"{total['quarantined']:,}",
+        )
+        earlier = None
+        if window > 1:
+            parts = earlier_partitions(Storage(spark), catalog, config.lake.tables, raw_days, window)
+            seen = read_partitions(spark, EVENTS, parts, ["messageid"]).unionByName(
+                judged.where(F.col("reason").isNull()).select("messageid", "sourceid", "dt")
+            )
+            earlier = ids_seen_before(seen, window)
+        losers = find_losers(judged, earlier).persist(StorageLevel.MEMORY_AND_DISK)
+        for (key, kind), n in count_by_partition(losers, "kind").items():
+            counts[key][kind] = n
+        if total["quarantined"]:
+            write_quarantine(judged, quarantine_root, run_id)
+    finally:
+        judged.unpersist()
+    return counts, losers
+
+
+def partition_entry(day: RawDay, counts: dict, written: dict | None, with_earlier: bool = False) -> dict:
+    """One partition of the run report, once its rows in the files match what the judge pass expects.
+
+    ``duplicates_earlier_days`` is in the entry when ``with_earlier`` (a dedup window over one day).
+
+    Raises
+    ------
+    LakelibError
+        The files hold another number of rows than the judge pass expects.
+    """
+    w = written or {"rows": 0, "files": 0, "bytes": 0}
+    expected = _expected_rows(counts)
+    if w["rows"] != expected:
+        raise LakelibError(f"events sourceid={day.source} dt={day.key[1]}: {w['rows']} rows in the files, "
+                           f"expected {expected}")
+    entry = {
+        "sourceid": day.source,
+        "dt": day.key[1],
+        "lines_read": counts["lines_read"],
+        "rows_written": w["rows"],
+        "duplicates_dropped": counts["duplicates"],
+        "quarantined": counts["quarantined"],
+        "quarantined_by_reason": counts["by_reason"],
+        "files_written": w["files"],
+        "bytes_written": w["bytes"],
+        "input_files": len(day.files),
+    }
+    if with_earlier:
+        entry["duplicates_earlier_days"] = counts["duplicates_earlier_days"]
+    return entry
+
+
+def _expected_rows(counts: dict) -> int:
+    return counts["valid"] - counts["duplicates"] - counts["duplicates_earlier_days"]
+
+
+def read_raw_lines(
+    spark: SparkSession, raw_days: Sequence[RawDay], plan: Mapping[tuple[str, str], int] | None = None
+) -> DataFrame:
+    """The raw lines of the given day folders' files: ``value``, ``file``, ``file_idx``, ``sourceid``, ``dt``,
+    ``pos``.
 
     Exactly the files the listing found are read, and each line gets ``sourceid``/``dt`` from its file's
     :class:`RawDay` (never from a path Spark reports, never through the session's time zone). ``value`` holds the
     line's bytes as they are (invalid UTF-8 included; ``lakelib.parse`` rejects it). Files whose name ends in ``.gz``
-    in another case (``.GZ``) are decompressed here, by content. ``pos`` grows with the line's position in its file.
+    in another case (``.GZ``) are decompressed here, by content. ``file_idx`` sorts like ``file`` within a day.
+    ``pos`` identifies the line in the run and grows with its position in its file; two reads of the same
+    DataFrame give every line the same ``pos``.
+
+    Each day is its own scan, so that a task holds one day; with ``plan`` (files per ``(sourceid, dt)``) a day's
+    files are packed into that many tasks (never fewer than one file per task: a gzip file is not split).
     """
     storage = Storage(spark)
+    listed = [(d, f) for d in raw_days for f in d.files]
     keys = spark.createDataFrame(
-        [(storage.spark_uri(f.path), f.path, d.source, d.day.isoformat()) for d in raw_days for f in d.files],
-        "_uri string, file string, sourceid string, dt string",
+        [(storage.spark_uri(f.path), f.path, i, d.source, d.day.isoformat()) for i, (d, f) in enumerate(listed)],
+        "_uri string, file string, file_idx int, sourceid string, dt string",
     )
-    plain = [f.path for d in raw_days for f in d.files if not _gzip_in_other_case(f.name)]
-    other_case = [f.path for d in raw_days for f in d.files if _gzip_in_other_case(f.name)]
     parts = []
-    if plain:
-        parts.append(spark.read.text(plain).select(
-            "value", F.col("_metadata.file_path").alias("_uri"), F.monotonically_increasing_id().alias("pos")
-        ))
+    for day in raw_days:
+        plain = [f.path for f in day.files if not _gzip_in_other_case(f.name)]
+        if plain:
+            scan = spark.read.text(plain).select("value", F.col("_metadata.file_path").alias("_uri"))
+            if plan:
+                scan = scan.coalesce(max(1, plan.get(day.key, 1)))
+            parts.append(scan)
+    other_case = [f.path for d in raw_days for f in d.files if _gzip_in_other_case(f.name)]
     if other_case:
         parts.append(_read_gzip_by_content(spark, other_case))
-    lines = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    lines = reduce(lambda a, b: a.unionByName(b), parts).withColumn("pos", F.monotonically_increasing_id())
     joined = lines.join(F.broadcast(keys), "_uri", "left")
     unlisted = F.raise_error(F.concat(F.lit("lakelib: a line from a file the listing does not hold: "), F.col("_uri")))
     return joined.select(
         "value",
         F.when(F.col("file").isNull(), unlisted).otherwise(F.col("file")).alias("file"),
+        "file_idx",
         "sourceid",
         "dt",
         "pos",
@@ -204,7 +270,7 @@ def _gzip_in_other_case(name: str) -> bool:
 
 
 def _read_gzip_by_content(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
-    """Lines of gzip files Spark would read as plain text: ``value``, ``_uri``, ``pos``. A bad file fails the read."""
+    """Lines of gzip files Spark would read as plain text, in order: ``value``, ``_uri``. A bad file fails the read."""
     from lakelib.raw import gunzip, split_lines
 
     @F.udf(returnType="array<binary>")
@@ -217,21 +283,28 @@ def _read_gzip_by_content(spark: SparkSession, paths: Sequence[str]) -> DataFram
     files = spark.read.format("binaryFile").load(list(paths)).select(
         "content", F.col("_metadata.file_path").alias("_uri")
     )
-    exploded = files.select("_uri", F.posexplode(lines_of("content", "_uri")).alias("pos", "line"))
-    return exploded.select(F.col("line").cast("string").alias("value"), "_uri", F.col("pos").cast("long"))
+    exploded = files.select("_uri", F.explode(lines_of("content", "_uri")).alias("line"))
+    return exploded.select(F.col("line").cast("string").alias("value"), "_uri")
+
+
+def narrow_judge(lines: DataFrame) -> DataFrame:
+    """The judge pass's rows: what the counts, the quarantine and the dedup need, and no event column.
+
+    ``file`` (a long path) is kept for rejected lines only; the dedup orders files by ``file_idx``.
+    """
+    judged = lines.transform(lambda df: judge_lines(df, keep=("file_idx",)))
+    return judged.withColumn("file", F.when(F.col("reason").isNotNull(), F.col("file")))
 
 
 def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDay]) -> list:
-    """Lines and distinct messageIds per partition and reason; the first action, so it also reads the input.
+    """Lines per partition and reason; the first action, so it also reads the input (and fills the cache).
 
     Raises
     ------
     InputError
         A gzip file is truncated or corrupt: naming each such file (nothing has been written).
     """
-    agg = judged.groupBy("sourceid", "dt", "reason").agg(
-        F.count(F.lit(1)).alias("lines"), F.countDistinct("messageid").alias("distinct_ids")
-    )
+    agg = judged.groupBy("sourceid", "dt", "reason").agg(F.count(F.lit(1)).alias("lines"))
     try:
         return agg.collect()
     except Exception as exc:  # a Py4JJavaError from reading the input
@@ -246,6 +319,80 @@ def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDa
             f"corrupt or truncated gzip file(s), nothing was written: {names}; "
             "replace or remove them, then rerun"
         ) from None
+
+
+def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFrame:
+    """The valid lines the write pass drops: ``sourceid, dt, pos, messageid, kind``.
+
+    ``kind`` is ``duplicates_earlier_days`` for every copy of a messageId that ``earlier`` holds for its source and
+    day, ``duplicates`` for the other copies that are not the kept one of their day
+    (:func:`lakelib.parse.losing_copies` on the narrow rows: a shuffle of a few bytes per valid line).
+
+    Parameters
+    ----------
+    judged
+        :func:`narrow_judge`'s rows.
+    earlier
+        ``sourceid, dt, messageid``: the ids seen in the dedup window before each day (:func:`ids_seen_before`).
+    """
+    columns = ["sourceid", "dt", "messageid", "receivedat", "file_idx", "pos"]
+    valid = judged.where(F.col("reason").isNull()).select(*columns)
+    out = ["sourceid", "dt", "pos", "messageid"]
+    dropped_earlier = None
+    if earlier is not None:
+        marked = valid.join(earlier.withColumn("_earlier", F.lit(True)), ["sourceid", "dt", "messageid"], "left")
+        dropped_earlier = marked.where(F.col("_earlier")).select(*out, F.lit("duplicates_earlier_days").alias("kind"))
+        valid = marked.where(F.col("_earlier").isNull()).select(*columns)
+    losers = losing_copies(valid, file_order="file_idx").select(*out, F.lit("duplicates").alias("kind"))
+    return losers if dropped_earlier is None else losers.unionByName(dropped_earlier)
+
+
+def earlier_partitions(
+    storage: Storage, catalog: Catalog, tables_root: str, raw_days: Sequence[RawDay], window: int
+) -> list[Partition]:
+    """The ``events`` partitions in the dedup window before the converted days, other than the converted days.
+
+    The converted days' own messageIds come from this run's input instead (their partitions are being replaced).
+    """
+    converting = {d.key for d in raw_days}
+    wanted = {(d.source, (d.day - timedelta(days=k)).isoformat()) for d in raw_days for k in range(1, window)}
+    wanted -= converting
+    if not wanted:
+        return []
+    found = find_partitions(EVENTS, tables_root, storage, catalog, sources={s for s, _ in wanted},
+                            days={d for _, d in wanted}, skip=[{"sourceid": s, "dt": d} for s, d in converting])
+    parts = [p for p in found if (p.values["sourceid"], p.values["dt"]) in wanted]
+    log.info("dedup window of %d days: reading the messageids of %d earlier partition(s) of %s", window,
+             len(parts), EVENTS.name)
+    return parts
+
+
+def ids_seen_before(seen: DataFrame, window: int) -> DataFrame:
+    """For each source and day, the messageIds seen on one of the ``window - 1`` days before it.
+
+    Parameters
+    ----------
+    seen
+        ``messageid, sourceid, dt``: where each messageId was seen.
+    window
+        ``dedup.window_days``.
+
+    Returns
+    -------
+    DataFrame
+        Distinct ``sourceid, dt, messageid`` (``dt`` the later day that a copy of the message is dropped from).
+    """
+    later = F.date_format(F.date_add(F.to_date("dt"), F.col("_k")), "yyyy-MM-dd")
+    shifted = seen.select("sourceid", "dt", "messageid", F.explode(F.sequence(F.lit(1), F.lit(window - 1))).alias("_k"))
+    return shifted.select("sourceid", later.alias("dt"), "messageid").distinct()
+
+
+def count_by_partition(rows: DataFrame, *by: str) -> dict[tuple, int]:
+    """Rows per ``(sourceid, dt)``, or per ``((sourceid, dt), *by)`` when ``by`` columns are given."""
+    grouped = rows.groupBy("sourceid", "dt", *by).count().collect()
+    if not by:
+        return {(r["sourceid"], r["dt"]): r["count"] for r in grouped}
+    return {((r["sourceid"], r["dt"]), *[r[c] for c in by]): r["count"] for r in grouped}
 
 
 def find_corrupt_gzip(spark: SparkSession, paths: Sequence[str]) -> list[tuple[str, str]]:
@@ -276,14 +423,13 @@ def find_corrupt_gzip(spark: SparkSession, paths: Sequence[str]) -> list[tuple[s
 
 
 def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
-    """``(sourceid, dt)`` -> lines_read, valid, distinct_ids, quarantined, by_reason (all reasons, zeros kept)."""
+    """``(sourceid, dt)`` -> lines_read, valid, quarantined, by_reason (all reasons, zeros kept), duplicates (0)."""
     out: dict[tuple[str, str], dict] = {}
     for row in stats:
         c = out.setdefault((row["sourceid"], row["dt"]), _empty_counts())
         c["lines_read"] += row["lines"]
         if row["reason"] is None:
             c["valid"] += row["lines"]
-            c["distinct_ids"] += row["distinct_ids"]
         else:
             c["quarantined"] += row["lines"]
             c["by_reason"][row["reason"]] += row["lines"]
@@ -292,7 +438,7 @@ def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
 
 def _empty_counts() -> dict:
     return {
-        "lines_read": 0, "valid": 0, "distinct_ids": 0, "quarantined": 0,
+        "lines_read": 0, "valid": 0, "duplicates": 0, "duplicates_earlier_days": 0, "quarantined": 0,
         "by_reason": {reason: 0 for reason in REJECT_REASONS},
     }
 
@@ -303,27 +449,41 @@ def plan_file_counts(raw_days: Sequence[RawDay], target_file_mb: int) -> dict[tu
     return {d.key: max(1, int(d.bytes * PARQUET_PER_GZIP_BYTE / target + 0.5)) for d in raw_days}
 
 
-def write_events(parsed: DataFrame, plan: dict, events_root: str, compression: str) -> int:
-    """Dedupe the valid lines and write them, one task per planned file (dynamic partition overwrite).
+@dataclass
+class Written:
+    """What the write pass wrote: its partitions (at their default folders), the valid lines it saw, the rows it
+    kept."""
 
-    Returns
-    -------
-    int
-        The valid lines the write pass saw (counted on the way, not by another pass).
+    partitions: list[Partition]
+    valid: int
+    rows: int
+
+
+def write_events(
+    lines: DataFrame, losers: DataFrame, produced: Sequence[tuple[str, str]], tables_root: str, compression: str
+) -> Written:
+    """Parse every field, drop the losing copies (broadcast anti-join on ``pos``), write (dynamic overwrite).
+
+    No shuffle: each task writes the rows of its own scan, which holds one day, so a partition gets one file per
+    task of its day (:func:`read_raw_lines` packs a day's files into the planned number of tasks). The observation
+    before the filter on ``reason`` also keeps Spark from pushing that filter under the parse, which would parse
+    every line twice.
     """
-    seen = Observation("valid_lines")
+    seen, kept = Observation("valid_lines"), Observation("kept_rows")
+    valid = F.sum(F.when(F.col("reason").isNull(), 1).otherwise(0))
     events = (
-        parsed.where(F.col("reason").isNull())
-        .observe(seen, F.count(F.lit(1)).alias("lines"))
-        .transform(bucket_for_files(plan))
-        .transform(lambda df: dedupe_by_message_id(df, within=("_bucket",)))
-        .transform(to_events_table)
+        lines.transform(parse_events)
+        .observe(seen, F.coalesce(valid, F.lit(0)).alias("lines"))
+        .where(F.col("reason").isNull())
+        .join(F.broadcast(losers.select("pos", "messageid")), ["pos", "messageid"], "left_anti")
+        .observe(kept, F.count(F.lit(1)).alias("rows"))
     )
-    log.info("writing %s (%d planned file(s))", events_root, sum(plan.values()))
-    events.write.mode("overwrite").partitionBy(*EVENTS.partition_keys).option("compression", compression).parquet(
-        events_root
-    )
-    return int(seen.get["lines"])
+    log.info("writing %d partition(s) of %s", len(produced), EVENTS.name)
+    parts = write_partitions(events, EVENTS, tables_root, compression,
+                             partitions=[{"sourceid": s, "dt": d} for s, d in produced], one_file_per_partition=False)
+    if not parts:
+        return Written([], 0, 0)
+    return Written(parts, int(seen.get["lines"]), int(kept.get["rows"]))
 
 
 def write_quarantine(judged: DataFrame, quarantine_root: str, run_id: str) -> None:

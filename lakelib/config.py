@@ -56,6 +56,9 @@ SPEC: dict[str, Any] = {
     "compaction": {
         "retention_hours": ((int, float), 6),
     },
+    "dedup": {
+        "window_days": (int, 1),
+    },
     "spark": (dict, {}),
 }
 
@@ -109,6 +112,13 @@ class CompactionSettings:
 
 
 @dataclass(frozen=True)
+class DedupSettings:
+    """How far back json_to_parquet looks for a messageId: this received day and the ``window_days - 1`` before."""
+
+    window_days: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated job configuration."""
 
@@ -117,6 +127,7 @@ class Config:
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     write: WriteSettings = field(default_factory=WriteSettings)
     compaction: CompactionSettings = field(default_factory=CompactionSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
     spark: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
 
@@ -280,6 +291,10 @@ def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | Non
     if not math.isfinite(retention) or retention < 0:
         raise ConfigError(f"compaction.retention_hours: must be a finite number of hours, 0 or more, not {retention}")
 
+    window = values["dedup"]["window_days"]
+    if window < 1:
+        raise ConfigError(f"dedup.window_days: must be a whole number of days, 1 or more, not {window}")
+
     spark_conf = values["spark"] or {}
     for key, value in spark_conf.items():
         if isinstance(value, (dict, list)) or value is None:
@@ -291,6 +306,7 @@ def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | Non
         catalog=catalog,
         write=WriteSettings(**write),
         compaction=CompactionSettings(retention_hours=float(values["compaction"]["retention_hours"])),
+        dedup=DedupSettings(window_days=window),
         spark={str(k): _spark_value(v) for k, v in spark_conf.items()},
         path=path,
     )

@@ -41,7 +41,7 @@ with only the three judged fields in the struct: Spark then skips every other va
 from __future__ import annotations
 
 import secrets
-from typing import Callable, Mapping
+from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -90,7 +90,8 @@ JUDGED_FIELDS = ("messageId", "type", "timestamp")
 _MESSAGE = T.StructType(
     [T.StructField(c.field, _STRING_MAP if c.type == MAP else T.StringType()) for c in EVENT_COLUMNS if c.field]
 )
-_JUDGED = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS])
+#: The narrow parse: the judged fields, and ``receivedAt`` for the dedup rule.
+_JUDGED = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS + ("receivedAt",)])
 
 #: The columns :func:`parse_events` adds to the events columns.
 PARSE_COLUMNS = ("sourceid", "dt", "file", "pos", "reason", "raw", "raw_base64")
@@ -116,17 +117,28 @@ def parse_events(lines: DataFrame) -> DataFrame:
     return judged.select(*PARSE_COLUMNS, *columns, _extras().alias("extras"))
 
 
-def judge_lines(lines: DataFrame) -> DataFrame:
-    """The judge of :func:`parse_events` alone, parsing only the judged fields (a much cheaper pass).
+def judge_lines(lines: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
+    """The judge of :func:`parse_events` alone, parsing only the judged fields and ``receivedAt`` (a much cheaper
+    pass).
+
+    Parameters
+    ----------
+    lines
+        As for :func:`parse_events`.
+    keep
+        Other columns of ``lines`` to pass through (a file's sort index, say).
 
     Returns
     -------
     DataFrame
-        ``sourceid, dt, file, pos, reason, raw, raw_base64`` and ``messageid`` (``None`` for a rejected line).
+        ``sourceid, dt, file, pos, reason, raw, raw_base64``, ``messageid`` and ``receivedat`` (both ``None`` for a
+        rejected line, ``receivedat`` as :func:`parse_events` has it), then ``keep``.
     """
     judged = _judge(lines, _JUDGED)
-    message_id = F.when(F.col("reason").isNull(), _message_id(F.col("_msg")))
-    return judged.select(*PARSE_COLUMNS, message_id.alias("messageid"))
+    valid = F.col("reason").isNull()
+    message_id = F.when(valid, _message_id(F.col("_msg")))
+    received = F.when(valid, _column_from(F.col("_msg"), "receivedAt", TIMESTAMP))
+    return judged.select(*PARSE_COLUMNS, message_id.alias("messageid"), received.alias("receivedat"), *keep)
 
 
 def _judge(lines: DataFrame, message: T.StructType) -> DataFrame:
@@ -269,43 +281,44 @@ def _column_from(msg: Column, field: str, hive_type: str) -> Column:
     return F.try_to_timestamp(value) if field == "timestamp" else parse_timestamp(value)
 
 
-def dedupe_by_message_id(events: DataFrame, within: tuple[str, ...] = ()) -> DataFrame:
+def dedupe_by_message_id(events: DataFrame) -> DataFrame:
     """Keep one row per ``messageId`` per source and received day: the earliest ``receivedat``.
 
-    A missing ``receivedat`` sorts last; ties go to the file whose name sorts first, then the earlier line.
+    A missing ``receivedat`` sorts last; ties go to the file whose name sorts first, then the earlier line
+    (:func:`losing_copies` says which rows lose).
 
     Parameters
     ----------
     events
         Valid rows of :func:`parse_events` (``reason`` null).
-    within
-        Extra columns that are functions of ``messageid`` (a file bucket): partitioning by them too changes
-        nothing in the result and lets Spark reuse the write's shuffle instead of adding one.
     """
-    order = Window.partitionBy("sourceid", "dt", *within, "messageid").orderBy(
-        F.col("receivedat").asc_nulls_last(), F.col("file").asc(), F.col("pos").asc()
+    keys = ["sourceid", "dt", "file", "pos", "messageid"]
+    return events.join(losing_copies(events).select(*keys), keys, "left_anti")
+
+
+def losing_copies(valid: DataFrame, file_order: str = "file") -> DataFrame:
+    """The rows that are not the kept copy of their ``messageId`` in their source and received day.
+
+    The kept copy has the earliest ``receivedat`` (a missing one sorts last), then the first ``file_order``, then
+    the lowest ``pos``. Meant for narrow rows (:func:`judge_lines`): the ranking shuffles every row it is given.
+
+    Parameters
+    ----------
+    valid
+        ``sourceid``, ``dt``, ``messageid``, ``receivedat``, ``pos`` and ``file_order`` of valid lines.
+    file_order
+        The column that orders files: ``file`` itself, or any column that sorts the same way within a day (an
+        index into the sorted listing is a smaller sort key).
+
+    Returns
+    -------
+    DataFrame
+        The losing rows, with the columns of ``valid``.
+    """
+    order = Window.partitionBy("sourceid", "dt", "messageid").orderBy(
+        F.col("receivedat").asc_nulls_last(), F.col(file_order).asc(), F.col("pos").asc()
     )
-    return events.withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1).drop("_rank")
-
-
-def bucket_for_files(files_per_partition: Mapping[tuple[str, str], int]) -> Callable[[DataFrame], DataFrame]:
-    """A transform that spreads each ``(sourceid, dt)`` over as many write tasks as it should have files.
-
-    Adds ``_bucket`` (a hash of ``messageid`` modulo the partition's file count, so all copies of a message meet
-    in one task) and repartitions by ``(sourceid, dt, _bucket)``: each task then writes one file per partition
-    folder it holds, and a partition gets at most its planned number of files.
-    """
-    total = max(1, sum(files_per_partition.values()))
-    pairs = [(F.lit(f"{s}\u0000{d}"), F.lit(int(n))) for (s, d), n in sorted(files_per_partition.items())]
-    counts = F.create_map(*[x for pair in pairs for x in pair]) if pairs else F.create_map()
-    key = F.concat_ws("\u0000", "sourceid", "dt")
-    n = F.coalesce(counts[key], F.lit(1))
-
-    def transform(events: DataFrame) -> DataFrame:
-        bucketed = events.withColumn("_bucket", F.pmod(F.xxhash64("messageid"), n))
-        return bucketed.repartition(total, "sourceid", "dt", "_bucket")
-
-    return transform
+    return valid.withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") > 1).drop("_rank")
 
 
 def to_events_table(events: DataFrame) -> DataFrame:

@@ -50,6 +50,7 @@ def test_defaults_fill_what_is_optional(tmp_path):
     assert config.sources == ()
     assert (config.catalog.kind, config.catalog.database) == ("spark", "segment_logs")
     assert (config.write.target_file_mb, config.write.compression) == (256, "snappy")
+    assert config.dedup.window_days == 1
     assert config.spark == {}
 
 
@@ -74,6 +75,10 @@ def test_set_overrides_any_key_with_a_yaml_value(tmp_path):
         ("lake: {raw: r, tables: t, quarantine: q, reports: p}\nwrite: {target_file_mb: big}", "write.target_file_mb"),
         ("lake: {raw: r, tables: t, quarantine: q, reports: p}\nwrite: {target_file_mb: 0}", "write.target_file_mb"),
         ("lake: {raw: r, tables: t, quarantine: q, reports: p}\nwrite: {compression: brotli9}", "write.compression"),
+        ("lake: {raw: r, tables: t, quarantine: q, reports: p}\ndedup: {window_days: 0}", "dedup.window_days"),
+        ("lake: {raw: r, tables: t, quarantine: q, reports: p}\ndedup: {window_days: 1.5}", "dedup.window_days"),
+        ("lake: {raw: r, tables: t, quarantine: q, reports: p}\ndedup: {window_days: true}", "dedup.window_days"),
+        ("lake: {raw: r, tables: t, quarantine: q, reports: p}\ndedup: {days: 2}", "dedup.days: unknown key"),
         ("lake: {raw: r, tables: t, quarantine: q, reports: p}\ncatalog: {kind: hive}", "catalog.kind"),
         ("lake: {raw: r, tables: t, quarantine: q, reports: p}\ncatalog: {kind: glue}", "catalog.glue.region"),
         ("lake: {raw: r, tables: t, quarantine: q, reports: p}\ncatalog: {database: Bad-Name}", "catalog.database"),

@@ -307,6 +307,16 @@ def write_raw_bytes(raw: Path, source: str, folder: str, lines: list[bytes], nam
     return path
 
 
+def tables_written(tmp_path: Path) -> set[str]:
+    """The tables a run left folders of (a failed run still records itself in ``lake_runs``)."""
+    tables = tmp_path / "tables"
+    return {p.name for p in tables.iterdir()} if tables.exists() else set()
+
+
+def _top(parts: tuple[str, ...]) -> str:
+    return "/".join(parts[:2]) if parts[0] == "tables" else parts[0]
+
+
 def hostile_config(tmp_path: Path, database: str | None = None) -> Path:
     catalog = f"{{kind: spark, database: {database}}}" if database else "{kind: none}"
     config = tmp_path / "hostile.yaml"
@@ -362,19 +372,7 @@ def test_a_source_that_is_not_a_plain_folder_name_is_refused(tmp_path, capsys, s
     write_raw(tmp_path / "raw", "web", DAY1, [_msg("m")])
     assert run(write_config(tmp_path), "--source", source) == 2
     assert "is not a source id" in capsys.readouterr().err.strip().splitlines()[-1]
-    assert not (tmp_path / "tables").exists()
-
-
-
-def written_by_a_failed_run(root: Path) -> set[str]:
-    """What a failed run left under ``root``'s tables and quarantine, besides its own row of ``lake_runs``."""
-    out = set()
-    for top in ("tables", "quarantine"):
-        for p in (root / top).rglob("*") if (root / top).exists() else ():
-            rel = p.relative_to(root).as_posix()
-            if p.is_file() and not rel.startswith(("tables/lake_runs/", "tables/_metastore/")):
-                out.add(rel)
-    return out
+    assert not (tmp_path / "tables").exists()  # a usage error is not a run: no lake_runs row either
 
 
 def test_a_folder_under_raw_that_cannot_be_a_source_fails_naming_it_before_writing(tmp_path, capsys):
@@ -384,7 +382,7 @@ def test_a_folder_under_raw_that_cannot_be_a_source_fails_naming_it_before_writi
     assert run(write_config(tmp_path)) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "'pct%41'" in last and "_hidden" not in last and "nothing was written" in last
-    assert written_by_a_failed_run(tmp_path) == set()
+    assert tables_written(tmp_path) <= {"lake_runs"} and not (tmp_path / "quarantine").exists()
 
 
 @pytest.mark.parametrize("with_date", [True, False])
@@ -423,7 +421,7 @@ def test_a_gz_that_is_not_gzip_fails_naming_the_file(tmp_path, capsys, name, con
     assert run(write_config(tmp_path), "--date", DAY1.isoformat()) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert name in last and why in last and "part-0.gz" not in last
-    assert written_by_a_failed_run(tmp_path) == set()
+    assert not (tmp_path / "tables").exists()  # a usage error is not a run: no lake_runs row either
 
 
 def _lines_read(raw: Path) -> dict[tuple[str, str], int]:
@@ -467,19 +465,18 @@ def test_a_raw_folder_of_every_hostile_case_at_once_is_accounted_for_line_by_lin
     config = hostile_config(tmp_path, database)
     before = {p for p in tmp_path.rglob("*")}
 
-    def new_files():  # a failed run's own row of lake_runs (and the metastore it is registered in) is its record
-        return {p for p in tmp_path.rglob("*") if p.is_file() and p not in before
-                and not p.relative_to(tmp_path).as_posix().startswith(("tables/lake_runs/", "tables/_metastore/"))}
+    def new_files():
+        return {p for p in tmp_path.rglob("*") if p.is_file() and p not in before}
 
     assert run(config) == 1
     assert "'pct%41'" in capsys.readouterr().err.strip().splitlines()[-1]
-    assert {p.relative_to(tmp_path).parts[0] for p in new_files()} <= {"reports"}
+    assert {_top(p.relative_to(tmp_path).parts) for p in new_files()} <= {"reports", "tables/lake_runs", "tables/_metastore"}
     (raw / "pct%41").rename(raw / "pct-41")  # what the error line says to do
     before |= set((raw / "pct-41").rglob("*"))
     assert run(config) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "plain.gz (not a gzip file)" in last
-    assert {p.relative_to(tmp_path).parts[0] for p in new_files()} <= {"reports"}
+    assert {_top(p.relative_to(tmp_path).parts) for p in new_files()} <= {"reports", "tables/lake_runs", "tables/_metastore"}
     not_gzip.unlink()
 
     report_path = tmp_path / "report.json"
@@ -537,3 +534,64 @@ def test_under_spark_submit_a_corrupt_file_ends_with_one_line_saying_what_to_fix
     last = done.stdout.strip().splitlines()[-1]  # spark-submit hands the Python driver's stderr to its stdout
     assert last.startswith("json_to_parquet: error: corrupt or truncated gzip") and "broken.gz (truncated)" in last
     assert "\tat " not in done.stdout + done.stderr and "Exception in task" not in done.stderr
+
+
+# --- the dedup window across days (issue 15) -------------------------------------------------------------------------
+
+def _ids_by_day(spark, tmp_path: Path) -> dict[str, list[str]]:
+    got: dict[str, list[str]] = defaultdict(list)
+    for row in read_events(spark, tmp_path).select("dt", "messageid").collect():
+        got[row["dt"]].append(row["messageid"])
+    return {dt: sorted(ids) for dt, ids in got.items()}
+
+
+def _window_run(tmp_path: Path, window: int, first: date, last: date) -> dict:
+    report = tmp_path / f"report-{window}-{first}-{last}.json"
+    args = ["--date", first.isoformat(), "--end-date", last.isoformat(), "--report", str(report)]
+    assert run(write_config(tmp_path), *args, "--set", f"dedup.window_days={window}") == 0
+    return json.loads(report.read_text())
+
+
+def _accounted(report: dict) -> None:
+    for entry in report["partitions"] + [report["totals"]]:
+        assert entry["lines_read"] == (entry["rows_written"] + entry["duplicates_dropped"] + entry["quarantined"]
+                                       + entry.get("duplicates_earlier_days", 0)), entry
+
+
+def test_a_message_retried_on_the_next_day_is_kept_once_with_a_two_day_window(spark, tmp_path):
+    received = "2026-01-02T00:00:01Z"
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("retried"), _msg("a"), _msg("a")])
+    write_raw(tmp_path / "raw", "web", DAY2, [_msg("retried", receivedAt=received), _msg("b"),
+                                              _msg("retried"), "not json"])
+
+    default = _window_run(tmp_path, 1, DAY1, DAY2)  # today's behaviour: one day at a time
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["a", "retried"], "2026-01-02": ["b", "retried"]}
+    assert "duplicates_earlier_days" not in default["totals"] and default["totals"]["duplicates_dropped"] == 2
+    _accounted(default)
+
+    both = _window_run(tmp_path, 2, DAY1, DAY2)  # both days in one run: day 1's lines count for day 2
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["a", "retried"], "2026-01-02": ["b"]}
+    day2 = next(p for p in both["partitions"] if p["dt"] == "2026-01-02")
+    assert (day2["duplicates_earlier_days"], day2["duplicates_dropped"], day2["rows_written"]) == (2, 0, 1)
+    assert both["totals"]["duplicates_earlier_days"] == 2 and both["totals"]["duplicates_dropped"] == 1
+    _accounted(both)
+
+    alone = _window_run(tmp_path, 2, DAY2, DAY2)  # day 2 alone: day 1 is read from the events table
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["a", "retried"], "2026-01-02": ["b"]}
+    assert alone["totals"]["duplicates_earlier_days"] == 2
+    _accounted(alone)
+
+    backwards = _window_run(tmp_path, 2, DAY1, DAY1)  # a window looks backwards only: day 2 keeps what it has
+    assert backwards["totals"]["duplicates_earlier_days"] == 0
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["a", "retried"], "2026-01-02": ["b"]}
+
+
+def test_a_day_whose_every_message_came_earlier_leaves_no_partition(spark, tmp_path):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("x")])
+    write_raw(tmp_path / "raw", "web", DAY2, [_msg("x")])
+    _window_run(tmp_path, 1, DAY1, DAY2)
+    report = _window_run(tmp_path, 3, DAY1, DAY2)
+    assert _ids_by_day(spark, tmp_path) == {"2026-01-01": ["x"]}
+    day2 = next(p for p in report["partitions"] if p["dt"] == "2026-01-02")
+    assert (day2["rows_written"], day2["files_written"], day2["duplicates_earlier_days"]) == (0, 0, 1)
+    _accounted(report)
