@@ -13,8 +13,9 @@ the catalog once the data is complete, and its run report proves that every line
 
 Two passes over the same scan (one per day, its files packed into the planned number of tasks): the judge pass
 parses the three judged fields and ``receivedAt`` of every line and caches a narrow result (counts, quarantine, and
-the losing copies of each messageId, ranked on those narrow rows); the write pass parses every field once, drops the
-losers with a broadcast anti-join on the line's ``pos`` and writes with no shuffle (BENCHMARKS.md has the figures).
+the losing copies of each messageId, ranked on those narrow rows); the write pass parses every field of the lines
+without judging them again, drops the rejected lines and the losers with a broadcast anti-join on the line's ``pos``
+and writes with no shuffle (BENCHMARKS.md has the figures).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from pyspark.sql import functions as F
 from lakelib.catalog import Catalog, Partition, open_catalog
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
-from lakelib.parse import TOO_DEEP, judge_lines, losing_copies, parse_events, too_deep
+from lakelib.parse import TOO_DEEP, judge_lines, losing_copies, parse_valid, too_deep
 from lakelib.paths import join, partition_dir
 from lakelib.raw import RawDay, find_raw_days
 from lakelib.report import CONVERSION_COUNTERS, RunReport, sum_counters
@@ -96,29 +97,30 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
 
     # Both passes read the same scan (one per day, packed to the planned file count), so a line's ``pos`` is the
     # same in both. The judge pass caches narrow rows (no event columns): the counts, the quarantine and the
-    # losing copies of each messageId come from that cache; the write pass parses every field, drops the losers
-    # with a broadcast anti-join and writes each task's rows into its day's folder, with no shuffle.
+    # losing copies of each messageId come from that cache; the write pass parses every field, drops the rejected
+    # lines and the losers with a broadcast anti-join and writes each task's rows into its day's folder, with no
+    # shuffle.
     plan = plan_file_counts(raw_days, config.write.target_file_mb)
     lines = read_raw_lines(spark, raw_days, plan)
     events_root = join(config.lake.tables, EVENTS.name)
     quarantine_root = join(config.lake.quarantine, JOB)
     window = config.dedup.window_days
     catalog = open_catalog(config, spark)
-    counts, losers = judge_pass(spark, lines, raw_days, config, catalog, quarantine_root, report.run_id)
+    counts, dropped = judge_pass(spark, lines, raw_days, config, catalog, quarantine_root, report.run_id)
 
     keys = [d.key for d in raw_days]
     produced = sorted(k for k in keys if k in counts and _expected_rows(counts[k]))
     quarantined = {k for k in keys if counts.get(k, {}).get("quarantined")}
     expected = sum(_expected_rows(counts[k]) for k in produced)
     try:
-        written_parts = write_events(lines, losers, produced, config.lake.tables, config.write.compression)
+        written_parts = write_events(lines, dropped, produced, config.lake.tables, config.write.compression)
     finally:
-        losers.unpersist()
-    valid = sum(c["valid"] for c in counts.values())
-    if produced and (written_parts.valid, written_parts.rows) != (valid, expected):
+        dropped.unpersist()
+    read = sum(c["lines_read"] for c in counts.values())
+    if produced and (written_parts.lines, written_parts.rows) != (read, expected):
         raise LakelibError(
-            f"the write pass saw {written_parts.valid:,} valid lines and kept {written_parts.rows:,} rows, the judge "
-            f"pass expected {valid:,} and {expected:,}: the input changed during the run; rerun the job"
+            f"the write pass read {written_parts.lines:,} lines and kept {written_parts.rows:,} rows, the judge "
+            f"pass read {read:,} and expected {expected:,}: the input changed during the run; rerun the job"
         )
     remove_stale(storage, events_root, [k for k in keys if k not in produced])
     remove_stale(storage, quarantine_root, [k for k in keys if k not in quarantined])
@@ -153,8 +155,9 @@ def judge_pass(
     Returns
     -------
     tuple
-        :func:`per_partition_counts` (with ``duplicates`` and ``duplicates_earlier_days`` filled in), and
-        :func:`find_losers`' rows, persisted (the caller unpersists them after the write pass).
+        :func:`per_partition_counts` (with ``duplicates`` and ``duplicates_earlier_days`` filled in), and the
+        ``pos`` of every line the write pass drops (:func:`find_losers`' rows and the rejected lines), persisted (the
+        caller unpersists them after the write pass).
     """
     window = config.dedup.window_days
     judged = narrow_judge(lines).persist(StorageLevel.MEMORY_AND_DISK)
@@ -175,11 +178,17 @@ def judge_pass(
         losers = find_losers(judged, earlier).persist(StorageLevel.MEMORY_AND_DISK)
         for (key, kind), n in count_by_partition(losers, "kind").items():
             counts[key][kind] = n
+        rejected = judged.where(F.col("reason").isNotNull()).select("pos")
+        dropped = losers.select("pos").unionByName(rejected).persist(StorageLevel.MEMORY_AND_DISK)
+        if dropped.count() != sum(c["duplicates"] + c["duplicates_earlier_days"] + c["quarantined"]
+                                  for c in counts.values()):
+            raise LakelibError("the lines to drop do not match the judge pass's counts: rerun the job")
+        losers.unpersist()
         if total["quarantined"]:
             write_quarantine(judged, quarantine_root, run_id)
     finally:
         judged.unpersist()
-    return counts, losers
+    return counts, dropped
 
 
 def partition_entry(day: RawDay, counts: dict, written: dict | None, with_earlier: bool = False) -> dict:
@@ -451,31 +460,29 @@ def plan_file_counts(raw_days: Sequence[RawDay], target_file_mb: int) -> dict[tu
 
 @dataclass
 class Written:
-    """What the write pass wrote: its partitions (at their default folders), the valid lines it saw, the rows it
-    kept."""
+    """What the write pass wrote: its partitions (at their default folders), the lines it read (blank lines aside),
+    the rows it kept."""
 
     partitions: list[Partition]
-    valid: int
+    lines: int
     rows: int
 
 
 def write_events(
-    lines: DataFrame, losers: DataFrame, produced: Sequence[tuple[str, str]], tables_root: str, compression: str
+    lines: DataFrame, dropped: DataFrame, produced: Sequence[tuple[str, str]], tables_root: str, compression: str
 ) -> Written:
-    """Parse every field, drop the losing copies (broadcast anti-join on ``pos``), write (dynamic overwrite).
+    """Parse every field of the lines the judge pass kept, write them (dynamic overwrite).
 
-    No shuffle: each task writes the rows of its own scan, which holds one day, so a partition gets one file per
-    task of its day (:func:`read_raw_lines` packs a day's files into the planned number of tasks). The observation
-    before the filter on ``reason`` also keeps Spark from pushing that filter under the parse, which would parse
-    every line twice.
+    ``dropped`` holds the ``pos`` of the rejected lines and the losing copies: they are dropped with a broadcast
+    anti-join, so the write pass does not judge again (:func:`lakelib.parse.parse_valid`). No shuffle: each task
+    writes the rows of its own scan, which holds one day, so a partition gets one file per task of its day
+    (:func:`read_raw_lines` packs a day's files into the planned number of tasks).
     """
-    seen, kept = Observation("valid_lines"), Observation("kept_rows")
-    valid = F.sum(F.when(F.col("reason").isNull(), 1).otherwise(0))
+    seen, kept = Observation("lines_read"), Observation("kept_rows")
     events = (
-        lines.transform(parse_events)
-        .observe(seen, F.coalesce(valid, F.lit(0)).alias("lines"))
-        .where(F.col("reason").isNull())
-        .join(F.broadcast(losers.select("pos", "messageid")), ["pos", "messageid"], "left_anti")
+        lines.transform(parse_valid)
+        .observe(seen, F.count(F.lit(1)).alias("lines"))
+        .join(F.broadcast(dropped), "pos", "left_anti")
         .observe(kept, F.count(F.lit(1)).alias("rows"))
     )
     log.info("writing %d partition(s) of %s", len(produced), EVENTS.name)

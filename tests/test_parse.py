@@ -10,7 +10,16 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from lakelib.errors import ConfigError
-from lakelib.parse import PARTIAL_RESULTS, dedupe_by_message_id, judge_lines, parse_events, too_deep
+from lakelib.parse import (
+    ISO_8601,
+    PARTIAL_RESULTS,
+    dedupe_by_message_id,
+    judge_lines,
+    parse_events,
+    parse_timestamp,
+    parse_valid,
+    too_deep,
+)
 from lakelib.schema import EVENT_COLUMNS
 
 LINE_SCHEMA = "value string, file string, sourceid string, dt string, pos long"
@@ -130,6 +139,47 @@ def test_the_narrow_judge_agrees_with_the_full_parse_on_every_line(spark):
     full = parse_events(_lines(spark, lines)).select("pos", "reason", "raw", "messageid")
     narrow = judge_lines(_lines(spark, lines)).select("pos", "reason", "raw", "messageid")
     assert_df_equality(narrow, full, ignore_row_order=True)
+
+
+def test_the_parse_without_the_judge_gives_every_valid_line_the_same_columns(spark, spec_examples):
+    lines = [line for line, _ in CASES.values()] + [_good(timestamp=t) for t in TIMESTAMPS] + spec_examples + ["", " "]
+    columns = ["pos", *[c.name for c in EVENT_COLUMNS]]
+    full = parse_events(_lines(spark, lines)).where("reason is null").select(*columns)
+    valid_pos = [r["pos"] for r in full.select("pos").collect()]
+    assert len(valid_pos) > len(spec_examples) + len(TIMESTAMPS)
+    fast = parse_valid(_lines(spark, lines)).where(F.col("pos").isin(valid_pos)).select(*columns)
+    by_pos = lambda df: {r["pos"]: r.asDict() for r in df.collect()}  # noqa: E731 - maps do not sort in Spark
+    assert by_pos(fast) == by_pos(full)
+
+
+ZULU = ["2015-12-10T04:08:31.909Z", "2015-12-10T04:08:31z", "2015-12-10Z", "2015-12-10T04Z", "2015-12-10T04:08Z",
+        "2015-12-10 04:08:31Z", "0001-01-01T00:00:00Z", "1899-12-31T23:59:59.999999Z", "2015-12-10T04:08:31.123456789Z",
+        "2015-02-30T04:08:31Z", "2015-12-10T04:08:31ZZ", "Z", "", "2015-12-10T04:08:31+00:00", "2015-12-10T04:08:31-0800",
+        "2015-12-10T04:08:31.Z", "2015-12-10T04:08:31 Z", "2015-12-10T4:08:31Z", "2015-12-10T04:08:31"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles"])
+def test_timestamps_read_in_a_utc_session_are_the_instants_sparks_own_cast_gives(spark, zone):
+    """The ``Z`` shortcut of a UTC session (``lakelib.parse._iso_to_timestamp``) changes no value, here or in a
+    session elsewhere (where it is off)."""
+    lines = [_good(timestamp=t, sentAt=t) for t in ZULU]
+    micros = F.unix_micros  # an instant, whatever the session's zone
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        rows = parse_events(_lines(spark, lines)).select(
+            "pos", micros("timestamp").alias("timestamp"), micros("sentat").alias("sentat")
+        ).collect()
+        frame = spark.createDataFrame([(i, t) for i, t in enumerate(ZULU)], "pos long, t string")
+        spark_cast = frame.select(
+            "pos", micros(F.when(F.col("t").rlike(ISO_8601), F.try_to_timestamp("t"))).alias("spark")
+        ).collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    want = {r["pos"]: r["spark"] for r in spark_cast}
+    got = {r["pos"]: r for r in rows}
+    for pos, text in enumerate(ZULU):
+        assert (got[pos]["timestamp"], got[pos]["sentat"]) == (want[pos], want[pos]), text
+    assert sum(v is not None for v in want.values()) == 8
 
 
 def test_the_parse_refuses_a_session_without_partial_json_results(spark):
