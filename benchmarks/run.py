@@ -20,7 +20,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from benchmarks.core import BenchParams, raw_day_folders, render_markdown
+from benchmarks.core import SCALE_DRIVER_MEMORY, SCALE_LINES, BenchParams, raw_day_folders, render_markdown
 from benchmarks.measure import Measured, count_files, dir_bytes, run
 
 log = logging.getLogger("benchmarks")
@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-read", action="store_true", help="conversion figures only")
     parser.add_argument("--only", action="append", choices=("lakelib", "naive", "duckdb", "floor"),
                         help="time only these conversion figures (repeatable)")
+    parser.add_argument("--scale", action="store_true",
+                        help="the scale table instead: lakelib and the naive job once each at 250k, 1M and 4M "
+                             "lines with a 1 GB driver (kept in benchmarks/out/scale.json, shown in the report)")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite the report and chart from the last run's benchmarks/out/result.json")
     parser.add_argument("--output", default=os.path.join(REPO, "BENCHMARKS.md"), help="the report to write")
@@ -83,10 +86,10 @@ def ensure_input(params: BenchParams, data_root: str) -> dict[str, Any]:
 # --- the figures ---------------------------------------------------------------------------------------------
 
 
-def _env() -> dict[str, str]:
+def _env(driver_memory: str | None = None) -> dict[str, str]:
     bin_dir = os.path.dirname(sys.executable)
     return {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "PYSPARK_PYTHON": sys.executable,
-            "SPARK_DRIVER_MEMORY": os.environ.get("SPARK_DRIVER_MEMORY", DRIVER_MEMORY),
+            "SPARK_DRIVER_MEMORY": driver_memory or os.environ.get("SPARK_DRIVER_MEMORY", DRIVER_MEMORY),
             "PYTHONPATH": REPO + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
 
 
@@ -120,7 +123,7 @@ def write_config(path: str, lake: str, raw: str, catalog: str) -> str:
 def _record(measured: Measured, output: str | None, what: str) -> dict[str, Any]:
     if not measured.ok:
         log.warning("%s failed (exit %d):\n%s", what, measured.returncode, measured.stderr[-3000:])
-    out = {"seconds": measured.seconds, "rss_mb": measured.rss_mb, "ok": measured.ok}
+    out = {"seconds": measured.seconds, "rss_mb": measured.rss_mb, "ok": measured.ok, "returncode": measured.returncode}
     if output:
         out["output_bytes"] = dir_bytes(output)
         out["output_files"] = count_files(output)
@@ -129,17 +132,35 @@ def _record(measured: Measured, output: str | None, what: str) -> dict[str, Any]
     return out
 
 
-def run_lakelib(config: str, params: BenchParams, lake: str) -> dict[str, Any]:
+def run_lakelib(config: str, params: BenchParams, lake: str, driver_memory: str | None = None) -> dict[str, Any]:
     shutil.rmtree(lake, ignore_errors=True)
     cmd = ["bash", os.path.join(REPO, "scripts", "submit.sh"), "local", "json_to_parquet", "--config", config,
            "--date", params.first_day.isoformat(), "--end-date", params.last_day.isoformat()]
-    return _record(run(cmd, env=_env(), cwd=REPO), os.path.join(lake, "tables", "events"), "lakelib")
+    return _record(run(cmd, env=_env(driver_memory), cwd=REPO), os.path.join(lake, "tables", "events"), "lakelib")
 
 
-def run_naive(meta: dict[str, Any], out: str) -> dict[str, Any]:
+def run_naive(meta: dict[str, Any], out: str, driver_memory: str | None = None) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     dirs = [os.path.join(meta["raw"], s, d) for s, d in raw_day_folders(BenchParams(**_pp(meta)), meta["sources"])]
-    return _record(run(spark_submit("naive_job.py", out, *dirs), env=_env(), cwd=REPO), out, "naive")
+    return _record(run(spark_submit("naive_job.py", out, *dirs), env=_env(driver_memory), cwd=REPO), out, "naive")
+
+
+def scale(data_root: str, work: str) -> dict[str, Any]:
+    """lakelib and the naive job once each per size of :data:`SCALE_LINES`, with a 1 GB driver."""
+    rows = []
+    for n in SCALE_LINES:
+        params = BenchParams(lines=n)
+        meta = ensure_input(params, data_root)
+        lake = os.path.join(work, "scale", "lakelib")
+        config = write_config(os.path.join(work, "scale.yaml"), lake, meta["raw"], "none")
+        log.info("scale: %s lines", f"{meta['lines']:,}")
+        row = {"target_lines": n, "lines": meta["lines"], "bytes": meta["bytes"], "load_before": load()}
+        row["lakelib"] = run_lakelib(config, params, lake, SCALE_DRIVER_MEMORY)
+        row["naive"] = run_naive(meta, os.path.join(work, "scale", "naive"), SCALE_DRIVER_MEMORY)
+        rows.append(row)
+    shutil.rmtree(os.path.join(work, "scale"), ignore_errors=True)
+    return {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "driver_memory": SCALE_DRIVER_MEMORY,
+            "rows": rows}
 
 
 def run_duckdb(meta: dict[str, Any], out: str) -> dict[str, Any]:
@@ -248,9 +269,17 @@ def versions() -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.scale:
+        os.makedirs(args.work, exist_ok=True)
+        with open(os.path.join(args.work, "scale.json"), "w") as handle:
+            json.dump(scale(args.data, args.work), handle, indent=1)
+        if not os.path.exists(os.path.join(args.work, "result.json")):
+            log.info("wrote benchmarks/out/scale.json; the report shows it after the next run")
+            return 0
+        args.render_only = True
     if args.render_only:
         with open(os.path.join(args.work, "result.json")) as handle:
-            return write_report(json.load(handle), args.output)
+            return write_report(json.load(handle), args.output, args.work)
     lines, repeats = (100_000, 1) if args.quick else (args.lines, args.repeats)
     params = BenchParams(lines=lines)
     meta = ensure_input(params, args.data)
@@ -291,13 +320,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     info["load_after"] = load()
     with open(os.path.join(work, "result.json"), "w") as handle:
         json.dump(result, handle, indent=1)
-    return write_report(result, args.output)
+    return write_report(result, args.output, work)
 
 
-def write_report(result: dict[str, Any], output: str) -> int:
-    """BENCHMARKS.md (with ``benchmarks/levers.md`` appended) and the chart, from one run's result."""
+def write_report(result: dict[str, Any], output: str, work: str | None = None) -> int:
+    """BENCHMARKS.md (with the last scale runs and ``benchmarks/levers.md``) and the chart, from one run's result."""
     from benchmarks.chart import conversion_chart
 
+    scale_path = os.path.join(work or os.path.join(HERE, "out"), "scale.json")
+    if os.path.exists(scale_path):
+        with open(scale_path) as handle:
+            result["scale"] = json.load(handle)
     levers = os.path.join(HERE, "levers.md")
     if os.path.exists(levers):
         with open(levers) as handle:
