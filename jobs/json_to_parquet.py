@@ -175,15 +175,14 @@ def judge_pass(
                 judged.where(F.col("reason").isNull()).select("messageid", "sourceid", "dt")
             )
             earlier = ids_seen_before(seen, window)
-        losers = find_losers(judged, earlier).persist(StorageLevel.MEMORY_AND_DISK)
-        for (key, kind), n in count_by_partition(losers, "kind").items():
-            counts[key][kind] = n
-        rejected = judged.where(F.col("reason").isNotNull()).select("pos")
-        dropped = losers.select("pos").unionByName(rejected).persist(StorageLevel.MEMORY_AND_DISK)
-        if dropped.count() != sum(c["duplicates"] + c["duplicates_earlier_days"] + c["quarantined"]
-                                  for c in counts.values()):
-            raise LakelibError("the lines to drop do not match the judge pass's counts: rerun the job")
-        losers.unpersist()
+        rejected = judged.where(F.col("reason").isNotNull()).select(
+            "sourceid", "dt", "pos", F.lit("quarantined").alias("kind")
+        )
+        losers = find_losers(judged, earlier).select("sourceid", "dt", "pos", "kind")
+        dropped = losers.unionByName(rejected).persist(StorageLevel.MEMORY_AND_DISK)
+        for (key, kind), n in count_by_partition(dropped, "kind").items():
+            if kind != "quarantined":  # counted by count_lines already
+                counts[key][kind] = n
         if total["quarantined"]:
             write_quarantine(judged, quarantine_root, run_id)
     finally:
@@ -473,7 +472,7 @@ def write_events(
 ) -> Written:
     """Parse every field of the lines the judge pass kept, write them (dynamic overwrite).
 
-    ``dropped`` holds the ``pos`` of the rejected lines and the losing copies: they are dropped with a broadcast
+    ``dropped`` holds the ``pos`` of the rejected lines and of the losing copies: they are dropped with a broadcast
     anti-join, so the write pass does not judge again (:func:`lakelib.parse.parse_valid`). No shuffle: each task
     writes the rows of its own scan, which holds one day, so a partition gets one file per task of its day
     (:func:`read_raw_lines` packs a day's files into the planned number of tasks).
@@ -482,7 +481,7 @@ def write_events(
     events = (
         lines.transform(parse_valid)
         .observe(seen, F.count(F.lit(1)).alias("lines"))
-        .join(F.broadcast(dropped), "pos", "left_anti")
+        .join(F.broadcast(dropped.select("pos")), "pos", "left_anti")
         .observe(kept, F.count(F.lit(1)).alias("rows"))
     )
     log.info("writing %d partition(s) of %s", len(produced), EVENTS.name)
