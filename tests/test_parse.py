@@ -16,7 +16,6 @@ from lakelib.parse import (
     dedupe_by_message_id,
     judge_lines,
     parse_events,
-    parse_timestamp,
     parse_valid,
     too_deep,
 )

@@ -44,6 +44,8 @@ def main(raw: str, rounds: int, out: str) -> None:
             hadoop.set(key, value)
         shutil.rmtree(out, ignore_errors=True)
         job.write_events(lines, spark.createDataFrame([], "pos long"), produced, "file://" + out, "snappy")
+        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs if f.endswith(".parquet"))
+        print(f"         Parquet written: {size / 1_048_576:.1f} MB", flush=True)
         for key in sql or {}:
             spark.conf.unset(key)
         for key in hadoop_conf or {}:

@@ -66,8 +66,8 @@ def phases(rows: list[dict[str, Any]]) -> list[tuple[str, float, float, str]]:
         return f"{s['tasks']} tasks, {s['task_max']:.1f} s the slowest, {s['task_min']:.1f} s the fastest"
 
     return [
-        ("session start, listing, the file keys", judge["start"], sum(s["cpu"] for s in stages if s["start"] < judge["start"]),
-         ""),
+        ("session start, listing, the file keys", judge["start"],
+         sum(s["cpu"] for s in stages if s["start"] < judge["start"]), ""),
         ("judge pass: read, gunzip, narrow parse, cache, counts", judge["wall"], judge["cpu"], tasks(judge)),
         ("losers, lines to drop, quarantine (from the cache)", write["start"] - judge["start"] - judge["wall"],
          sum(s["cpu"] for s in between), f"{len(between)} small stages"),
