@@ -74,7 +74,7 @@ def test_a_registered_table_reads_back_with_maps_timestamps_and_keys(spark, cata
 def test_the_table_is_an_external_hive_parquet_table_with_the_schema_types(spark, catalog, database, tmp_path):
     catalog.ensure_table(EVENTS, f"file://{tmp_path}/events")
 
-    cols = {c.name: c for c in spark.catalog.listColumns("events", database)}
+    cols = {c.name: c for c in spark.catalog.listColumns(f"{database}.events")}
     assert [n for n, c in cols.items() if not c.isPartition] == EVENTS.column_names
     assert [n for n, c in cols.items() if c.isPartition] == ["sourceid", "dt"]
     assert cols["timestamp"].dataType == "timestamp"
@@ -85,7 +85,7 @@ def test_the_table_is_an_external_hive_parquet_table_with_the_schema_types(spark
     assert info["InputFormat"].endswith("MapredParquetInputFormat")
 
     catalog.ensure_table(EVENTS, f"file://{tmp_path}/events")  # again: no error, nothing changes
-    assert [c.name for c in spark.catalog.listColumns("events", database)] == EVENTS.all_names
+    assert [c.name for c in spark.catalog.listColumns(f"{database}.events")] == EVENTS.all_names
 
 
 def test_a_rerun_is_a_no_op_and_a_moved_partition_is_repointed(spark, catalog, database, tmp_path):
