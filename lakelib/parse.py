@@ -140,18 +140,11 @@ def parse_valid(lines: DataFrame) -> DataFrame:
 
 
 def _event_columns(df: DataFrame, msg: Column, valid: Column, keep: Sequence[str]) -> DataFrame:
-    """``keep`` and the events columns, from ``msg`` (the parsed message) and ``value`` (the line).
-
-    Two projections, so that each map is deduplicated once and then read as a column: a map expression used in both
-    the condition and a branch of a ``when`` would be evaluated for each.
-    """
+    """``keep`` and the events columns, from ``msg`` (the parsed message) and ``value`` (the line); ``extras`` only
+    where ``valid``."""
     utc = in_utc(df)
-    fields = [c for c in EVENT_COLUMNS if c.field]
-    first = [(last_key_wins(msg[c.field]) if c.type == MAP else _column_from(msg, c.field, c.type, utc)).alias(c.name)
-             for c in fields]
-    staged = df.select(*keep, "value", valid.alias("_valid"), *first)
-    columns = [(_number_text(F.col(c.name)) if c.type == MAP else F.col(c.name)).alias(c.name) for c in fields]
-    return staged.select(*keep, *columns, _extras(F.col("_valid")).alias("extras"))
+    columns = [_column_from(msg, c.field, c.type, utc).alias(c.name) for c in EVENT_COLUMNS if c.field]
+    return df.select(*keep, *columns, _extras(valid).alias("extras"))
 
 
 def judge_lines(lines: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
@@ -313,7 +306,7 @@ def parse_timestamp(text: Column, utc_session: bool = False) -> Column:
     """ISO-8601 text to a UTC timestamp; ``null`` for anything else (never an error, ANSI mode or not).
 
     ``utc_session``: the session's time zone is UTC (every lakelib session's is), so that a ``Z`` suffix can be
-    dropped before the cast (:func:`to_utc_timestamp`); the result is the same.
+    dropped before the cast (:func:`_iso_to_timestamp`); the result is the same.
     """
     return F.when(text.rlike(ISO_8601), _iso_to_timestamp(text, utc_session))
 
