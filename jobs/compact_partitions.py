@@ -4,7 +4,7 @@ For each registered partition of ``--table`` (filtered by ``--source`` and ``--d
 being ``dt`` or ``end_dt``), plan from the file sizes; a partition that would end with fewer files is written to
 a new version folder, verified against the old files (row count and a checksum over every column), and only then
 published by re-pointing its catalog partition. Old versions are deleted by a later run once
-``compaction.retention_hours`` have passed. ``--dry-run`` prints the plan and changes nothing.
+``publish.retention_hours`` have passed. ``--dry-run`` prints the plan and changes nothing.
 
     spark-submit jobs/compact_partitions.py --config conf/local.yaml --table events --date 2020-01-02
     spark-submit jobs/compact_partitions.py --config conf/local.yaml --table events --target-file-mb 512 --dry-run
@@ -23,24 +23,14 @@ from typing import Sequence
 if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lakelib.catalog.base import Catalog, Partition
-from lakelib.compaction import (
-    MB,
-    Outcome,
-    PartitionPlan,
-    cleanup,
-    compact_partition,
-    fault_point,
-    list_data_files,
-    plan_partition,
-    read_manifest,
-)
+from lakelib.compaction import MB, Outcome, PartitionPlan, compact_partition, plan_partitions
 from lakelib.config import Config
 from lakelib.errors import ConfigError, LakelibError, UsageError
 from lakelib.paths import partition_dir
 from lakelib.report import RunReport, sum_counters
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
 from lakelib.schema import TABLES, Table
+from lakelib.tables import catalog_holds_locations, open_tables
 
 JOB = "compact_partitions"
 COUNTERS = ("files_before", "bytes_before", "files_after", "bytes_after")
@@ -80,23 +70,12 @@ def check_arguments(args: argparse.Namespace, config: Config) -> tuple[Table, in
     target_mb = config.write.target_file_mb if args.target_file_mb is None else args.target_file_mb
     if target_mb <= 0:
         raise UsageError(f"--target-file-mb must be a positive number of MB, not {target_mb}")
-    if config.catalog.kind == "none":
+    if not catalog_holds_locations(config):
         raise ConfigError(
             "catalog.kind: compact_partitions needs a catalog (spark or glue) to switch partitions atomically; "
             "it is none"
         )
     return table, target_mb * MB
-
-
-def select_partitions(
-    catalog: Catalog, table: Table, sources: Sequence[str], days: Sequence[str] | None
-) -> list[Partition]:
-    """The registered partitions of ``table`` for the given sources (all when empty) and days (all when None)."""
-    out = [
-        Partition({k: str(part.values[k]) for k in table.partition_keys}, part.location)
-        for part in catalog.list_partitions(table, sources or None, days)
-    ]
-    return sorted(out, key=lambda p: tuple(p.values.values()))
 
 
 def compact(args: argparse.Namespace, config: Config, report: RunReport) -> str:
@@ -105,22 +84,15 @@ def compact(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     days = requested_days(args)
     sources = requested_sources(args, config)
 
-    from lakelib.catalog import open_catalog
     from lakelib.session import build_session
-    from lakelib.storage import Storage
 
     spark = build_session(config, app_name=JOB)
-    storage = Storage(spark)
-    catalog = open_catalog(config, spark)
-    parts = select_partitions(catalog, table, sources, None if days is None else [d.isoformat() for d in days])
+    tables = open_tables(spark, config, report.run_id)
+    target = tables.target(table)
+    parts = tables.registered(table, sources or None, None if days is None else [d.isoformat() for d in days])
     log.info("%s: %d registered partitions selected", table.name, len(parts))
 
-    plans = []
-    for part in parts:
-        manifest = read_manifest(storage, part.location)
-        compacted_at = manifest.get("target_bytes") if manifest else None
-        files = list_data_files(spark, storage, part.location, target_bytes)
-        plans.append(plan_partition(part.values, part.location, files, target_bytes, compacted_at))
+    plans = plan_partitions(tables, parts, target_bytes)
     report.extra.update({"table": table.name, "target_bytes": target_bytes, "dry_run": bool(args.dry_run)})
 
     if args.dry_run:
@@ -135,15 +107,10 @@ def compact(args: argparse.Namespace, config: Config, report: RunReport) -> str:
         outcome = _skipped(plan)
         try:
             if plan.compact:
-                outcome = compact_partition(
-                    spark, storage, catalog, table, config.lake.tables, plan, report.run_id, config.write.compression
-                )
-            fault_point("before_cleanup")
-            outcome.deleted_versions = cleanup(
-                storage, table, config.lake.tables, plan.values, outcome.location_after,
-                config.compaction.retention_hours,
-            )
-            fault_point("after_cleanup")
+                outcome = compact_partition(tables, target, plan)
+            if outcome.action != "compacted":  # a compacted partition was cleaned up when it was published
+                key = target.key(plan.values)
+                outcome.deleted_versions = tables.cleanup(table, {key: outcome.location_after})[key]
         except LakelibError as exc:
             # The report lists every selected partition: done, this one failed, the rest not started.
             failed = dict(_skipped(plan).to_dict(), action="failed", reason=str(exc))

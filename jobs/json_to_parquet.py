@@ -23,9 +23,7 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import dataclass
 from datetime import timedelta
-from functools import reduce
 from typing import Mapping, Sequence
 
 if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
@@ -35,18 +33,16 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from lakelib.catalog import Catalog, Partition, open_catalog
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
 from lakelib.parse import TOO_DEEP, judge_lines, losing_copies, parse_valid, too_deep
-from lakelib.paths import join, partition_dir
-from lakelib.raw import RawDay, find_raw_days
+from lakelib.publish import Staged
+from lakelib.raw import NOT_GZIP_SIGN, RawDay, find_corrupt_gzip, find_raw_days, read_raw_lines
 from lakelib.report import CONVERSION_COUNTERS, RunReport, sum_counters
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
-from lakelib.schema import EVENTS, REJECT_REASONS, spark_schema
+from lakelib.schema import EVENTS, QUARANTINE, REJECT_REASONS
 from lakelib.session import build_session
-from lakelib.storage import Storage
-from lakelib.tables import find_partitions, read_partitions, register, write_partitions
+from lakelib.tables import Partition, Tables, open_tables
 
 JOB = "json_to_parquet"
 log = logging.getLogger(JOB)
@@ -55,13 +51,10 @@ log = logging.getLogger(JOB)
 #: 3.3 MB of gzip became 4.5 MB of Parquet (the maps of nested JSON text compress less well than gzip).
 PARQUET_PER_GZIP_BYTE = 1.35
 
-#: What :func:`_read_gzip_by_content` says about a file that is not a complete gzip stream.
-_NOT_GZIP_SIGN = "lakelib: not a complete gzip stream:"
-
 #: Signs, in a Spark failure, that a compressed input file could not be read.
 _READ_FAILURE_SIGNS = ("FAILED_READ_FILE", "Unexpected end of input stream", "CRC failure", "Not in GZIP format",
                        "not a gzip file", "invalid block type", "invalid distance", "incorrect header check",
-                       "ZipException", "EOFException", _NOT_GZIP_SIGN)
+                       "ZipException", "EOFException", NOT_GZIP_SIGN)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,13 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
-    """The job's body: find, read, judge, dedupe, write, verify, register, report."""
+    """The job's body: find, read, judge, dedupe, stage the events and the quarantine, verify, publish, report."""
     days = requested_days(args)
     sources = requested_sources(args, config)
     spark = build_session(config, app_name=JOB)
-    storage = Storage(spark)
+    tables = open_tables(spark, config, report.run_id)
 
-    raw_days, skipped = find_raw_days(storage, config.lake.raw, sources, days)
+    raw_days, skipped = find_raw_days(tables.storage, config.lake.raw, sources, days)
     report.extra["skipped_days"] = [{"sourceid": s, "dt": d.isoformat()} for s, d in skipped]
     for source, day in skipped:
         log.info("no raw folder for source %s on %s: skipped", source, day)
@@ -102,62 +95,38 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     # shuffle.
     plan = plan_file_counts(raw_days, config.write.target_file_mb)
     lines = read_raw_lines(spark, raw_days, plan)
-    events_root = join(config.lake.tables, EVENTS.name)
-    quarantine_root = join(config.lake.quarantine, JOB)
     window = config.dedup.window_days
-    catalog = open_catalog(config, spark)
-    counts, dropped = judge_pass(spark, lines, raw_days, config, catalog, quarantine_root, report.run_id)
+    counts, dropped, quarantine = judge_pass(spark, lines, raw_days, config, tables)
 
     keys = [d.key for d in raw_days]
-    produced = sorted(k for k in keys if k in counts and _expected_rows(counts[k]))
-    quarantined = {k for k in keys if counts.get(k, {}).get("quarantined")}
-    expected = sum(_expected_rows(counts[k]) for k in produced)
+    expected = {k: _expected_rows(counts[k]) for k in keys if k in counts and _expected_rows(counts[k])}
     try:
-        written_parts = write_events(lines, dropped, produced, config.lake.tables, config.write.compression)
+        read = sum(c["lines_read"] for c in counts.values())
+        events = stage_events(tables, lines, dropped, expected, [k for k in keys if k not in expected], read)
     finally:
         dropped.unpersist()
-    read = sum(c["lines_read"] for c in counts.values())
-    if produced and (written_parts.lines, written_parts.rows) != (read, expected):
-        raise LakelibError(
-            f"the write pass read {written_parts.lines:,} lines and kept {written_parts.rows:,} rows, the judge "
-            f"pass read {read:,} and expected {expected:,}: the input changed during the run; rerun the job"
-        )
-    remove_stale(storage, events_root, [k for k in keys if k not in produced])
-    remove_stale(storage, quarantine_root, [k for k in keys if k not in quarantined])
 
-    written = verify_written(spark, storage, events_root, produced)
-    report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), written.get(d.key), window > 1)
+    report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), events, window > 1)
                          for d in raw_days]
     counters = CONVERSION_COUNTERS + (("duplicates_earlier_days",) if window > 1 else ())
     report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason",))
     report.extra["dedup_window_days"] = window
-    if written_parts.partitions:
-        register(catalog, EVENTS, config.lake.tables, written_parts.partitions, report=report)
-    stale = [k for k in keys if k not in produced]
-    if stale:
-        catalog.drop_partitions(EVENTS, [{"sourceid": s, "dt": d} for s, d in stale])
-
+    tables.publish(events, quarantine, report=report)
     print_summary(report)
     return "succeeded"
 
 
 def judge_pass(
-    spark: SparkSession,
-    lines: DataFrame,
-    raw_days: Sequence[RawDay],
-    config: Config,
-    catalog: Catalog,
-    quarantine_root: str,
-    run_id: str,
-) -> tuple[dict[tuple[str, str], dict], DataFrame]:
+    spark: SparkSession, lines: DataFrame, raw_days: Sequence[RawDay], config: Config, tables: Tables
+) -> tuple[dict[tuple[str, str], dict], DataFrame, Staged]:
     """Judge every line on a narrow parse: counts per partition, the quarantine, and the lines to drop.
 
     Returns
     -------
     tuple
-        :func:`per_partition_counts` (with ``duplicates`` and ``duplicates_earlier_days`` filled in), and the
-        ``pos`` of every line the write pass drops (:func:`find_losers`' rows and the rejected lines), persisted (the
-        caller unpersists them after the write pass).
+        :func:`per_partition_counts` (with ``duplicates`` and ``duplicates_earlier_days`` filled in), the ``pos`` of
+        every line the write pass drops (:func:`find_losers`' rows and the rejected lines), persisted (the caller
+        unpersists them after the write pass), and the quarantine's new version, staged.
     """
     window = config.dedup.window_days
     judged = narrow_judge(lines).persist(StorageLevel.MEMORY_AND_DISK)
@@ -170,8 +139,8 @@ def judge_pass(
         )
         earlier = None
         if window > 1:
-            parts = earlier_partitions(Storage(spark), catalog, config.lake.tables, raw_days, window)
-            seen = read_partitions(spark, EVENTS, parts, ["messageid"]).unionByName(
+            parts = earlier_partitions(tables, raw_days, window)
+            seen = tables.read(EVENTS, parts, ["messageid"]).unionByName(
                 judged.where(F.col("reason").isNull()).select("messageid", "sourceid", "dt")
             )
             earlier = ids_seen_before(seen, window)
@@ -183,38 +152,33 @@ def judge_pass(
         for (key, kind), n in count_by_partition(dropped, "kind").items():
             if kind != "quarantined":  # counted by count_lines already
                 counts[key][kind] = n
-        if total["quarantined"]:
-            write_quarantine(judged, quarantine_root, run_id)
+        quarantined = {d.key: counts[d.key]["quarantined"] for d in raw_days
+                       if counts.get(d.key, {}).get("quarantined")}
+        log.info("quarantine: %d partition(s) with rejected lines", len(quarantined))
+        quarantine = tables.stage(tables.quarantine(QUARANTINE), quarantine_rows(judged, tables.run_id), quarantined,
+                                  drop=[d.key for d in raw_days if d.key not in quarantined],
+                                  one_file_per_partition=True)
     finally:
         judged.unpersist()
-    return counts, dropped
+    return counts, dropped, quarantine
 
 
-def partition_entry(day: RawDay, counts: dict, written: dict | None, with_earlier: bool = False) -> dict:
-    """One partition of the run report, once its rows in the files match what the judge pass expects.
+def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: bool = False) -> dict:
+    """One partition of the run report, from the judge pass's counts and the verified new version of ``events``.
 
     ``duplicates_earlier_days`` is in the entry when ``with_earlier`` (a dedup window over one day).
-
-    Raises
-    ------
-    LakelibError
-        The files hold another number of rows than the judge pass expects.
     """
-    w = written or {"rows": 0, "files": 0, "bytes": 0}
-    expected = _expected_rows(counts)
-    if w["rows"] != expected:
-        raise LakelibError(f"events sourceid={day.source} dt={day.key[1]}: {w['rows']} rows in the files, "
-                           f"expected {expected}")
+    key = day.key
     entry = {
         "sourceid": day.source,
         "dt": day.key[1],
         "lines_read": counts["lines_read"],
-        "rows_written": w["rows"],
+        "rows_written": events.rows.get(key, 0),
         "duplicates_dropped": counts["duplicates"],
         "quarantined": counts["quarantined"],
         "quarantined_by_reason": counts["by_reason"],
-        "files_written": w["files"],
-        "bytes_written": w["bytes"],
+        "files_written": events.files.get(key, 0),
+        "bytes_written": events.bytes.get(key, 0),
         "input_files": len(day.files),
     }
     if with_earlier:
@@ -224,75 +188,6 @@ def partition_entry(day: RawDay, counts: dict, written: dict | None, with_earlie
 
 def _expected_rows(counts: dict) -> int:
     return counts["valid"] - counts["duplicates"] - counts["duplicates_earlier_days"]
-
-
-def read_raw_lines(
-    spark: SparkSession, raw_days: Sequence[RawDay], plan: Mapping[tuple[str, str], int] | None = None
-) -> DataFrame:
-    """The raw lines of the given day folders' files: ``value``, ``file``, ``file_idx``, ``sourceid``, ``dt``,
-    ``pos``.
-
-    Exactly the files the listing found are read, and each line gets ``sourceid``/``dt`` from its file's
-    :class:`RawDay` (never from a path Spark reports, never through the session's time zone). ``value`` holds the
-    line's bytes as they are (invalid UTF-8 included; ``lakelib.parse`` rejects it). Files whose name ends in ``.gz``
-    in another case (``.GZ``) are decompressed here, by content. ``file_idx`` sorts like ``file`` within a day.
-    ``pos`` identifies the line in the run and grows with its position in its file; two reads of the same
-    DataFrame give every line the same ``pos``.
-
-    Each day is its own scan, so that a task holds one day; with ``plan`` (files per ``(sourceid, dt)``) a day's
-    files are packed into that many tasks (never fewer than one file per task: a gzip file is not split).
-    """
-    storage = Storage(spark)
-    listed = [(d, f) for d in raw_days for f in d.files]
-    keys = spark.createDataFrame(
-        [(storage.spark_uri(f.path), f.path, i, d.source, d.day.isoformat()) for i, (d, f) in enumerate(listed)],
-        "_uri string, file string, file_idx int, sourceid string, dt string",
-    )
-    parts = []
-    for day in raw_days:
-        plain = [f.path for f in day.files if not _gzip_in_other_case(f.name)]
-        if plain:
-            scan = spark.read.text(plain).select("value", F.col("_metadata.file_path").alias("_uri"))
-            if plan:
-                scan = scan.coalesce(max(1, plan.get(day.key, 1)))
-            parts.append(scan)
-    other_case = [f.path for d in raw_days for f in d.files if _gzip_in_other_case(f.name)]
-    if other_case:
-        parts.append(_read_gzip_by_content(spark, other_case))
-    lines = reduce(lambda a, b: a.unionByName(b), parts).withColumn("pos", F.monotonically_increasing_id())
-    joined = lines.join(F.broadcast(keys), "_uri", "left")
-    unlisted = F.raise_error(F.concat(F.lit("lakelib: a line from a file the listing does not hold: "), F.col("_uri")))
-    return joined.select(
-        "value",
-        F.when(F.col("file").isNull(), unlisted).otherwise(F.col("file")).alias("file"),
-        "file_idx",
-        "sourceid",
-        "dt",
-        "pos",
-    )
-
-
-def _gzip_in_other_case(name: str) -> bool:
-    """A gzip suffix Hadoop's codec lookup (case-sensitive ``.gz``) would miss."""
-    return name.lower().endswith(".gz") and not name.endswith(".gz")
-
-
-def _read_gzip_by_content(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
-    """Lines of gzip files Spark would read as plain text, in order: ``value``, ``_uri``. A bad file fails the read."""
-    from lakelib.raw import gunzip, split_lines
-
-    @F.udf(returnType="array<binary>")
-    def lines_of(content, uri):  # no type hints: Spark 4 would take them for a pandas UDF's
-        try:
-            return split_lines(gunzip(bytes(content)))
-        except ValueError as exc:
-            raise ValueError(f"{_NOT_GZIP_SIGN} {uri}: {exc}") from None
-
-    files = spark.read.format("binaryFile").load(list(paths)).select(
-        "content", F.col("_metadata.file_path").alias("_uri")
-    )
-    exploded = files.select("_uri", F.explode(lines_of("content", "_uri")).alias("line"))
-    return exploded.select(F.col("line").cast("string").alias("value"), "_uri")
 
 
 def narrow_judge(lines: DataFrame) -> DataFrame:
@@ -355,9 +250,7 @@ def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFram
     return losers if dropped_earlier is None else losers.unionByName(dropped_earlier)
 
 
-def earlier_partitions(
-    storage: Storage, catalog: Catalog, tables_root: str, raw_days: Sequence[RawDay], window: int
-) -> list[Partition]:
+def earlier_partitions(tables: Tables, raw_days: Sequence[RawDay], window: int) -> list[Partition]:
     """The ``events`` partitions in the dedup window before the converted days, other than the converted days.
 
     The converted days' own messageIds come from this run's input instead (their partitions are being replaced).
@@ -367,8 +260,8 @@ def earlier_partitions(
     wanted -= converting
     if not wanted:
         return []
-    found = find_partitions(EVENTS, tables_root, storage, catalog, sources={s for s, _ in wanted},
-                            days={d for _, d in wanted}, skip=[{"sourceid": s, "dt": d} for s, d in converting])
+    found = tables.find(EVENTS, sources={s for s, _ in wanted}, days={d for _, d in wanted},
+                        skip=[{"sourceid": s, "dt": d} for s, d in converting])
     parts = [p for p in found if (p.values["sourceid"], p.values["dt"]) in wanted]
     log.info("dedup window of %d days: reading the messageids of %d earlier partition(s) of %s", window,
              len(parts), EVENTS.name)
@@ -403,33 +296,6 @@ def count_by_partition(rows: DataFrame, *by: str) -> dict[tuple, int]:
     return {((r["sourceid"], r["dt"]), *[r[c] for c in by]): r["count"] for r in grouped}
 
 
-def find_corrupt_gzip(spark: SparkSession, paths: Sequence[str]) -> list[tuple[str, str]]:
-    """Which of ``paths`` (``.gz`` in any case) are not complete gzip streams: ``(path, reason)``.
-
-    Decompresses each file once, as strictly as Hadoop's reader (:func:`lakelib.raw.gunzip`).
-    """
-    from lakelib.raw import gunzip
-
-    gz = [p for p in paths if p.lower().endswith(".gz")]
-    if not gz:
-        return []
-    storage = Storage(spark)
-    path_of = {storage.spark_uri(p): p for p in gz}
-
-    @F.udf(returnType="string")
-    def problem(content):  # no type hints: Spark 4 would take them for a pandas UDF's
-        try:
-            gunzip(bytes(content))
-        except ValueError as exc:
-            return str(exc)
-        return None
-
-    files = spark.read.format("binaryFile").load(gz).select(
-        F.col("_metadata.file_path").alias("uri"), problem("content").alias("why")
-    )
-    return sorted((path_of.get(r["uri"], r["uri"]), r["why"]) for r in files.where("why is not null").collect())
-
-
 def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
     """``(sourceid, dt)`` -> lines_read, valid, quarantined, by_reason (all reasons, zeros kept), duplicates (0)."""
     out: dict[tuple[str, str], dict] = {}
@@ -457,25 +323,20 @@ def plan_file_counts(raw_days: Sequence[RawDay], target_file_mb: int) -> dict[tu
     return {d.key: max(1, int(d.bytes * PARQUET_PER_GZIP_BYTE / target + 0.5)) for d in raw_days}
 
 
-@dataclass
-class Written:
-    """What the write pass wrote: its partitions (at their default folders), the lines it read (blank lines aside),
-    the rows it kept."""
-
-    partitions: list[Partition]
-    lines: int
-    rows: int
-
-
-def write_events(
-    lines: DataFrame, dropped: DataFrame, produced: Sequence[tuple[str, str]], tables_root: str, compression: str
-) -> Written:
-    """Parse every field of the lines the judge pass kept, write them (dynamic overwrite).
+def stage_events(tables: Tables, lines: DataFrame, dropped: DataFrame, expected: Mapping[tuple[str, str], int],
+                 gone: Sequence[tuple[str, str]], lines_read: int) -> Staged:
+    """Parse every field of the lines the judge pass kept and stage them as the new version of ``events``.
 
     ``dropped`` holds the ``pos`` of the rejected lines and of the losing copies: they are dropped with a broadcast
     anti-join, so the write pass does not judge again (:func:`lakelib.parse.parse_valid`). No shuffle: each task
     writes the rows of its own scan, which holds one day, so a partition gets one file per task of its day
-    (:func:`read_raw_lines` packs a day's files into the planned number of tasks).
+    (:func:`lakelib.raw.read_raw_lines` packs a day's files into the planned number of tasks). ``gone``: days that
+    now yield no row, whose partitions are removed.
+
+    Raises
+    ------
+    LakelibError
+        The write pass read other lines than the judge pass (the input changed during the run).
     """
     seen, kept = Observation("lines_read"), Observation("kept_rows")
     events = (
@@ -484,59 +345,25 @@ def write_events(
         .join(F.broadcast(dropped.select("pos")), "pos", "left_anti")
         .observe(kept, F.count(F.lit(1)).alias("rows"))
     )
-    log.info("writing %d partition(s) of %s", len(produced), EVENTS.name)
-    parts = write_partitions(events, EVENTS, tables_root, compression,
-                             partitions=[{"sourceid": s, "dt": d} for s, d in produced], one_file_per_partition=False)
-    if not parts:
-        return Written([], 0, 0)
-    return Written(parts, int(seen.get["lines"]), int(kept.get["rows"]))
+    staged = tables.stage(EVENTS, events, expected, drop=gone)
+    if expected and int(seen.get["lines"]) != lines_read:
+        raise LakelibError(
+            f"the write pass read {int(seen.get['lines']):,} lines and kept {int(kept.get['rows']):,} rows, the judge "
+            f"pass read {lines_read:,}: the input changed during the run; nothing was published, rerun the job"
+        )
+    return staged
 
 
-def write_quarantine(judged: DataFrame, quarantine_root: str, run_id: str) -> None:
-    """Write the rejected lines as gzipped JSON lines: reason, raw, file, run_id, and where they apply
-    ``raw_base64`` (the bytes of a line that is not UTF-8) and ``detail`` (why a line is invalid JSON, when the
-    reason alone would mislead).
+def quarantine_rows(judged: DataFrame, run_id: str) -> DataFrame:
+    """The rejected lines as quarantine rows: reason, raw, file, run_id, and where they apply ``raw_base64`` (the
+    bytes of a line that is not UTF-8) and ``detail`` (why a line is invalid JSON, when the reason alone would
+    mislead), with ``sourceid`` and ``dt``.
     """
     rejected = judged.where(F.col("reason").isNotNull())
     detail = F.when((F.col("reason") == "invalid_json") & too_deep(F.col("raw")), F.lit(TOO_DEEP))
-    rejected = rejected.select(
+    return rejected.select(
         "reason", "raw", "file", F.lit(run_id).alias("run_id"), "raw_base64", detail.alias("detail"), "sourceid", "dt"
     )
-    log.info("writing rejected lines to %s", quarantine_root)
-    writer = rejected.repartition("sourceid", "dt").write.mode("overwrite").partitionBy("sourceid", "dt")
-    writer.option("compression", "gzip").json(quarantine_root)
-
-
-def remove_stale(storage: Storage, root: str, keys: Sequence[tuple[str, str]]) -> None:
-    """Delete partition folders a rerun no longer produces (their day now yields no rows of that kind)."""
-    for source, dt in keys:
-        if storage.delete(join(root, _pdir(source, dt))):
-            log.info("removed stale %s", join(root, _pdir(source, dt)))
-
-
-def verify_written(
-    spark: SparkSession, storage: Storage, events_root: str, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], dict]:
-    """Rows (from the Parquet footers), files and bytes actually in each written partition folder."""
-    if not keys:
-        return {}
-    dirs = [join(events_root, _pdir(s, d)) for s, d in keys]
-    rows = (
-        spark.read.schema(spark_schema(EVENTS, with_partitions=True))
-        .option("basePath", events_root)
-        .parquet(*dirs)
-        .groupBy("sourceid", "dt")
-        .count()
-        .collect()
-    )
-    out = {key: {"rows": 0, "files": 0, "bytes": 0} for key in keys}
-    for row in rows:
-        out[(row["sourceid"], row["dt"])]["rows"] = row["count"]
-    for key, folder in zip(keys, dirs):
-        files = storage.data_files(folder)
-        out[key]["files"] = len(files)
-        out[key]["bytes"] = sum(f.size for f in files)
-    return out
 
 
 def print_summary(report: RunReport) -> None:
@@ -558,10 +385,6 @@ def print_summary(report: RunReport) -> None:
     if reasons:
         print("  quarantined by reason: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))
     sys.stdout.flush()
-
-
-def _pdir(source: str, dt: str) -> str:
-    return partition_dir({"sourceid": source, "dt": dt})
 
 
 def _mb(n: int) -> str:

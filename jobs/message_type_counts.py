@@ -29,19 +29,18 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lakelib.catalog.base import Partition
 from lakelib.config import Config
 from lakelib.errors import UsageError
 from lakelib.paths import window_start
 from lakelib.report import RunReport
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
 from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY, MESSAGE_TYPE_COUNTS_YEARLY
+from lakelib.tables import Partition
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
-    from lakelib.catalog.base import Catalog
-    from lakelib.storage import Storage
+    from lakelib.tables import Tables
 
 JOB = "message_type_counts"
 WINDOW_DAYS = 365
@@ -150,58 +149,40 @@ def partition_summary(counts: DataFrame, keys: Sequence[str]) -> list[dict[str, 
 
 
 def compute_daily(
-    spark: SparkSession,
-    config: Config,
-    storage: Storage,
-    catalog: Catalog,
-    events_partitions: Sequence[Partition],
+    tables: Tables, report: RunReport, events_partitions: Sequence[Partition], drop: Sequence[Partition] = ()
 ) -> list[dict[str, Any]]:
-    """Count the given ``events`` partitions into ``message_type_counts_daily`` (written, not yet registered).
+    """Count the given ``events`` partitions into ``message_type_counts_daily``, published (``drop``: daily
+    partitions whose events are gone, removed).
 
-    Returns the per-partition summary of what was written, with each partition's ``location``; register them
-    with :func:`register_daily` once the summary is in the report.
+    Returns the per-partition summary of what was published, with each partition's ``location``.
     """
-    from lakelib.tables import read_partitions, write_partitions
-
-    if not events_partitions:
+    gone = [tuple(p.values.values()) for p in drop]
+    if not events_partitions and not gone:
         return []
-    events = read_partitions(spark, EVENTS, events_partitions, ["messageid", "type"])
-    counts = count_by_type(events).persist()
-    try:
+    summary: list[dict[str, Any]] = []
+    counts = None
+    if events_partitions:
+        counts = count_by_type(tables.read(EVENTS, events_partitions, ["messageid", "type"])).persist()
         summary = partition_summary(counts, MESSAGE_TYPE_COUNTS_DAILY.partition_keys)
-        written = write_partitions(
-            counts, MESSAGE_TYPE_COUNTS_DAILY, config.lake.tables, config.write.compression, partitions=summary
-        )
+    try:
+        expected = {(p["sourceid"], p["dt"]): p["rows"] for p in summary}
+        published = tables.write(MESSAGE_TYPE_COUNTS_DAILY, counts, expected, drop=gone, one_file_per_partition=True,
+                                 report=report)
     finally:
-        counts.unpersist()
-    locations = {tuple(p.values.values()): p.location for p in written}
+        if counts is not None:
+            counts.unpersist()
+    locations = {(p.values["sourceid"], p.values["dt"]): p.version for p in published}
     for part in summary:
         part["location"] = locations[(part["sourceid"], part["dt"])]
+    if gone:
+        log.info("daily counts of %d source-day(s) removed: their events are gone", len(gone))
     return summary
 
 
-def register_daily(config: Config, catalog: Catalog, summary: Sequence[dict[str, Any]], report: RunReport) -> None:
-    """Register the daily partitions of a :func:`compute_daily` summary; the report records which made it."""
-    from lakelib.tables import register
-
-    if summary:
-        parts = [Partition({"sourceid": p["sourceid"], "dt": p["dt"]}, p["location"]) for p in summary]
-        register(catalog, MESSAGE_TYPE_COUNTS_DAILY, config.lake.tables, parts, report=report)
-
-
-def run_day(
-    config: Config,
-    report: RunReport,
-    spark: SparkSession,
-    storage: Storage,
-    catalog: Catalog,
-    sources: Sequence[str],
-    days: Sequence[date],
-) -> str:
-    """``--period day``: count each requested source and day from ``events`` into the daily table."""
-    from lakelib.tables import find_partitions
-
-    events_parts = find_partitions(EVENTS, config.lake.tables, storage, catalog, sources or None, days)
+def run_day(config: Config, report: RunReport, tables: Tables, sources: Sequence[str], days: Sequence[date]) -> str:
+    """``--period day``: count each requested source and day from ``events`` into the daily table; a requested day
+    whose ``events`` partition is gone loses its daily counts too (counts always equal the events)."""
+    events_parts = tables.find(EVENTS, sources or None, days)
     found = {(p.values["sourceid"], p.values["dt"]) for p in events_parts}
     log.info("events: %d partitions to count (%d days x %s)", len(events_parts), len(days),
              f"{len(sources)} sources" if sources else "every source")
@@ -210,70 +191,66 @@ def run_day(
         if absent:
             log.info("no events for %d source-days: %s", len(absent), _short(absent))
         report.extra["days_without_events"] = absent
-    summary = compute_daily(spark, config, storage, catalog, events_parts)
-    report.partitions = summary
+    stale = [p for p in tables.find(MESSAGE_TYPE_COUNTS_DAILY, sources or None, days)
+             if (p.values["sourceid"], p.values["dt"]) not in found]
     report.extra["events_partitions_read"] = len(events_parts)
+    summary = compute_daily(tables, report, events_parts, stale)
+    report.partitions = summary
     report.totals = _totals(summary)
-    register_daily(config, catalog, summary, report)
+    report.extra["daily_removed"] = [dict(p.values) for p in stale]
     for part in summary:
         log.info("  %s %s: %d types, %d messages", part["sourceid"], part["dt"], part["rows"], part["message_count"])
-    return "succeeded" if summary else "nothing_to_do"
+    return "succeeded" if summary or stale else "nothing_to_do"
 
 
-def run_year(
-    config: Config,
-    report: RunReport,
-    spark: SparkSession,
-    storage: Storage,
-    catalog: Catalog,
-    sources: Sequence[str],
-    ends: Sequence[date],
-) -> str:
+def run_year(config: Config, report: RunReport, tables: Tables, sources: Sequence[str], ends: Sequence[date]) -> str:
     """``--period year``: fill the missing daily partitions of the window(s), then sum the daily table."""
-    from lakelib.tables import find_partitions, read_partitions, register, write_partitions
-
     days = window_days(ends)
-    root, wanted = config.lake.tables, sources or None
+    wanted = sources or None
     log.info("window: %s .. %s (%d end days, %d days)", days[0], days[-1], len(ends), len(days))
-    daily_parts = find_partitions(MESSAGE_TYPE_COUNTS_DAILY, root, storage, catalog, wanted, days)
+    daily_parts = tables.find(MESSAGE_TYPE_COUNTS_DAILY, wanted, days)
     # Only the events partitions without daily counts are looked up (and, further down, read).
     skip = [{"sourceid": p.values["sourceid"], "dt": p.values["dt"]} for p in daily_parts]
-    missing = find_partitions(EVENTS, root, storage, catalog, wanted, days, skip=skip)
+    missing = tables.find(EVENTS, wanted, days, skip=skip)
     log.info("daily counts: %d partitions present, %d missing with events to count", len(daily_parts), len(missing))
-    computed = compute_daily(spark, config, storage, catalog, missing)
-    register_daily(config, catalog, computed, report)
+    computed = compute_daily(tables, report, missing)
     new_parts = [Partition({"sourceid": p["sourceid"], "dt": p["dt"]}, p["location"]) for p in computed]
     daily_parts = sorted(daily_parts + new_parts, key=lambda p: tuple(p.values.values()))
     report.extra["daily_computed"] = [{"sourceid": p["sourceid"], "dt": p["dt"]} for p in computed]
     report.extra["events_partitions_read"] = len(missing)
     report.extra["daily_partitions_read"] = len(daily_parts)
 
-    daily = read_partitions(spark, MESSAGE_TYPE_COUNTS_DAILY, daily_parts, ["type", "message_count"])
+    daily = tables.read(MESSAGE_TYPE_COUNTS_DAILY, daily_parts, ["type", "message_count"])
     if len(ends) > 1:
         daily = daily.persist()
     yearly = sum_daily(daily, ends).persist()
     try:
         summary = partition_summary(yearly, MESSAGE_TYPE_COUNTS_YEARLY.partition_keys)
-        written = write_partitions(yearly, MESSAGE_TYPE_COUNTS_YEARLY, root, config.write.compression,
-                                   partitions=summary)
+        days_by_source: dict[str, list[str]] = {}
+        for p in daily_parts:
+            days_by_source.setdefault(p.values["sourceid"], []).append(p.values["dt"])
+        for part in summary:
+            first = window_start(date.fromisoformat(part["end_dt"]), WINDOW_DAYS).isoformat()
+            part["days_with_data"] = sum(first <= d <= part["end_dt"]
+                                         for d in days_by_source.get(part["sourceid"], []))
+        report.partitions = summary
+        # A requested window with no data left in it loses its partition (its counts would be zeros).
+        have = {(p["sourceid"], p["end_dt"]) for p in summary}
+        gone = [tuple(p.values.values()) for p in tables.find(MESSAGE_TYPE_COUNTS_YEARLY, wanted, ends)
+                if tuple(p.values.values()) not in have]
+        expected = {(p["sourceid"], p["end_dt"]): p["rows"] for p in summary}
+        published = tables.write(MESSAGE_TYPE_COUNTS_YEARLY, yearly, expected, drop=gone,
+                                 one_file_per_partition=True, report=report)
     finally:
         yearly.unpersist()
         daily.unpersist()
-
-    days_by_source: dict[str, list[str]] = {}
-    for p in daily_parts:
-        days_by_source.setdefault(p.values["sourceid"], []).append(p.values["dt"])
-    locations = {tuple(p.values.values()): p.location for p in written}
+    locations = {(p.values["sourceid"], p.values["end_dt"]): p.version for p in published}
     for part in summary:
-        first = window_start(date.fromisoformat(part["end_dt"]), WINDOW_DAYS).isoformat()
-        part["days_with_data"] = sum(first <= d <= part["end_dt"] for d in days_by_source.get(part["sourceid"], []))
         part["location"] = locations[(part["sourceid"], part["end_dt"])]
         log.info("  %s end_dt=%s: %d types, %d messages over %d days with data", part["sourceid"], part["end_dt"],
                  part["rows"], part["message_count"], part["days_with_data"])
-    report.partitions = summary
     report.totals = _totals(summary)
     report.totals["daily_partitions_computed"] = len(computed)
-    register(catalog, MESSAGE_TYPE_COUNTS_YEARLY, root, written, report=report)
     return "succeeded" if summary else "nothing_to_do"
 
 
@@ -302,9 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def count_messages(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     """The job body for :func:`lakelib.runner.run_job`."""
-    from lakelib.catalog import open_catalog
     from lakelib.session import build_session
-    from lakelib.storage import Storage
+    from lakelib.tables import open_tables
 
     days = requested_days(args)
     if days is None:
@@ -316,12 +292,11 @@ def count_messages(args: argparse.Namespace, config: Config, report: RunReport) 
         "dates": [days[0].isoformat(), days[-1].isoformat()],
     })
     spark = build_session(config, app_name=f"{JOB}_{args.period}")
-    storage = Storage(spark)
-    catalog = open_catalog(config, spark)
+    tables = open_tables(spark, config, report.run_id)
     log.info("%s --period %s: %s, %s .. %s", JOB, args.period, ", ".join(sources) if sources else "every source",
              days[0], days[-1])
     run = run_day if args.period == "day" else run_year
-    status = run(config, report, spark, storage, catalog, sources, days)
+    status = run(config, report, tables, sources, days)
     totals = report.totals
     log.info("%s: %d partitions, %d rows, %d messages counted", status, totals["partitions"], totals["rows"],
              totals["message_count"])

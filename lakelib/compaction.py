@@ -6,40 +6,37 @@ seeing a missing or a doubled row:
 1. **plan** (pure, :func:`plan_groups` / :func:`plan_partition`): the partition's file sizes in, groups of files
    out (first-fit-decreasing bin packing to the target); a partition is compacted only when it would end with
    fewer files;
-2. **write** each group as one file into a NEW version folder,
-   ``<lake.tables>/_compacted/<table>/<key>=<value>/.../<run_id>/`` (outside the table's own folder, so readers
-   of ``<lake.tables>/<table>`` by path never see two copies);
+2. **write** each group as one file into a new version folder of the publish protocol (:mod:`lakelib.publish`),
+   ``<lake.tables>/_versions/<table>/<key>=<value>/.../v=<run_id>/``;
 3. **verify** the new folder against the old files: same row count and the same order-independent checksum over
-   every column (:func:`checksum`), else :class:`~lakelib.errors.VerificationError` and nothing is published;
-4. **publish**: one re-point of the catalog partition (Glue ``UpdatePartition`` / ``ALTER TABLE ... SET
-   LOCATION``);
-5. **clean up** old versions once ``compaction.retention_hours`` have passed since they stopped being the
-   catalog's location, decided from small markers this module writes (``_superseded/<hash>.json``).
+   every column (:func:`lakelib.checksum.checksum`), else :class:`~lakelib.errors.VerificationError` and nothing is
+   published;
+4. **publish** and **clean up** through the protocol: one re-point of the catalog partition, old versions deleted
+   once ``publish.retention_hours`` have passed since they were superseded.
 
 Crash safety: the catalog only ever moves from one complete, verified folder to another; every file an
 interrupted run leaves behind is either a finished version (a rerun publishes it) or an unreferenced folder (a
-rerun marks it and deletes it after the retention). See ``docs/compaction.md``.
+rerun marks it and deletes it after the retention). See ``docs/compaction.md`` and ``docs/publishing.md``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from functools import reduce
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from lakelib.catalog.base import Catalog, Partition
-from lakelib.errors import CatalogError, VerificationError
+from lakelib.checksum import Checksum, checksum
+from lakelib.errors import VerificationError
 from lakelib.paths import canonical_location, join, partition_dir, same_location
-from lakelib.schema import Table
+from lakelib.publish import MARKERS_DIR, Target, fault_point
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from lakelib.storage import FileInfo, Storage
+    from lakelib.tables import Tables
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +45,7 @@ MB = 1024 * 1024
 #: A file at least this fraction of the target is "near the target": it is never merged again.
 NEAR_TARGET = 0.5
 
-#: Folder (under ``lake.tables``) that holds the compacted versions of every table's partitions.
-VERSIONS_DIR = "_compacted"
-MARKERS_DIR = "_superseded"
 MANIFEST = "_lakelib_compaction.json"
-
-#: Test-only fault injection: set to a step name (see :data:`FAULT_STEPS`) to make the job raise there.
-FAULT_ENV = "LAKELIB_COMPACTION_FAULT"
-FAULT_STEPS = ("after_write", "after_verify", "after_publish", "before_cleanup", "after_cleanup")
-
-
-class InjectedFault(RuntimeError):
-    """Raised at a named step when :data:`FAULT_ENV` names it (tests simulate a killed driver with it)."""
-
-
-def fault_point(step: str) -> None:
-    """Raise :class:`InjectedFault` when the test-only environment variable :data:`FAULT_ENV` is ``step``."""
-    if os.environ.get(FAULT_ENV) == step:
-        raise InjectedFault(f"injected fault at {step} ({FAULT_ENV})")
 
 
 # --- planning (pure) -------------------------------------------------------------------------------------------
@@ -229,92 +209,7 @@ def plan_partition(
     return PartitionPlan(dict(values), location, list(files), groups, target_bytes, reason)
 
 
-# --- checksums (pure transforms + one aggregate) ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Checksum:
-    """Row count and two order-independent sums of per-row hashes over every column."""
-
-    rows: int
-    xxhash_sum: str
-    murmur_sum: str
-
-
-def _canonical(name: str, data_type) -> Column:
-    """A hashable, order-stable form of a column (maps as their entries sorted by key)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    col = F.col(f"`{name}`")
-    if isinstance(data_type, T.MapType):
-        return F.array_sort(F.map_entries(col))
-    if isinstance(data_type, (T.StructType, T.ArrayType)) and "map<" in data_type.simpleString():
-        return F.to_json(col)
-    return col
-
-
-def row_hashes(df: DataFrame) -> DataFrame:
-    """One row per input row: ``h64`` (xxhash64) and ``h32`` (murmur3) over every column.
-
-    Each column is preceded by its null flag, so a value moved from one column to a null neighbour changes the
-    hash (Spark's hashes skip nulls).
-    """
-    from pyspark.sql import functions as F
-
-    parts = []
-    for field_ in df.schema.fields:
-        parts += [F.col(f"`{field_.name}`").isNull(), _canonical(field_.name, field_.dataType)]
-    if not parts:
-        parts = [F.lit(0)]
-    return df.select(F.xxhash64(*parts).alias("h64"), F.hash(*parts).alias("h32"))
-
-
-def checksum(df: DataFrame) -> Checksum:
-    """Count and checksum of a DataFrame in one Spark job; equal for the same rows in any order and split.
-
-    A changed row changes a hash; a doubled row (even with another one missing) changes the sums.
-    """
-    from pyspark.sql import functions as F
-
-    row = (
-        row_hashes(df)
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.coalesce(F.sum(F.col("h64").cast("decimal(38,0)")), F.lit(0).cast("decimal(38,0)")).alias("s64"),
-            F.coalesce(F.sum(F.col("h32").cast("decimal(38,0)")), F.lit(0).cast("decimal(38,0)")).alias("s32"),
-        )
-        .collect()[0]
-    )
-    return Checksum(int(row["rows"]), str(row["s64"]), str(row["s32"]))
-
-
-# --- locations, manifests, markers -----------------------------------------------------------------------------
-
-
-def versions_root(tables_root: str, table: Table, values: Mapping[str, str]) -> str:
-    """``<tables_root>/_compacted/<table>/<key>=<value>/...``: where a partition's compacted versions live.
-
-    >>> from lakelib.schema import EVENTS
-    >>> versions_root("s3://b/tables", EVENTS, {"sourceid": "web", "dt": "2020-01-02"})
-    's3://b/tables/_compacted/events/sourceid=web/dt=2020-01-02'
-    """
-    return join(tables_root, VERSIONS_DIR, table.name, partition_dir(values))
-
-
-def marker_uri(tables_root: str, table: Table, values: Mapping[str, str], location: str) -> str:
-    """The marker file that records when ``location`` stopped being the partition's catalog location."""
-    key = hashlib.sha1(canonical_location(location).encode("utf-8")).hexdigest()[:16]
-    return join(versions_root(tables_root, table, values), MARKERS_DIR, f"{key}.json")
-
-
-def is_expired(superseded_at: float | None, now: float, retention_hours: float) -> bool:
-    """Whether an old version superseded at ``superseded_at`` (epoch seconds) may be deleted at ``now``.
-
-    >>> is_expired(0.0, 6 * 3600, 6), is_expired(0.0, 6 * 3600 - 1, 6), is_expired(None, 1e12, 0)
-    (True, False, False)
-    """
-    return superseded_at is not None and now - superseded_at >= retention_hours * 3600
+# --- manifests ----------------------------------------------------------------------------------------------------
 
 
 def _listing(files: Sequence[FileInfo]) -> list[list[Any]]:
@@ -341,6 +236,17 @@ def read_manifest(storage: Storage, location: str) -> dict[str, Any] | None:
 
 
 # --- file access -------------------------------------------------------------------------------------------------
+
+
+def plan_partitions(tables: Tables, partitions: Sequence[Any], target_bytes: int) -> list[PartitionPlan]:
+    """Plan each registered partition (:class:`~lakelib.tables.Partition`) from its files and its manifest."""
+    plans = []
+    for part in partitions:
+        manifest = read_manifest(tables.storage, part.location)
+        compacted_at = manifest.get("target_bytes") if manifest else None
+        files = list_data_files(tables.spark, tables.storage, part.location, target_bytes)
+        plans.append(plan_partition(part.values, part.location, files, target_bytes, compacted_at))
+    return plans
 
 
 def list_data_files(spark: SparkSession, storage: Storage, location: str, target_bytes: int) -> list[DataFile]:
@@ -448,112 +354,7 @@ def verify_version(spark: SparkSession, old: DataFrame, new_location: str) -> Ch
     return after
 
 
-def publish(
-    storage: Storage,
-    catalog: Catalog,
-    table: Table,
-    tables_root: str,
-    values: Mapping[str, str],
-    old_location: str,
-    new_location: str,
-) -> None:
-    """Re-point the catalog partition from ``old_location`` to ``new_location``, recording the old one.
-
-    A pending marker for the old folder is written first (so a crash right after the re-point cannot leave it
-    unaccounted for), then the partition is re-pointed, then the marker gets its time.
-
-    Raises
-    ------
-    CatalogError
-        The catalog does not point at ``new_location`` afterwards.
-    """
-    files = storage.data_files(old_location)
-    marker = marker_uri(tables_root, table, values, old_location)
-    record = {
-        "location": canonical_location(old_location), "files": _listing(files), "superseded_at": None, "by": new_location,
-    }
-    _write_json(storage, marker, record)
-    catalog.register_partitions(table, [Partition(dict(values), new_location)])
-    now_at = catalog.partition_location(table, values)
-    if now_at is None or not same_location(now_at, new_location):
-        raise CatalogError(f"{table.name} {partition_dir(values)}: catalog points at {now_at}, not {new_location}")
-    fault_point("after_publish")
-    record["superseded_at"] = time.time()
-    _write_json(storage, marker, record)
-
-
-def cleanup(
-    storage: Storage,
-    table: Table,
-    tables_root: str,
-    values: Mapping[str, str],
-    current: str,
-    retention_hours: float,
-    now: float | None = None,
-) -> list[str]:
-    """Delete the partition's old versions whose retention has passed; returns the folders deleted.
-
-    Every version folder under :func:`versions_root` that the catalog does not point at gets a marker the first
-    time it is seen (an interrupted run's leftovers, or a version left when ``json_to_parquet`` rewrote the
-    default folder). A marked folder is deleted once ``retention_hours`` have passed since its marker's time,
-    and only if it still holds exactly the files the marker lists (a folder rewritten since is left alone).
-    A marker of the current location is dropped: that folder is in use again.
-    """
-    now = time.time() if now is None else now
-    root = versions_root(tables_root, table, values)
-    markers_dir = join(root, MARKERS_DIR)
-    markers = {}
-    for entry in storage.list(markers_dir):
-        if entry.name.endswith(".json"):
-            data = _read_json(storage, entry.path)
-            if data and data.get("location"):
-                markers[canonical_location(data["location"])] = (entry.path, data)
-    for entry in storage.list(root):
-        if entry.is_dir and entry.name != MARKERS_DIR and not same_location(entry.path, current):
-            location = canonical_location(entry.path)
-            if location not in markers:
-                data = {
-                    "location": location,
-                    "files": _listing(storage.data_files(entry.path)),
-                    "superseded_at": now,
-                    "by": "unreferenced when first seen",
-                }
-                uri = marker_uri(tables_root, table, values, location)
-                _write_json(storage, uri, data)
-                markers[location] = (uri, data)
-    deleted = []
-    for location, (uri, data) in sorted(markers.items()):
-        if same_location(location, current):
-            storage.delete(uri)
-            continue
-        if data.get("superseded_at") is None:
-            data["superseded_at"] = now
-            _write_json(storage, uri, data)
-        if not is_expired(data["superseded_at"], now, retention_hours):
-            continue
-        files = storage.data_files(location)
-        if files and _listing(files) != [list(x) for x in data.get("files", [])]:
-            log.warning("%s: changed since it was superseded; left alone", location)
-        elif files or storage.exists(location):
-            _delete_version(storage, location, files, under=root)
-            deleted.append(location)
-        storage.delete(uri)
-    return deleted
-
-
-def _delete_version(storage: Storage, location: str, files: Sequence[FileInfo], under: str) -> None:
-    if same_location(location, under) or canonical_location(location).startswith(canonical_location(under) + "/"):
-        storage.delete(location)
-        return
-    # A default Hive-style folder: delete its data files, then the folder if only hidden files remain.
-    for f in files:
-        storage.delete(f.path, recursive=False)
-    if all(not e.is_dir for e in storage.list(location)):
-        storage.delete(location)
-    log.info("deleted old version %s", location)
-
-
-def changed_since_plan(storage: Storage, catalog: Catalog, table: Table, plan: PartitionPlan) -> tuple[str, str]:
+def changed_since_plan(storage: Storage, target: Target, plan: PartitionPlan) -> tuple[str, str]:
     """Whether the partition is still what ``plan`` was made from: ``("", location)``, or why not and where the
     catalog points now.
 
@@ -561,7 +362,7 @@ def changed_since_plan(storage: Storage, catalog: Catalog, table: Table, plan: P
     partition to its default folder, or drops a partition that became empty), and the planned folder is listed
     again (a rerun rewrites the default folder in place, with new file names).
     """
-    now_at = catalog.partition_location(table, plan.values)
+    now_at = target.catalog.partition_location(target.table, plan.values)
     if now_at is None:
         return f"it is no longer registered (it was at {plan.location})", plan.location
     if not same_location(now_at, plan.location):
@@ -571,16 +372,7 @@ def changed_since_plan(storage: Storage, catalog: Catalog, table: Table, plan: P
     return "", now_at
 
 
-def compact_partition(
-    spark: SparkSession,
-    storage: Storage,
-    catalog: Catalog,
-    table: Table,
-    tables_root: str,
-    plan: PartitionPlan,
-    run_id: str,
-    compression: str = "snappy",
-) -> Outcome:
+def compact_partition(tables: Tables, target: Target, plan: PartitionPlan) -> Outcome:
     """Write, verify and publish one planned partition (the plan must say ``compact``).
 
     A verified version of exactly these files left by an interrupted run is published instead of written again.
@@ -592,21 +384,22 @@ def compact_partition(
     VerificationError
         The rewrite does not match; the catalog is untouched.
     """
-    values = plan.values
+    spark, storage, values = tables.spark, tables.storage, plan.values
+    key = target.key(values)
     source = {"location": canonical_location(plan.location), "files": sorted([f.name, f.size] for f in plan.files)}
-    new_location, rows = _finished_version(storage, table, tables_root, values, source)
+    new_location, rows = _finished_version(storage, target, key, source)
     if new_location is None:
-        new_location = join(versions_root(tables_root, table, values), run_id)
+        new_location = target.version_dir(key, tables.run_id)
         log.info(
             "%s: %d files -> %d into %s", partition_dir(values), plan.files_before, plan.files_after, new_location
         )
-        old = write_version(spark, plan, new_location, compression)
+        old = write_version(spark, plan, new_location, tables.config.write.codec)
         fault_point("after_write")
         check = verify_version(spark, old, new_location)
         rows = check.rows
         manifest = {
-            "run_id": run_id,
-            "table": table.name,
+            "run_id": tables.run_id,
+            "table": target.table.name,
             "values": values,
             "source": source,
             "target_bytes": plan.target_bytes,
@@ -618,7 +411,7 @@ def compact_partition(
         fault_point("after_verify")
     else:
         log.info("%s: publishing %s, verified by an interrupted run", partition_dir(values), new_location)
-    changed, now_at = changed_since_plan(storage, catalog, table, plan)
+    changed, now_at = changed_since_plan(storage, target, plan)
     if changed:
         # A rerun of json_to_parquet (or someone) changed the partition while it was rewritten: publishing would
         # put the catalog back on the older rows. The version left behind is removed by cleanup, as any other.
@@ -636,7 +429,8 @@ def compact_partition(
             rows=rows,
             reason=reason,
         )
-    publish(storage, catalog, table, tables_root, values, plan.location, new_location)
+    staged = tables.publisher.stage_written(target, {key: new_location}, {key: int(rows or 0)})
+    published = tables.publish(staged)
     after = storage.data_files(new_location)
     return Outcome(
         values=dict(values),
@@ -648,15 +442,16 @@ def compact_partition(
         files_after=len(after),
         bytes_after=sum(f.size for f in after),
         rows=rows,
+        deleted_versions=published[0].deleted if published else [],
     )
 
 
 def _finished_version(
-    storage: Storage, table: Table, tables_root: str, values: Mapping[str, str], source: Mapping[str, Any]
+    storage: Storage, target: Target, key: tuple, source: Mapping[str, Any]
 ) -> tuple[str | None, int | None]:
     """A version folder whose manifest says it verified exactly ``source`` and whose files are intact, and its
     verified row count; ``(None, None)`` when there is none."""
-    for entry in storage.list(versions_root(tables_root, table, values)):
+    for entry in storage.list(target.versions_dir(key)):
         if not entry.is_dir or entry.name == MARKERS_DIR:
             continue
         manifest = read_manifest(storage, entry.path)

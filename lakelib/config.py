@@ -53,8 +53,11 @@ SPEC: dict[str, Any] = {
         "target_file_mb": (int, 256),
         "compression": (str, "snappy"),
     },
+    "publish": {
+        "retention_hours": ((int, float), None),
+    },
     "compaction": {
-        "retention_hours": ((int, float), 6),
+        "retention_hours": ((int, float), None),
     },
     "dedup": {
         "window_days": (int, 1),
@@ -103,10 +106,20 @@ class WriteSettings:
     target_file_mb: int = 256
     compression: str = "snappy"
 
+    @property
+    def codec(self) -> str:
+        """The codec name Spark's writers take: ``none`` is ``uncompressed``.
+
+        >>> WriteSettings(compression="none").codec, WriteSettings().codec
+        ('uncompressed', 'snappy')
+        """
+        return "uncompressed" if self.compression == "none" else self.compression
+
 
 @dataclass(frozen=True)
-class CompactionSettings:
-    """How long replaced partition files are kept so running queries can finish."""
+class PublishSettings:
+    """The lake's retention: how long a superseded version of a partition is kept so running queries can finish
+    (``publish.retention_hours``; ``compaction.retention_hours`` is its older name)."""
 
     retention_hours: float = 6
 
@@ -126,7 +139,7 @@ class Config:
     sources: tuple[str, ...] = ()
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     write: WriteSettings = field(default_factory=WriteSettings)
-    compaction: CompactionSettings = field(default_factory=CompactionSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     spark: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
@@ -287,9 +300,7 @@ def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | Non
         raise ConfigError(f"write.target_file_mb: must be a positive number of MB, not {write['target_file_mb']}")
     if write["compression"] not in COMPRESSIONS:
         raise ConfigError(f"write.compression: {write['compression']!r} is not one of {', '.join(COMPRESSIONS)}")
-    retention = values["compaction"]["retention_hours"]
-    if not math.isfinite(retention) or retention < 0:
-        raise ConfigError(f"compaction.retention_hours: must be a finite number of hours, 0 or more, not {retention}")
+    retention = _retention(values)
 
     window = values["dedup"]["window_days"]
     if window < 1:
@@ -305,11 +316,24 @@ def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | Non
         sources=tuple(sources),
         catalog=catalog,
         write=WriteSettings(**write),
-        compaction=CompactionSettings(retention_hours=float(values["compaction"]["retention_hours"])),
+        publish=PublishSettings(retention_hours=retention),
         dedup=DedupSettings(window_days=window),
         spark={str(k): _spark_value(v) for k, v in spark_conf.items()},
         path=path,
     )
+
+
+def _retention(values: Mapping[str, Any]) -> float:
+    """``publish.retention_hours``, else its older name ``compaction.retention_hours``, else 6."""
+    new, old = values["publish"]["retention_hours"], values["compaction"]["retention_hours"]
+    if new is not None and old is not None and new != old:
+        raise ConfigError(f"publish.retention_hours ({new}) and compaction.retention_hours ({old}, its older name) "
+                          "differ: keep publish.retention_hours only")
+    key = "publish.retention_hours" if new is not None or old is None else "compaction.retention_hours"
+    retention = new if new is not None else old if old is not None else 6
+    if not math.isfinite(retention) or retention < 0:
+        raise ConfigError(f"{key}: must be a finite number of hours, 0 or more, not {retention}")
+    return float(retention)
 
 
 def normalize_uri(value: str, key: str, cwd: str | None = None) -> str:

@@ -40,8 +40,7 @@ from lakelib.schema import (
     LAKE_RUNS,
     MESSAGE_TYPE_COUNTS_DAILY,
     MESSAGE_TYPE_COUNTS_YEARLY,
-    STRING,
-    Column,
+    QUARANTINE,
     Table,
     spark_type,
 )
@@ -55,15 +54,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from lakelib.config import Config
 
 log = logging.getLogger(__name__)
-
-#: The quarantine of ``json_to_parquet``: gzipped JSON lines under ``<lake.quarantine>/json_to_parquet/``, read
-#: with these fields only (any other field a line carries is ignored).
-QUARANTINE = Table(
-    "json_to_parquet",
-    (Column("reason", STRING), Column("raw", STRING), Column("file", STRING), Column("run_id", STRING)),
-    ("sourceid", "dt"),
-    "lines json_to_parquet rejected",
-)
 
 #: A day range longer than this is globbed as ``dt=*`` (then filtered) rather than spelled out day by day.
 MAX_GLOB_DAYS = 3660

@@ -16,11 +16,15 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Sequence
+from functools import reduce
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from lakelib.errors import InputError
 from lakelib.paths import SOURCE_ID, is_source_id, join, select_days
 from lakelib.storage import FileInfo, Storage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +175,107 @@ def _files_by_day_folder(files: Sequence[FileInfo], source: str) -> dict[str, li
             continue
         by_folder.setdefault(parts[-2], []).append(info)
     return by_folder
+
+
+# --- reading raw lines with Spark ---------------------------------------------------------------------------
+
+#: What :func:`_read_gzip_by_content` says about a file that is not a complete gzip stream.
+NOT_GZIP_SIGN = "lakelib: not a complete gzip stream:"
+
+
+def read_raw_lines(
+    spark: SparkSession, raw_days: Sequence[RawDay], plan: Mapping[tuple[str, str], int] | None = None
+) -> DataFrame:
+    """The raw lines of the given day folders' files: ``value``, ``file``, ``file_idx``, ``sourceid``, ``dt``,
+    ``pos``.
+
+    Exactly the files the listing found are read, and each line gets ``sourceid``/``dt`` from its file's
+    :class:`RawDay` (never from a path Spark reports, never through the session's time zone). ``value`` holds the
+    line's bytes as they are (invalid UTF-8 included; ``lakelib.parse`` rejects it). Files whose name ends in ``.gz``
+    in another case (``.GZ``) are decompressed here, by content. ``file_idx`` sorts like ``file`` within a day.
+    ``pos`` identifies the line in the run and grows with its position in its file; two reads of the same
+    DataFrame give every line the same ``pos``.
+
+    Each day is its own scan, so that a task holds one day; with ``plan`` (files per ``(sourceid, dt)``) a day's
+    files are packed into that many tasks (never fewer than one file per task: a gzip file is not split).
+    """
+    from pyspark.sql import functions as F
+
+    storage = Storage(spark)
+    listed = [(d, f) for d in raw_days for f in d.files]
+    keys = spark.createDataFrame(
+        [(storage.spark_uri(f.path), f.path, i, d.source, d.day.isoformat()) for i, (d, f) in enumerate(listed)],
+        "_uri string, file string, file_idx int, sourceid string, dt string",
+    )
+    parts = []
+    for day in raw_days:
+        plain = [f.path for f in day.files if not _gzip_in_other_case(f.name)]
+        if plain:
+            scan = spark.read.text(plain).select("value", F.col("_metadata.file_path").alias("_uri"))
+            if plan:
+                scan = scan.coalesce(max(1, plan.get(day.key, 1)))
+            parts.append(scan)
+    other_case = [f.path for d in raw_days for f in d.files if _gzip_in_other_case(f.name)]
+    if other_case:
+        parts.append(_read_gzip_by_content(spark, other_case))
+    lines = reduce(lambda a, b: a.unionByName(b), parts).withColumn("pos", F.monotonically_increasing_id())
+    joined = lines.join(F.broadcast(keys), "_uri", "left")
+    unlisted = F.raise_error(F.concat(F.lit("lakelib: a line from a file the listing does not hold: "), F.col("_uri")))
+    return joined.select(
+        "value",
+        F.when(F.col("file").isNull(), unlisted).otherwise(F.col("file")).alias("file"),
+        "file_idx",
+        "sourceid",
+        "dt",
+        "pos",
+    )
+
+
+def _gzip_in_other_case(name: str) -> bool:
+    """A gzip suffix Hadoop's codec lookup (case-sensitive ``.gz``) would miss."""
+    return name.lower().endswith(".gz") and not name.endswith(".gz")
+
+
+def _read_gzip_by_content(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    """Lines of gzip files Spark would read as plain text, in order: ``value``, ``_uri``. A bad file fails the read."""
+    from pyspark.sql import functions as F
+
+    @F.udf(returnType="array<binary>")
+    def lines_of(content, uri):  # no type hints: Spark 4 would take them for a pandas UDF's
+        try:
+            return split_lines(gunzip(bytes(content)))
+        except ValueError as exc:
+            raise ValueError(f"{NOT_GZIP_SIGN} {uri}: {exc}") from None
+
+    files = spark.read.format("binaryFile").load(list(paths)).select(
+        "content", F.col("_metadata.file_path").alias("_uri")
+    )
+    exploded = files.select("_uri", F.explode(lines_of("content", "_uri")).alias("line"))
+    return exploded.select(F.col("line").cast("string").alias("value"), "_uri")
+
+
+def find_corrupt_gzip(spark: SparkSession, paths: Sequence[str]) -> list[tuple[str, str]]:
+    """Which of ``paths`` (``.gz`` in any case) are not complete gzip streams: ``(path, reason)``.
+
+    Decompresses each file once, as strictly as Hadoop's reader (:func:`lakelib.raw.gunzip`).
+    """
+    from pyspark.sql import functions as F
+
+    gz = [p for p in paths if p.lower().endswith(".gz")]
+    if not gz:
+        return []
+    storage = Storage(spark)
+    path_of = {storage.spark_uri(p): p for p in gz}
+
+    @F.udf(returnType="string")
+    def problem(content):  # no type hints: Spark 4 would take them for a pandas UDF's
+        try:
+            gunzip(bytes(content))
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    files = spark.read.format("binaryFile").load(gz).select(
+        F.col("_metadata.file_path").alias("uri"), problem("content").alias("why")
+    )
+    return sorted((path_of.get(r["uri"], r["uri"]), r["why"]) for r in files.where("why is not null").collect())

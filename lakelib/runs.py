@@ -5,11 +5,12 @@
 times, the command line as the report has it (secrets redacted), the number of partitions, the totals as JSON text
 and the error line; the JSON reports stay the detailed record.
 
-Each run is its own file, ``<lake.tables>/lake_runs/job=<job>/<run_id>.parquet``: Spark writes the one row into a
-staging folder of that run (``lake_runs/_staging/<run_id>/``, hidden from readers) and the file is then moved into
-the partition folder, so runs that finish at the same time never touch each other's files. (Spark's append mode
-would not do: concurrent appends to one table share its ``_temporary`` folder, and the first to commit deletes it.)
-The partition ``job=<job>`` is then registered in the catalog, a no-op after the first run of a job.
+Each run is its own file, ``<lake.tables>/lake_runs/job=<job>/<run_id>.parquet``, added by the publish protocol's
+append: Spark writes the one row into a staging folder of that run (``<lake.tables>/_staging/lake_runs/<run_id>/``),
+it is verified, and the file is moved into the partition folder, so runs that finish at the same time never touch
+each other's files. (Spark's append mode would not do: concurrent appends to one table share its ``_temporary``
+folder, and the first to commit deletes it.) The partition ``job=<job>`` is then registered in the catalog, a no-op
+after the first run of a job.
 
 A run is recorded only when it has a SparkSession: a usage or config error exits before Spark starts, and a job
 that fails before building its session has none either; their JSON report (if any) is the record. Recording never
@@ -22,11 +23,8 @@ import logging
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from lakelib.catalog.base import Partition
 from lakelib.errors import one_line
-from lakelib.paths import join, table_dir
 from lakelib.schema import LAKE_RUNS, spark_schema
-from lakelib.tables import partition_location, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -35,9 +33,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from lakelib.report import RunReport
 
 log = logging.getLogger(__name__)
-
-STAGING_DIR = "_staging"
-
 
 def _timestamp(text: str | None) -> datetime | None:
     if not text:
@@ -75,7 +70,8 @@ def run_row(report: RunReport) -> dict[str, Any]:
 
 
 def record_run(spark: SparkSession, config: Config, report: RunReport) -> str | None:
-    """Append a finished run to ``lake_runs`` and register its job's partition.
+    """Append a finished run to ``lake_runs`` (its own file in ``job=<job>``, registered) through the publish
+    protocol's append (:meth:`lakelib.tables.Tables.append`).
 
     Parameters
     ----------
@@ -92,37 +88,15 @@ def record_run(spark: SparkSession, config: Config, report: RunReport) -> str | 
         The file written; ``None`` when the run could not be recorded (logged as a warning, never raised: the
         run's own outcome stands).
     """
-    from lakelib.catalog import open_catalog
-    from lakelib.storage import Storage
+    from lakelib.tables import open_tables
 
     row = run_row(report)
-    values = {"job": report.job}
-    root = table_dir(config.lake.tables, LAKE_RUNS.name)
-    folder = partition_location(config.lake.tables, LAKE_RUNS, values)
-    staging = join(root, STAGING_DIR, report.run_id)
-    target = join(folder, f"{report.run_id}.parquet")
-    storage = None
     try:
-        storage = Storage(spark)
-        data = [tuple(row[c] for c in LAKE_RUNS.column_names)]
-        codec = "uncompressed" if config.write.compression == "none" else config.write.compression
-        frame = spark.createDataFrame(data, spark_schema(LAKE_RUNS)).coalesce(1)
-        frame.write.mode("overwrite").option("compression", codec).parquet(staging)
-        files = storage.data_files(staging)
-        if len(files) != 1:
-            raise OSError(f"expected one file in {staging}, found {len(files)}")
-        storage.mkdirs(folder)
-        if not storage.rename(files[0].path, target):
-            raise OSError(f"could not move {files[0].path} to {target}")
-        register(open_catalog(config, spark), LAKE_RUNS, config.lake.tables, [Partition(values, folder)])
+        frame = spark.createDataFrame([tuple(row[c] for c in LAKE_RUNS.column_names)], spark_schema(LAKE_RUNS))
+        target = open_tables(spark, config, report.run_id).append(LAKE_RUNS, frame, {"job": report.job},
+                                                                   report.run_id)
     except Exception as exc:  # noqa: BLE001 - the run's outcome must not depend on its history
         log.warning("run %s not recorded in %s: %s", report.run_id, LAKE_RUNS.name, one_line(exc))
         return None
-    finally:
-        if storage is not None:
-            try:
-                storage.delete(staging)
-            except Exception:  # noqa: BLE001 - a leftover staging folder is hidden from readers
-                log.debug("could not delete %s", staging, exc_info=True)
     log.debug("run %s recorded in %s", report.run_id, target)
     return target

@@ -132,6 +132,22 @@ LAKE_RUNS = Table(
     "one row per job run (success, failure, dry run); the JSON run reports hold the details",
 )
 
+#: The quarantine of ``json_to_parquet``: gzipped JSON lines under ``<lake.quarantine>/json_to_parquet/``, read by
+#: path (no catalog holds it). A null field is left out of a line.
+QUARANTINE = Table(
+    "json_to_parquet",
+    (
+        Column("reason", STRING, comment="the first reject rule that applies"),
+        Column("raw", STRING, comment="the line exactly as read (invalid UTF-8 replaced)"),
+        Column("file", STRING, comment="the raw file it came from"),
+        Column("run_id", STRING, comment="the run that quarantined it"),
+        Column("raw_base64", STRING, comment="the line's bytes, when they are not UTF-8"),
+        Column("detail", STRING, comment="why a line is invalid JSON, when the reason alone would mislead"),
+    ),
+    ("sourceid", "dt"),
+    "lines json_to_parquet rejected",
+)
+
 #: Every table lakelib registers in the catalog, by name.
 ALL_TABLES = {**TABLES, LAKE_RUNS.name: LAKE_RUNS}
 

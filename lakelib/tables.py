@@ -1,23 +1,20 @@
-"""Reading, writing and registering the lake's partitioned tables, wherever their partitions live.
+"""The lake's tables as a job sees them: find partitions, read them, publish new versions of them.
 
-A table's partitions normally sit in their default Hive-style folders,
-``<lake.tables>/<table>/sourceid=<id>/dt=<YYYY-MM-DD>/``; after a compaction the catalog may point a partition
-somewhere else. The helpers here hide that difference from the jobs:
+With a catalog, a partition lives wherever the catalog points (a version folder under
+``<lake.tables>/_versions/``, or the default Hive-style folder ``<lake.tables>/<table>/sourceid=<id>/dt=<day>/``
+of older lakes); without one, in its default folder. :class:`Tables` hides that from the jobs, and is their one
+way in and out of the lake:
 
-- :func:`find_partitions` says which partitions of a table exist for some sources and days, and where (the
-  catalog's location when it has one, else the default folder when it holds data files);
-- :func:`read_partitions` reads only the asked columns of exactly those partitions, the partition keys added as
-  string columns (Parquet column pruning, and no listing of folders nobody asked for);
-- :func:`write_partitions` overwrites exactly the partitions a DataFrame holds (dynamic partition overwrite) and
-  returns them with their folders;
-- :func:`register` records them in the catalog, once the data is complete.
+- :meth:`Tables.find` says which partitions of a table exist for some sources and days, and where;
+- :meth:`Tables.read` reads only the asked columns of exactly those partitions, the keys added as string columns;
+- :meth:`Tables.stage` / :meth:`Tables.publish` (or :meth:`Tables.write`, both at once) change partitions through
+  the publish protocol (:mod:`lakelib.publish`): a new version, verified, then switched in one catalog batch.
 
 A typical job::
 
-    parts = find_partitions(EVENTS, config.lake.tables, storage, catalog, sources=["web"], days=days)
-    events = read_partitions(spark, EVENTS, parts, ["messageid", "type"])
-    written = write_partitions(counts, MESSAGE_TYPE_COUNTS_DAILY, config.lake.tables, config.write.compression)
-    register(catalog, MESSAGE_TYPE_COUNTS_DAILY, config.lake.tables, written)
+    tables = open_tables(spark, config, report.run_id)
+    events = tables.read(EVENTS, tables.find(EVENTS, sources=["web"], days=days), ["messageid", "type"])
+    tables.write(MESSAGE_TYPE_COUNTS_DAILY, count_by_type(events), expected={("web", "2020-01-02"): 6}, report=report)
 """
 from __future__ import annotations
 
@@ -26,16 +23,21 @@ from datetime import date
 from functools import reduce
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence, Union
 
-from lakelib.catalog.base import Catalog, Partition, RegisterResult
-from lakelib.errors import LakelibError, PartialRegistrationError
+from lakelib.catalog.base import Catalog, NoCatalog, Partition
+from lakelib.errors import LakelibError
 from lakelib.paths import canonical_location, join, parse_partition_dir, partition_dir, table_dir
-from lakelib.report import RunReport, record_registration
+from lakelib.publish import VERSION_KEY, Key, Published, Publisher, Staged, Target
 from lakelib.schema import Table, get_table, spark_type
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
+    from lakelib.checksum import Checksum
+    from lakelib.config import Config
+    from lakelib.report import RunReport
     from lakelib.storage import Storage
+
+__all__ = ["Partition", "Tables", "open_tables", "find_partitions", "read_partitions", "partition_location"]
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +175,10 @@ def read_partitions(
 ) -> DataFrame:
     """Read some columns of some partitions of a table, with the partition keys added as string columns.
 
-    Partitions in Hive-style folders under a common root (the default layout) are read in one scan with
-    ``basePath``; any other location (a compacted partition) is read on its own with its key values added as
-    literals, and the scans are unioned. Only ``columns`` are read from the Parquet files.
+    Partitions in Hive-style folders under a common root (default folders, or the version folders
+    ``.../<key>=<value>/v=<run_id>`` of :mod:`lakelib.publish`) are read in one scan per root with ``basePath``; any
+    other location is read on its own with its key values added as literals, and the scans are unioned. Only
+    ``columns`` are read from the Parquet files.
 
     Parameters
     ----------
@@ -212,22 +215,26 @@ def read_partitions(
     if not partitions:
         return spark.createDataFrame([], T.StructType(data_fields + key_fields))
 
-    by_base: dict[str, list[str]] = {}
+    by_base: dict[tuple[str, bool], list[str]] = {}
     alone: list[Partition] = []
     for part in partitions:
         values = key_values(t, part.values)
         suffix = "/" + partition_dir(values)
         location = canonical_location(part.location, s3a_is_s3=False)
+        parent, _, last = location.rpartition("/")
         if location.endswith(suffix):
-            by_base.setdefault(location[: -len(suffix)], []).append(location)
+            by_base.setdefault((location[: -len(suffix)], False), []).append(location)
+        elif last.startswith(f"{VERSION_KEY}=") and parent.endswith(suffix):
+            by_base.setdefault((parent[: -len(suffix)], True), []).append(location)
         else:
             alone.append(Partition(values, location))
 
     frames = []
-    for base, paths in by_base.items():
+    version_field = [T.StructField(VERSION_KEY, T.StringType(), True)]
+    for (base, versioned), paths in by_base.items():
         # An explicit schema: only these columns are read, and the keys stay strings (no type inference).
-        reader = spark.read.schema(T.StructType(data_fields + key_fields)).option("basePath", base)
-        frames.append(reader.parquet(*paths).select(*names))
+        schema = T.StructType(data_fields + key_fields + (version_field if versioned else []))
+        frames.append(spark.read.schema(schema).option("basePath", base).parquet(*paths).select(*names))
     for part in alone:
         df = spark.read.schema(T.StructType(data_fields)).parquet(part.location)
         frames.append(df.select(*columns, *[F.lit(v).cast("string").alias(k) for k, v in part.values.items()]))
@@ -235,103 +242,110 @@ def read_partitions(
     return reduce(lambda a, b: a.unionByName(b), frames)
 
 
-def write_partitions(
-    df: DataFrame,
-    table: TableRef,
-    tables_root: str,
-    compression: str = "snappy",
-    *,
-    partitions: Sequence[Mapping[str, object]] | None = None,
-    one_file_per_partition: bool = True,
-) -> list[Partition]:
-    """Overwrite the partitions of a table that ``df`` holds, and only those (dynamic partition overwrite).
+class Tables:
+    """A run's way in and out of the lake's tables: find, read, and change them through the publish protocol.
 
-    Parameters
-    ----------
-    df
-        The table's data columns and partition keys (other columns are dropped, the order is the table's).
-    table
-        The table (or its name).
-    tables_root
-        ``lake.tables``; the table is written under ``<tables_root>/<table>/``.
-    compression
-        Parquet codec (``write.compression``).
-    partitions
-        The key values ``df`` holds, when the caller knows them; otherwise they are computed with one more
-        (small) Spark job over ``df``, so cache ``df`` if it is costly.
-    one_file_per_partition
-        Shuffle rows by partition key first so that each partition gets a single file (right for small
-        tables; a big table sizes its files itself and passes ``False``).
-
-    Returns
-    -------
-    list[Partition]
-        The partitions written, at their default folders, sorted. Nothing is written for an empty list.
+    Build it with :func:`open_tables`. ``storage`` and ``catalog`` are the run's file system and metastore; the
+    jobs never use them directly.
     """
-    from pyspark.sql import functions as F
 
-    t = as_table(table)
-    keys = list(t.partition_keys)
-    if partitions is None:
-        rows = df.select(*[F.col(k).cast("string").alias(k) for k in keys]).distinct().collect()
-        partitions = [row.asDict() for row in rows]
-    values = sorted({tuple(key_values(t, p).values()) for p in partitions})
-    written = [Partition(dict(zip(keys, v)), partition_location(tables_root, t, dict(zip(keys, v)))) for v in values]
-    if not written:
-        log.info("%s: nothing to write", t.name)
-        return []
-    out = df.select(*t.column_names, *[F.col(k).cast("string").alias(k) for k in keys])
-    if one_file_per_partition:
-        out = out.repartition(*keys)
-    codec = "uncompressed" if compression == "none" else compression
-    (
-        out.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .option("compression", codec)
-        .partitionBy(*keys)
-        .parquet(table_dir(tables_root, t.name))
-    )
-    log.info("%s: wrote %d partitions", t.name, len(written))
-    return written
+    def __init__(self, spark: SparkSession, config: Config, run_id: str, storage: Storage, catalog: Catalog) -> None:
+        self.spark = spark
+        self.config = config
+        self.storage = storage
+        self.catalog = catalog
+        self.publisher = Publisher(spark, storage, run_id, config.write.codec, config.publish.retention_hours)
+
+    @property
+    def run_id(self) -> str:
+        """The run whose versions this writes."""
+        return self.publisher.run_id
+
+    def target(self, table: TableRef) -> Target:
+        """A table under ``lake.tables``, registered in the lake's catalog."""
+        return Target(as_table(table), self.config.lake.tables, self.catalog)
+
+    def quarantine(self, table: Table) -> Target:
+        """A quarantine table (JSON lines under ``lake.quarantine``, read by path: no catalog holds it)."""
+        return Target(table, self.config.lake.quarantine, NoCatalog(self.catalog.database), fmt="json")
+
+    def find(self, table: TableRef, sources: Iterable[str] | None = None, days: Iterable[date | str] | None = None,
+             skip: Iterable[Mapping[str, object]] = ()) -> list[Partition]:
+        """:func:`find_partitions` of a table of this lake."""
+        return find_partitions(table, self.config.lake.tables, self.storage, self.catalog, sources, days, skip)
+
+    def registered(self, table: TableRef, sources: Iterable[str] | None = None,
+                   days: Iterable[str] | None = None) -> list[Partition]:
+        """The partitions the catalog holds for some sources and days (``None``: all), sorted by key."""
+        t = as_table(table)
+        listed = self.catalog.list_partitions(t, None if sources is None else list(sources),
+                                              None if days is None else list(days))
+        found = [Partition(key_values(t, p.values), p.location) for p in listed]
+        return sorted(found, key=lambda p: tuple(p.values.values()))
+
+    def cleanup(self, table: TableRef, current: Mapping[Key, str | None]) -> dict[Key, list[str]]:
+        """Delete the expired superseded folders of some partitions (:meth:`lakelib.publish.Publisher.cleanup`)."""
+        return self.publisher.cleanup(self.target(table), current)
+
+    def read(self, table: TableRef, partitions: Sequence[Partition], columns: Sequence[str]) -> DataFrame:
+        """:func:`read_partitions`."""
+        return read_partitions(self.spark, table, partitions, columns)
+
+    def stage(self, table: TableRef | Target, df: DataFrame | None, expected: Mapping[Key, int], *,
+              drop: Iterable[Key] = (), one_file_per_partition: bool = False,
+              checksums: Mapping[Key, Checksum] | None = None) -> Staged:
+        """Write and verify a new version of some partitions (:meth:`lakelib.publish.Publisher.stage`)."""
+        target = table if isinstance(table, Target) else self.target(table)
+        return self.publisher.stage(target, df, expected, drop=drop, one_file_per_partition=one_file_per_partition,
+                                    checksums=checksums)
+
+    def publish(self, *staged: Staged, report: RunReport | None = None) -> list[Published]:
+        """Switch readers to staged versions, then clean up (:meth:`lakelib.publish.Publisher.publish`)."""
+        return self.publisher.publish(*staged, report=report)
+
+    def write(self, table: TableRef | Target, df: DataFrame | None, expected: Mapping[Key, int], *,
+              drop: Iterable[Key] = (), one_file_per_partition: bool = False,
+              report: RunReport | None = None) -> list[Published]:
+        """:meth:`stage` then :meth:`publish`: one table's partitions replaced, verified, switched."""
+        staged = self.stage(table, df, expected, drop=drop, one_file_per_partition=one_file_per_partition)
+        return self.publish(staged, report=report)
+
+    def append(self, table: TableRef, df: DataFrame, values: Mapping[str, str], name: str) -> str:
+        """Add a run's own file to a partition (:meth:`lakelib.publish.Publisher.append`); returns the file."""
+        return self.publisher.append(self.target(table), df, values, name)
+
+    def read_state(self, name: str) -> str | None:
+        """A small lakelib state file under ``<lake.tables>/_lakelib/`` (``None`` when absent)."""
+        uri = join(self.config.lake.tables, STATE_DIR, name)
+        return self.storage.read_text(uri) if self.storage.exists(uri) else None
+
+    def write_state(self, name: str, text: str) -> None:
+        """Replace a state file under ``<lake.tables>/_lakelib/``."""
+        self.storage.write_text(join(self.config.lake.tables, STATE_DIR, name), text)
+
+    def scratch(self, job: str) -> str:
+        """A folder of this run for intermediate files, under ``<lake.tables>/_staging/<job>/``; see :meth:`remove`."""
+        return join(self.config.lake.tables, "_staging", job, self.run_id)
+
+    def remove(self, uri: str) -> None:
+        """Delete a scratch folder."""
+        self.storage.delete(uri)
 
 
-def register(
-    catalog: Catalog,
-    table: TableRef,
-    tables_root: str,
-    partitions: Sequence[Partition],
-    report: RunReport | None = None,
-) -> RegisterResult:
-    """Record written partitions in the catalog: the table if it is new, then each partition's folder.
+def catalog_holds_locations(config: Config) -> bool:
+    """Whether the lake's catalog says where partitions are (else readers go by path); known before Spark starts."""
+    from lakelib.catalog import holds_locations
 
-    Call it only once the data is complete. Idempotent: identical partitions are left alone, moved ones are
-    re-pointed (a rewrite to the default folder after a compaction re-points the partition there).
+    return holds_locations(config)
 
-    Parameters
-    ----------
-    catalog, table, tables_root, partitions
-        Where, which table (under ``<tables_root>/<table>``), and its partitions at their folders.
-    report
-        When given, which partitions are registered is recorded on it (``registered`` on the entries of
-        ``report.partitions`` with their key values, see :func:`lakelib.report.record_registration`), after a
-        success and after a partial failure alike: fill ``report.partitions`` first.
 
-    Raises
-    ------
-    PartialRegistrationError
-        The catalog refused part way (recorded on ``report`` first); a rerun finishes the registration.
-    CatalogError
-        The table could not be created or repaired (no partition was registered).
-    """
-    t = as_table(table)
-    catalog.ensure_table(t, table_dir(tables_root, t.name))
-    values = [key_values(t, p.values) for p in partitions]
-    try:
-        result = catalog.register_partitions(t, list(partitions))  # each backend logs what it changed
-    except PartialRegistrationError as exc:
-        if report is not None:
-            record_registration(report, t.name, exc.registered, exc.not_registered, exc.unknown)
-        raise
-    if report is not None and catalog.kind != "none":
-        record_registration(report, t.name, values)
-    return result
+#: lakelib's own small files (the typed tables' registry, ...), under ``lake.tables``.
+STATE_DIR = "_lakelib"
+
+
+def open_tables(spark: SparkSession, config: Config, run_id: str, *, glue_client: object = None) -> Tables:
+    """The lake's tables for one run: its storage and the catalog ``catalog.kind`` names."""
+    from lakelib.catalog import open_catalog
+    from lakelib.storage import Storage
+
+    return Tables(spark, config, run_id, Storage(spark), open_catalog(config, spark, glue_client=glue_client))

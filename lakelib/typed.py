@@ -53,7 +53,8 @@ RESERVED_TABLES = frozenset(TYPE_TABLES.values()) | frozenset(TABLES) | {"lake_r
 RESERVED_COLUMNS = frozenset(c.name for c in EVENT_COLUMNS) | frozenset(PARTITION_KEYS)
 
 #: The registry of typed tables (their columns and types, the event of each event table), under ``lake.tables``.
-REGISTRY_PATH = "_lakelib/event_tables.json"
+#: The registry's file, under ``<lake.tables>/_lakelib/`` (lakelib's state files: :meth:`lakelib.tables.Tables.read_state`).
+REGISTRY_NAME = "event_tables.json"
 
 #: Separator of the path segments in a flattened value's key (a character no sane key holds).
 PATH_SEP = "\u001f"
@@ -73,7 +74,7 @@ def registry_uri(tables_root: str) -> str:
     >>> registry_uri("s3://b/tables/")
     's3://b/tables/_lakelib/event_tables.json'
     """
-    return join(tables_root, REGISTRY_PATH)
+    return join(tables_root, "_lakelib", REGISTRY_NAME)
 
 
 def snake_case(text: str) -> str:

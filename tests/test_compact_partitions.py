@@ -14,8 +14,8 @@ from chispa import assert_df_equality
 from jobs.compact_partitions import main
 from lakelib.catalog import open_catalog
 from lakelib.catalog.base import Partition
-from lakelib.compaction import FAULT_ENV
 from lakelib.config import load_config
+from lakelib.publish import FAULT_ENV
 from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY, spark_schema
 
 PART = {"sourceid": "web", "dt": "2020-01-02"}
@@ -133,7 +133,7 @@ def test_300_small_files_become_one_file_with_the_same_rows(lake, spark, capsys)
     code, report = lake.run()
     assert code == 0, report
     new = lake.location()
-    assert "/_compacted/events/" + PDIR + "/" in new
+    assert "/_versions/events/" + PDIR + "/v=" in new
     assert len(lake.data_files(new)) == 1
     assert_same_rows(lake.table_rows(), expected)
     part = report["partitions"][0]
@@ -149,7 +149,7 @@ def test_300_small_files_become_one_file_with_the_same_rows(lake, spark, capsys)
     code, report = lake.run("--dry-run")
     assert code == 0 and lake.snapshot() == after_first and "left alone" in capsys.readouterr().out
 
-    code, report = lake.run("--set", "compaction.retention_hours=0")
+    code, report = lake.run("--set", "publish.retention_hours=0")
     assert code == 0 and report["totals"]["deleted_versions"] == 1
     assert lake.data_files(f"file://{lake.default}") == [] and lake.location() == new
     assert_same_rows(lake.table_rows(), expected)
@@ -159,20 +159,20 @@ def test_300_small_files_become_one_file_with_the_same_rows(lake, spark, capsys)
 def test_a_crash_at_any_step_leaves_a_complete_copy_and_a_rerun_finishes(small_lake, spark, fault):
     lake = small_lake
     expected = spark.createDataFrame(_rows(300), spark_schema(EVENTS))
-    code, crashed = lake.run("--set", "compaction.retention_hours=0", fault=fault)
+    code, crashed = lake.run("--set", "publish.retention_hours=0", fault=fault)
     report = crashed
     assert code == 1 and report["status"] == "failed" and fault in report["error"]
     published = fault in ("after_publish", "before_cleanup")
-    assert ("/_compacted/" in lake.location()) == published
+    assert ("/_versions/" in lake.location()) == published
     assert len(lake.data_files(lake.location())) == (1 if published else 20)
 
-    code, report = lake.run("--set", "compaction.retention_hours=0")
+    code, report = lake.run("--set", "publish.retention_hours=0")
     assert code == 0, report
     final = lake.location()
-    assert "/_compacted/" in final and len(lake.data_files(final)) == 1
+    assert "/_versions/" in final and len(lake.data_files(final)) == 1
     if fault == "after_verify":  # the verified copy of the crashed run is published, not written again
-        assert final.endswith("/" + crashed["run_id"]) and report["partitions"][0]["rows"] == 300
-    versions = lake.tmp / "tables" / "_compacted" / "events" / PDIR
+        assert final.endswith("/v=" + crashed["run_id"]) and report["partitions"][0]["rows"] == 300
+    versions = lake.tmp / "tables" / "_versions" / "events" / PDIR
     assert sorted(p.name for p in versions.iterdir() if not p.name.startswith("_")) == [final.rsplit("/", 1)[1]]
     assert lake.data_files(f"file://{lake.default}") == []
     assert_same_rows(lake.table_rows(), expected)
@@ -188,7 +188,7 @@ def test_json_to_parquet_style_rewrite_of_the_default_folder_takes_over_again(sm
     df = spark.createDataFrame(rows, spark_schema(EVENTS))
     df.coalesce(1).write.mode("overwrite").parquet(str(lake.default))
     lake.catalog.register_partitions(EVENTS, [Partition(dict(PART), f"file://{lake.default}")])
-    code, report = lake.run("--set", "compaction.retention_hours=0")
+    code, report = lake.run("--set", "publish.retention_hours=0")
     assert code == 0 and report["partitions"][0]["action"] == "left"
     assert lake.location().rstrip("/").endswith(PDIR) and report["totals"]["deleted_versions"] == 1
     assert not Path(compacted.replace("file:", "").replace("//", "/")).exists()
@@ -221,7 +221,7 @@ def test_a_rerun_of_json_to_parquet_during_compaction_is_not_undone(small_lake, 
         return checked
 
     monkeypatch.setattr(compaction, "verify_version", verify_then_rerun)
-    code, report = lake.run("--set", "compaction.retention_hours=0")
+    code, report = lake.run("--set", "publish.retention_hours=0")
     monkeypatch.setattr(compaction, "verify_version", verify)
 
     assert code == 0 and report["status"] == "stopped" and report["totals"]["stopped"] == 1
@@ -232,7 +232,7 @@ def test_a_rerun_of_json_to_parquet_during_compaction_is_not_undone(small_lake, 
     assert lake.location().rstrip("/").endswith(f"tables/events/{PDIR}")
     assert_same_rows(lake.table_rows(), newer)
 
-    code, report = lake.run("--set", "compaction.retention_hours=0")  # the next run compacts the newer files
+    code, report = lake.run("--set", "publish.retention_hours=0")  # the next run compacts the newer files
     assert code == 0 and report["partitions"][0]["action"] in ("compacted", "left")
     assert_same_rows(lake.table_rows(), newer)
 
@@ -278,7 +278,7 @@ def test_count_tables_compact_too(spark, tmp_path):
                  "--date", "2020-01-03"])
     assert code == 0
     location = catalog.partition_location(MESSAGE_TYPE_COUNTS_DAILY, values)
-    assert "/_compacted/message_type_counts_daily/sourceid=ios/dt=2020-01-03/" in location
+    assert "/_versions/message_type_counts_daily/sourceid=ios/dt=2020-01-03/" in location
     got = spark.table(f"{config.catalog.database}.message_type_counts_daily").drop("sourceid", "dt")
     assert_same_rows(got, df)
 

@@ -1,23 +1,12 @@
-"""Compaction planning (pure: sizes in, groups out), checksums and verification, and old-version cleanup."""
+"""Compaction planning (pure: sizes in, groups out), checksums and verification."""
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pytest
 
-from lakelib.compaction import (
-    MB,
-    DataFile,
-    checksum,
-    cleanup,
-    is_expired,
-    marker_uri,
-    plan_groups,
-    plan_partition,
-    verify_version,
-    versions_root,
-)
+from lakelib.checksum import checksum
+from lakelib.compaction import MB, DataFile, plan_groups, plan_partition, verify_version
 from lakelib.errors import VerificationError
 from lakelib.schema import EVENTS, spark_schema
 
@@ -67,13 +56,6 @@ def test_a_partition_compacted_at_this_target_or_more_is_left_alone():
     assert plan_partition({}, "loc", files, 2 * MB, compacted_at_target=1 * MB).compact
 
 
-def test_expiry():
-    assert is_expired(1000.0, 1000.0, 0)
-    assert not is_expired(1000.0, 1000.0 + 3599, 1)
-    assert is_expired(1000.0, 1000.0 + 3600, 1)
-    assert not is_expired(None, 1e12, 0)
-
-
 ROWS = [
     ("m1", "track", "a1", None, "Clicked", None, None, None, "web", datetime(2020, 1, 2, 3, 4, 5), None, None,
      datetime(2020, 1, 2, 3, 4, 6), {"ip": "1.2.3.4", "lib": "x"}, {"k": "1"}, None, None, "2", None),
@@ -110,46 +92,3 @@ def test_verification_refuses_a_copy_with_a_doubled_row(spark, tmp_path):
     spark.createDataFrame(ROWS[:2], schema).coalesce(1).write.parquet(str(short))
     with pytest.raises(VerificationError, match="2 rows written but the old files hold 3"):
         verify_version(spark, old, f"file://{short}")
-
-
-def test_cleanup_marks_unreferenced_versions_and_deletes_them_after_the_retention(spark, tmp_path):
-    from lakelib.storage import Storage
-
-    storage = Storage(spark)
-    tables = f"file://{tmp_path}/tables"
-    values = {"sourceid": "web", "dt": "2020-01-02"}
-    root = versions_root(tables, EVENTS, values)
-    current, orphan = tmp_path / "tables/_compacted/events/sourceid=web/dt=2020-01-02/run-b", None
-    orphan = tmp_path / "tables/_compacted/events/sourceid=web/dt=2020-01-02/run-a"
-    for folder in (current, orphan):
-        folder.mkdir(parents=True)
-        (folder / "part-0.parquet").write_bytes(b"x" * 10)
-
-    assert cleanup(storage, EVENTS, tables, values, f"{root}/run-b", retention_hours=1, now=1000.0) == []
-    marker = json.loads(open(marker_uri(tables, EVENTS, values, f"{root}/run-a")[len("file://"):]).read())
-    assert marker["superseded_at"] == 1000.0 and marker["files"] == [["part-0.parquet", 10]]
-    assert cleanup(storage, EVENTS, tables, values, f"{root}/run-b", retention_hours=1, now=1000.0 + 3599) == []
-    assert orphan.exists()
-    deleted = cleanup(storage, EVENTS, tables, values, f"{root}/run-b", retention_hours=1, now=1000.0 + 3600)
-    assert deleted == [f"file://{orphan}"]
-    assert not orphan.exists() and current.exists()
-    assert not (tmp_path / "tables/_compacted/events/sourceid=web/dt=2020-01-02/_superseded").exists() or not list(
-        (tmp_path / "tables/_compacted/events/sourceid=web/dt=2020-01-02/_superseded").iterdir()
-    )
-
-
-def test_cleanup_leaves_a_folder_rewritten_since_it_was_superseded(spark, tmp_path):
-    from lakelib.storage import Storage
-
-    storage = Storage(spark)
-    tables = f"file://{tmp_path}/tables"
-    values = {"sourceid": "web", "dt": "2020-01-02"}
-    default = tmp_path / "tables/events/sourceid=web/dt=2020-01-02"
-    default.mkdir(parents=True)
-    (default / "part-new.parquet").write_bytes(b"y" * 5)
-    uri = marker_uri(tables, EVENTS, values, f"file://{default}")
-    record = {"location": f"file://{default}", "files": [["part-old.parquet", 9]], "superseded_at": 0.0, "by": "x"}
-    storage.write_text(uri, json.dumps(record))
-    current = versions_root(tables, EVENTS, values) + "/run-a"
-    assert cleanup(storage, EVENTS, tables, values, current, retention_hours=0, now=10.0) == []
-    assert (default / "part-new.parquet").exists()

@@ -240,7 +240,10 @@ def test_rerunning_changes_nothing_and_recounts_nothing(spark, lake):
     assert code == 0 and first["daily_computed"]
     before = read_table(spark, lake, "message_type_counts_yearly", "end_dt").collect()
     daily_before = read_table(spark, lake, "message_type_counts_daily").collect()
-    files = sorted(p.name for p in (lake / "tables").rglob("*.parquet") if "lake_runs" not in p.parts)
+    def current_files():  # superseded versions are kept aside (under _versions) for the retention
+        return [p for p in (lake / "tables").rglob("*.parquet") if not {"lake_runs", "_versions"} & set(p.parts)]
+
+    files = sorted(p.name for p in current_files())
 
     code, second = run(lake, *args)
     assert code == 0
@@ -250,7 +253,7 @@ def test_rerunning_changes_nothing_and_recounts_nothing(spark, lake):
     assert_df_equality(read_table(spark, lake, "message_type_counts_yearly", "end_dt"),
                        spark.createDataFrame(before, YEARLY_ROWS), ignore_row_order=True, ignore_nullable=True)
     assert sorted(read_table(spark, lake, "message_type_counts_daily").collect()) == sorted(daily_before)
-    assert len([p for p in (lake / "tables").rglob("*.parquet") if "lake_runs" not in p.parts]) == len(files)
+    assert len(current_files()) == len(files)
     assert [p["end_dt"] for p in second["partitions"]] == ["2020-05-10", "2020-05-11", "2020-05-12"]
 
 
@@ -280,7 +283,10 @@ def test_with_the_spark_catalog_both_tables_are_registered_and_a_moved_daily_par
     rows = [("a", "track", "web", "2020-02-28"), ("b", "track", "web", "2020-02-29"),
             ("c", "page", "web", "2020-03-01")]
     write_events(spark, tmp_path, rows)
-    assert run(tmp_path, "--period", "day", "--date", "2020-02-28", "--end-date", "2020-03-01")[0] == 0
+    code, daily = run(tmp_path, "--period", "day", "--date", "2020-02-28", "--end-date", "2020-03-01")
+    assert code == 0
+    published = {p["dt"]: p["location"] for p in daily["partitions"]}
+    assert all("/_versions/message_type_counts_daily/" in loc for loc in published.values())
     assert_df_equality(
         spark.table(f"{database}.message_type_counts_daily").select("sourceid", "dt", "type", "message_count"),
         daily_df(spark, independent_daily(rows)), ignore_row_order=True, ignore_nullable=True,
@@ -290,7 +296,7 @@ def test_with_the_spark_catalog_both_tables_are_registered_and_a_moved_daily_par
     daily_df(spark, [("web", "2020-02-29", "track", 40)]).select("type", "message_count").write.parquet(moved)
     spark.sql(f"ALTER TABLE {database}.message_type_counts_daily PARTITION (sourceid='web', dt='2020-02-29') "
               f"SET LOCATION '{moved}'")
-    shutil.rmtree(tmp_path / "tables" / "message_type_counts_daily" / "sourceid=web" / "dt=2020-02-29")
+    shutil.rmtree(published["2020-02-29"][len("file://"):])
 
     code, report = run(tmp_path, "--period", "year", "--date", "2020-03-01")
     assert code == 0 and report["daily_computed"] == []

@@ -4,7 +4,8 @@
 
 Each piece runs once per round, rounds one after another; the last line gives each piece's fastest round (the first
 round of a piece pays the JIT warm-up of its code). ``noop`` pieces go to Spark's ``noop`` sink: they run every
-expression but write nothing. The ``write`` pieces are the write pass itself (``write_events``, nothing dropped).
+expression but write nothing. The ``write`` pieces are the write pass itself (``parse_valid`` then the Parquet write
+of every partition, nothing dropped; ``stage_events`` writes the same way into the version folders).
 """
 import os
 import shutil
@@ -15,10 +16,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from pyspark import StorageLevel  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
 
 import jobs.json_to_parquet as job  # noqa: E402
 from lakelib import parse  # noqa: E402
-from lakelib.raw import find_raw_days  # noqa: E402
+from lakelib.raw import find_raw_days, read_raw_lines  # noqa: E402
+from lakelib.schema import EVENTS  # noqa: E402
 from lakelib.session import REQUIRED_CONF  # noqa: E402
 from lakelib.storage import Storage  # noqa: E402
 
@@ -31,8 +34,7 @@ def main(raw: str, rounds: int, out: str) -> None:
     spark.sparkContext.setLogLevel("ERROR")
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     days, _ = find_raw_days(Storage(spark), raw, [], None)
-    lines = job.read_raw_lines(spark, days, job.plan_file_counts(days, 256))
-    produced = [d.key for d in days]
+    lines = read_raw_lines(spark, days, job.plan_file_counts(days, 256))
 
     def noop(df):
         df.write.format("noop").mode("overwrite").save()
@@ -43,7 +45,10 @@ def main(raw: str, rounds: int, out: str) -> None:
         for key, value in (hadoop_conf or {}).items():
             hadoop.set(key, value)
         shutil.rmtree(out, ignore_errors=True)
-        job.write_events(lines, spark.createDataFrame([], "pos long"), produced, "file://" + out, "snappy")
+        events = lines.transform(parse.parse_valid).join(F.broadcast(spark.createDataFrame([], "pos long")), "pos",
+                                                         "left_anti")
+        (events.select(*EVENTS.column_names, "sourceid", "dt").write.mode("overwrite").partitionBy("sourceid", "dt")
+         .option("compression", "snappy").parquet("file://" + out))
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs if f.endswith(".parquet"))
         print(f"         Parquet written: {size / 1_048_576:.1f} MB", flush=True)
         for key in sql or {}:

@@ -44,8 +44,8 @@ def _summary_then_stages(report):
 
 job.print_summary = _summary_then_stages
 
-for _name in ("build_session", "find_raw_days", "count_lines", "write_events", "write_quarantine",
-              "remove_stale", "verify_written", "open_catalog", "print_summary"):
+for _name in ("build_session", "find_raw_days", "count_lines", "judge_pass", "stage_events", "open_tables",
+              "print_summary"):
     wrap(_name)
 
 

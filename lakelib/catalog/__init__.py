@@ -14,7 +14,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from lakelib.config import Config
 
-__all__ = ["Catalog", "NoCatalog", "Partition", "RegisterResult", "open_catalog"]
+__all__ = ["Catalog", "NoCatalog", "Partition", "RegisterResult", "holds_locations", "open_catalog"]
+
+
+def holds_locations(config: Config) -> bool:
+    """Whether the backend ``catalog.kind`` names says where partitions are (``none`` does not), without opening it.
+
+    >>> from lakelib.config import parse_config
+    >>> holds_locations(parse_config({"lake": {"raw": "s3://l/raw", "tables": "s3://l/t", "quarantine": "s3://l/q",
+    ...                                        "reports": "s3://l/r"}, "catalog": {"kind": "none"}}))
+    False
+    """
+    return config.catalog.kind != NoCatalog.kind
 
 
 def open_catalog(config: Config, spark: SparkSession | None = None, *, glue_client: Any = None) -> Catalog:

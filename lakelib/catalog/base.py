@@ -129,6 +129,8 @@ class Catalog(abc.ABC):
 
     kind = "abstract"
     database: str = ""
+    #: Whether readers find partitions through this catalog (else by their default folders).
+    holds_locations = True
 
     @abc.abstractmethod
     def ensure_table(self, table: Table, location: str) -> None:
@@ -164,6 +166,7 @@ class NoCatalog(Catalog):
     """``catalog.kind: none``: nothing is registered; readers use the table folders directly."""
 
     kind = "none"
+    holds_locations = False
 
     def __init__(self, database: str = "segment_logs") -> None:
         self.database = database
