@@ -217,6 +217,7 @@ class Publisher:
         VerificationError
             A partition with other rows than expected, or one the writer did not announce; nothing is published.
         """
+        from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
         t = target.table
@@ -240,6 +241,8 @@ class Publisher:
             out = out.withColumn(VERSION_KEY, F.lit(self.run_id))
             base = join(target.home, VERSIONS_DIR, t.name)
             by, locate = keys + [VERSION_KEY], (lambda k: target.version_dir(k, self.run_id))
+        written = Observation(f"publish_{t.name}")
+        out = out.observe(written, F.count(F.lit(1)).alias("rows"))
         writer = out.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy(*by)
         log.info("%s: writing %d partition(s)", t.name, len(wanted))
         if target.fmt == "json":
@@ -248,7 +251,7 @@ class Publisher:
             writer.option("compression", self.codec).parquet(base)
         staged.locations = {k: locate(k) for k in sorted(wanted)}
         fault_point("after_write")
-        self._verify(staged, wanted, checksums)
+        self._verify(staged, wanted, checksums, int(written.get["rows"]))
         fault_point("after_verify")
         return staged
 
@@ -258,9 +261,14 @@ class Publisher:
         self._verify(staged, {tuple(k): int(n) for k, n in expected.items()}, None)
         return staged
 
-    def _verify(self, staged: Staged, expected: Mapping[Key, int], checksums: Mapping[Key, Checksum] | None) -> None:
+    def _verify(self, staged: Staged, expected: Mapping[Key, int], checksums: Mapping[Key, Checksum] | None,
+                written: int | None = None) -> None:
         t = staged.target.table
         rows = self.count_rows(staged.target, staged.locations)
+        if written is not None and written != sum(rows.values()):
+            raise VerificationError(
+                f"{t.name}: {written} row(s) written, {sum(rows.values())} in the {len(rows)} partition(s) the writer "
+                f"expects ({sum(expected.values())} expected): the rows hold other partitions; nothing was published")
         for key, location in staged.locations.items():
             files = self.storage.data_files(location)
             staged.files[key], staged.bytes[key] = len(files), sum(f.size for f in files)
@@ -337,7 +345,7 @@ class Publisher:
             return []
         catalog.ensure_table(t, target.root)
         listed = catalog.list_partitions(t, *sources_and_days(t, [target.values(k) for k in touched]))
-        before = {target.key(p.values): p.location for p in listed}
+        before = {target.key(p.values): canonical_location(p.location) for p in listed}
         done = []
         gone = [k for k in staged.drop if k in before]
         for key in gone:

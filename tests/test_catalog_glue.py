@@ -425,12 +425,10 @@ def test_a_partition_repointed_to_the_wrong_place_counts_as_not_registered(clien
     assert info.value.not_registered == [p.values for p in moved]
 
 
-@pytest.mark.parametrize("through", ["tables.register", "catalog.register_partitions"])
-def test_the_run_report_lists_per_partition_whether_it_is_registered(client, aws, tmp_path, capsys, through):
-    """A job that registers through ``lakelib.tables.register(..., report=report)``, and one that calls the
-    catalog itself (the runner records the error's partitions then): the same report and error line."""
+def test_the_run_report_lists_per_partition_whether_it_is_registered(client, aws, tmp_path, capsys):
+    """A job that calls the catalog itself: the runner records the error's partitions (the publish protocol records
+    them too: tests/test_publish.py)."""
     from lakelib.runner import job_parser, run_job
-    from lakelib.tables import register
 
     config = tmp_path / "job.yaml"
     config.write_text(f"lake: {{raw: {tmp_path}/raw, tables: s3://lake-bucket/tables, quarantine: {tmp_path}/q, "
@@ -442,11 +440,8 @@ def test_the_run_report_lists_per_partition_whether_it_is_registered(client, aws
     def body(args, cfg, report):
         report.partitions = [dict(p.values, rows_written=1) for p in wanted]
         catalog = GlueCatalog(client, "segment_logs", sleep=lambda s: None)
-        if through == "tables.register":
-            register(catalog, EVENTS, "s3://lake-bucket/tables", wanted, report=report)
-        else:
-            catalog.ensure_table(EVENTS, ROOT)
-            catalog.register_partitions(EVENTS, wanted)
+        catalog.ensure_table(EVENTS, ROOT)
+        catalog.register_partitions(EVENTS, wanted)
         return "succeeded"
 
     code = run_job("demo", job_parser("demo", "test"), ["--config", str(config), "--report", str(report_path)], body)
@@ -463,14 +458,3 @@ def test_the_run_report_lists_per_partition_whether_it_is_registered(client, aws
     assert last.startswith("demo: error: glue BatchCreatePartition on segment_logs.events failed")
     assert last.endswith("100 of 120 partitions of segment_logs.events are registered, 20 are not "
                          "(the run report lists which): rerun the job to register the rest")
-
-
-def test_after_a_full_registration_every_report_partition_says_registered(client):
-    from lakelib.report import RunReport
-    from lakelib.tables import register
-
-    wanted = parts(["web"], days(3))
-    report = RunReport("demo", partitions=[dict(p.values) for p in wanted])
-    register(GlueCatalog(client, "segment_logs"), EVENTS, "s3://lake-bucket/tables", wanted, report=report)
-    assert [p["registered"] for p in report.partitions] == [True, True, True]
-    assert report.extra["registration"]["events"] == {"registered": 3, "not_registered": [], "unknown": []}

@@ -18,7 +18,7 @@ from lakelib.report import RunReport
 from lakelib.runner import job_parser, run_job
 from lakelib.runs import record_run
 from lakelib.schema import EVENTS, LAKE_RUNS, MESSAGE_TYPE_COUNTS_DAILY, MESSAGE_TYPE_COUNTS_YEARLY, spark_schema
-from lakelib.tables import partition_location, write_partitions
+from lakelib.tables import partition_location
 
 DAYS = ["2026-01-01", "2026-01-02", "2026-01-03"]
 
@@ -42,6 +42,15 @@ def write_config(tmp_path: Path, kind: str, **glue) -> Path:
         f"catalog: {{kind: {kind}, database: lake_{uuid.uuid4().hex[:10]}, {glue_text}}}\n"
     )
     return path
+
+
+def write_partitions(df, table, tables_root: str) -> list[Partition]:
+    """Test data in a table's default folders (what catalog.kind none and older lakes hold)."""
+    keys = list(table.partition_keys)
+    df.select(*table.column_names, *keys).write.mode("overwrite").option("partitionOverwriteMode", "dynamic") \
+        .partitionBy(*keys).parquet(f"{tables_root}/{table.name}")
+    values = sorted({tuple(r) for r in df.select(*keys).distinct().collect()})
+    return [Partition(dict(zip(keys, v)), partition_location(tables_root, table, dict(zip(keys, v)))) for v in values]
 
 
 def write_events(spark, config, rows) -> list[Partition]:
