@@ -309,9 +309,7 @@ class Outcome:
         return {**values, **out}
 
 
-def write_version(
-    spark: SparkSession, plan: PartitionPlan, new_location: str, compression: str = "snappy"
-) -> DataFrame:
+def write_version(spark: SparkSession, plan: PartitionPlan, new_location: str, codec: str = "snappy") -> DataFrame:
     """Write the plan's groups into ``new_location`` (one file per group) and return the old data as read.
 
     Groups of several files are read and written in one Spark job (a union of one-partition scans); a lone
@@ -322,7 +320,6 @@ def write_version(
     merged = [g for g in plan.groups if len(g) > 1]
     if merged:
         frames = [spark.read.schema(old.schema).parquet(*[paths[i] for i in g]).coalesce(1) for g in merged]
-        codec = "uncompressed" if compression == "none" else compression
         reduce(lambda a, b: a.union(b), frames).write.mode("errorifexists").option("compression", codec).parquet(
             new_location
         )

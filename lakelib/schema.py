@@ -12,7 +12,7 @@ top-level field the spec does not name is kept in ``extras`` so that nothing of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql.types import StructType
@@ -194,8 +194,12 @@ def spark_schema(table: Table, with_partitions: bool = False) -> StructType:
     return T.StructType(fields)
 
 
-def create_table_ddl(table: Table, location: str, database: str = "segment_logs") -> str:
-    """Hive/Athena ``CREATE EXTERNAL TABLE`` for a Parquet table at ``location``.
+def create_table_ddl(
+    table: Table, location: str, database: str = "segment_logs", literal: Callable[[str], str] | None = None
+) -> str:
+    """Hive ``CREATE EXTERNAL TABLE`` for a Parquet table at ``location``, its strings quoted by ``literal``: the
+    rule of the engine it is sent to (Athena's, :func:`lakelib.catalog.glue_payloads.sql_literal`, by default; the
+    Spark metastore passes :func:`lakelib.catalog.spark_catalog.sql_string`).
 
     >>> print(create_table_ddl(MESSAGE_TYPE_COUNTS_DAILY, "s3://b/t/message_type_counts_daily"))
     ... # doctest: +NORMALIZE_WHITESPACE
@@ -209,14 +213,17 @@ def create_table_ddl(table: Table, location: str, database: str = "segment_logs"
     LOCATION 's3://b/t/message_type_counts_daily'
     TBLPROPERTIES ('parquet.compression'='SNAPPY')
     """
+    if literal is None:
+        from lakelib.catalog.glue_payloads import sql_literal
+
+        literal = sql_literal
     cols = ",\n".join(f"  `{c.name}` {c.type}" for c in table.columns)
     parts = ", ".join(f"`{k}` string" for k in table.partition_keys)
-    comment = table.comment.replace("'", "''")
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{table.name}` (\n{cols}\n)\n"
-        f"COMMENT '{comment}'\n"
+        f"COMMENT {literal(table.comment)}\n"
         f"PARTITIONED BY ({parts})\n"
         "STORED AS PARQUET\n"
-        f"LOCATION '{location}'\n"
-        "TBLPROPERTIES ('parquet.compression'='SNAPPY')"
+        f"LOCATION {literal(location)}\n"
+        f"TBLPROPERTIES ({literal('parquet.compression')}={literal('SNAPPY')})"
     )

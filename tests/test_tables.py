@@ -1,4 +1,5 @@
-"""lakelib.tables: finding partitions (catalog first, else default folders), reading them pruned, writing them."""
+"""lakelib.tables: finding partitions (catalog first, else default folders), reading them pruned, writing them
+through the publish protocol (the protocol itself: tests/test_publish.py)."""
 from __future__ import annotations
 
 import uuid
@@ -11,15 +12,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakelib.catalog.base import Catalog, NoCatalog, Partition, RegisterResult, selects
+from lakelib.config import load_config
 from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY, Table
 from lakelib.storage import Storage
-from lakelib.tables import (
-    find_partitions,
-    partition_location,
-    read_partitions,
-    register,
-    write_partitions,
-)
+from lakelib.tables import Tables, find_partitions, partition_location, read_partitions
 
 DAILY = MESSAGE_TYPE_COUNTS_DAILY
 DAILY_ROWS = T.StructType(
@@ -86,27 +82,50 @@ def daily_df(spark, rows):
     return spark.createDataFrame(rows, DAILY_ROWS)
 
 
+def write_partitions(df, table: Table, root: str) -> list[Partition]:
+    """Test data in a table's default folders (what catalog.kind none and older lakes hold), one file each."""
+    keys = list(table.partition_keys)
+    df.repartition(*keys).write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy(
+        *keys).parquet(f"{root}/{table.name}")
+    values = sorted({tuple(r) for r in df.select(*keys).distinct().collect()})
+    return [Partition(dict(zip(keys, v)), partition_location(root, table, dict(zip(keys, v)))) for v in values]
+
+
+def register(catalog: Catalog, table: Table, root: str, parts: Sequence[Partition]) -> RegisterResult:
+    catalog.ensure_table(table, f"{root}/{table.name}")
+    return catalog.register_partitions(table, parts)
+
+
+def open_test_tables(spark, tmp_path: Path, catalog: Catalog, run_id: str) -> Tables:
+    path = tmp_path / "lake.yaml"
+    path.write_text(f"lake: {{raw: {tmp_path}/raw, tables: {tmp_path}/tables, quarantine: {tmp_path}/q, "
+                    f"reports: {tmp_path}/r}}\ncatalog: {{kind: none}}\n")
+    return Tables(spark, load_config(path), run_id, Storage(spark), catalog)
+
+
 def test_partition_location_is_the_hive_folder_in_key_order():
     assert partition_location("s3://b/t", DAILY, {"dt": "2020-01-02", "sourceid": "web"}) == (
         "s3://b/t/message_type_counts_daily/sourceid=web/dt=2020-01-02"
     )
 
 
-def test_write_overwrites_only_the_partitions_written_and_returns_them(spark, root):
+def test_write_replaces_only_the_partitions_written_and_returns_them(spark, root, tmp_path):
     first = daily_df(spark, [("track", 3, "web", "2020-01-01"), ("page", 1, "web", "2020-01-02"),
                              ("track", 7, "ios", "2020-01-01")])
-    written = write_partitions(first, DAILY, root)
-    assert [(p.values, p.location) for p in written] == [
+    tables = open_test_tables(spark, tmp_path, NoCatalog(), "run-1")
+    keys = {("ios", "2020-01-01"): 1, ("web", "2020-01-01"): 1, ("web", "2020-01-02"): 1}
+    written = tables.write(DAILY, first, keys, one_file_per_partition=True)
+    assert [(p.values, p.version) for p in written] == [
         ({"sourceid": "ios", "dt": "2020-01-01"}, f"{root}/message_type_counts_daily/sourceid=ios/dt=2020-01-01"),
         ({"sourceid": "web", "dt": "2020-01-01"}, f"{root}/message_type_counts_daily/sourceid=web/dt=2020-01-01"),
         ({"sourceid": "web", "dt": "2020-01-02"}, f"{root}/message_type_counts_daily/sourceid=web/dt=2020-01-02"),
     ]
-    # One file per partition.
-    storage = Storage(spark)
-    assert all(len(storage.data_files(p.location)) == 1 for p in written)
+    assert [p.files for p in written] == [1, 1, 1]  # one file per partition
 
-    again = write_partitions(daily_df(spark, [("identify", 5, "web", "2020-01-01")]), DAILY, root)
+    again = open_test_tables(spark, tmp_path, NoCatalog(), "run-2").write(
+        DAILY, daily_df(spark, [("identify", 5, "web", "2020-01-01")]), {("web", "2020-01-01"): 1})
     assert [p.values for p in again] == [{"sourceid": "web", "dt": "2020-01-01"}]
+    storage = Storage(spark)
 
     found = find_partitions(DAILY, root, storage, NoCatalog())
     got = read_partitions(spark, DAILY, found, ["type", "message_count"])
@@ -180,14 +199,16 @@ def test_read_of_no_partitions_is_empty_with_the_schema(spark):
     assert got.collect() == []
 
 
-def test_register_creates_the_table_first_and_is_idempotent(spark, root):
-    written = write_partitions(daily_df(spark, [("track", 1, "web", "2020-01-01")]), DAILY, root)
+def test_publishing_creates_the_table_first_then_registers_the_version_in_one_call(spark, root, tmp_path):
     catalog = MemoryCatalog()
-    first = register(catalog, DAILY, root, written)
-    second = register(catalog, DAILY, root, written)
-    assert catalog.calls == ["ensure_table", "register_partitions"] * 2
+    tables = open_test_tables(spark, tmp_path, catalog, "run-1")
+    done = tables.write(DAILY, daily_df(spark, [("track", 1, "web", "2020-01-01"), ("page", 2, "ios", "2020-01-01")]),
+                        {("web", "2020-01-01"): 1, ("ios", "2020-01-01"): 1})
+    assert [c if isinstance(c, str) else c[0] for c in catalog.calls] == [
+        "ensure_table", "list_partitions", "register_partitions"]
     assert catalog.tables == {DAILY.name: f"{root}/message_type_counts_daily"}
-    assert (len(first.created), second.created, second.unchanged) == (1, [], 1)
+    assert sorted(catalog.parts.values()) == sorted(p.version for p in done)
+    assert all(p.version.startswith(f"{root}/_versions/message_type_counts_daily/") for p in done)
 
 
 def test_with_the_spark_catalog_registered_and_relocated_partitions_are_read_where_it_says(spark, root, tmp_path):

@@ -21,8 +21,8 @@ def holds_locations(config: Config) -> bool:
     """Whether the backend ``catalog.kind`` names says where partitions are (``none`` does not), without opening it.
 
     >>> from lakelib.config import parse_config
-    >>> holds_locations(parse_config({"lake": {"raw": "s3://l/raw", "tables": "s3://l/t", "quarantine": "s3://l/q",
-    ...                                        "reports": "s3://l/r"}, "catalog": {"kind": "none"}}))
+    >>> holds_locations(parse_config({"lake": {"raw": "s3://lake/raw", "tables": "s3://lake/t",
+    ...                   "quarantine": "s3://lake/q", "reports": "s3://lake/r"}, "catalog": {"kind": "none"}}))
     False
     """
     return config.catalog.kind != NoCatalog.kind

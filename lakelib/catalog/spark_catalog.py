@@ -127,7 +127,7 @@ class SparkCatalog(Catalog):
         name = f"{self.database}.{table.name.lower()}"
         location = self._location(location)
         if not self._exists(table):
-            ddl = create_table_ddl(table, location, self.database)
+            ddl = create_table_ddl(table, location, self.database, literal=sql_string)
             self._sql(ddl, f"creating table {name}")
             log.info("created table %s at %s", name, location)
             return
