@@ -94,8 +94,9 @@ class Target:
 
     @property
     def by_path(self) -> bool:
-        """Whether readers find partitions by path (no catalog holds their location)."""
-        return not self.catalog.holds_locations
+        """Whether partitions stay in their default folders (some readers find them by path: no catalog, or
+        Athena's partition projection)."""
+        return self.catalog.read_by_path
 
     def key(self, values: Mapping[str, object]) -> Key:
         """The key values of a partition, as strings in the table's key order."""
@@ -320,7 +321,7 @@ class Publisher:
         """
         done: list[Published] = []
         for staged in stages:
-            done += self._switch_by_path(staged) if staged.target.by_path else self._switch(staged, report)
+            done += self._switch_by_path(staged, report) if staged.target.by_path else self._switch(staged, report)
         fault_point("after_publish")
         fault_point("before_cleanup")
         for staged in stages:
@@ -343,7 +344,6 @@ class Publisher:
         touched = list(staged.locations) + staged.drop
         if not touched:
             return []
-        catalog.ensure_table(t, target.root)
         listed = catalog.list_partitions(t, *sources_and_days(t, [target.values(k) for k in touched]))
         before = {target.key(p.values): canonical_location(p.location) for p in listed}
         done = []
@@ -356,26 +356,19 @@ class Publisher:
                     and not same_location(before[k], loc)}
         for key, old in replaced.items():
             self._mark(target, key, old, by=staged.locations[key])
-        parts = [Partition(target.values(k), loc) for k, loc in staged.locations.items()]
-        try:
-            catalog.register_partitions(t, parts)
-        except PartialRegistrationError as exc:
-            if report is not None:
-                record_registration(report, t.name, exc.registered, exc.not_registered, exc.unknown)
-            raise
-        if report is not None and parts:
-            record_registration(report, t.name, [p.values for p in parts])
+        self._register(target, staged.locations, [], report)
         now = self.clock()
         for key, old in [(k, before[k]) for k in gone] + list(replaced.items()):
             self._mark(target, key, old, at=now)
         done += [Published(t.name, target.values(k), loc, replaced.get(k), staged.rows.get(k, 0),
                            staged.files.get(k, 0), staged.bytes.get(k, 0)) for k, loc in staged.locations.items()]
-        log.info("%s: published %d partition(s) (%d new), dropped %d", t.name, len(parts),
+        log.info("%s: published %d partition(s) (%d new), dropped %d", t.name, len(staged.locations),
                  sum(k not in before for k in staged.locations), len(gone))
         return done
 
-    def _switch_by_path(self, staged: Staged) -> list[Published]:
-        """No catalog: per partition, the default folder is moved aside, then the new one moved in."""
+    def _switch_by_path(self, staged: Staged, report: RunReport | None) -> list[Published]:
+        """Readers by path: per partition, the default folder is moved aside, then the new one moved in; a catalog
+        that also records locations (Glue with partition projection) then registers the default folders."""
         target, done = staged.target, []
         for key in sorted(set(staged.locations) | set(staged.drop)):
             default = target.default_dir(key)
@@ -396,7 +389,28 @@ class Publisher:
                                   staged.rows.get(key, 0), staged.files.get(key, 0), staged.bytes.get(key, 0)))
         log.info("%s: published %d partition(s) by path, removed %d", target.table.name, len(staged.locations),
                  len(staged.drop))
+        if target.catalog.holds_locations:
+            self._register(target, {k: target.default_dir(k) for k in staged.locations}, staged.drop, report)
         return done
+
+    def _register(self, target: Target, locations: Mapping[Key, str], drop: Sequence[Key],
+                  report: RunReport | None) -> None:
+        """Drop ``drop`` from the catalog, then register ``locations`` in one batch; the report says which made it."""
+        t, catalog = target.table, target.catalog
+        if drop:
+            catalog.drop_partitions(t, [target.values(k) for k in drop])
+        parts = [Partition(target.values(k), loc) for k, loc in locations.items()]
+        if not parts:
+            return
+        catalog.ensure_table(t, target.root)
+        try:
+            catalog.register_partitions(t, parts)
+        except PartialRegistrationError as exc:
+            if report is not None:
+                record_registration(report, t.name, exc.registered, exc.not_registered, exc.unknown)
+            raise
+        if report is not None:
+            record_registration(report, t.name, [p.values for p in parts])
 
     # -- append (a run's own files added to a partition: lake_runs) ------------------------------------------------
 

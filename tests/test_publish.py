@@ -190,6 +190,24 @@ def test_glue_refusing_part_way_is_reported_per_partition_and_a_rerun_finishes(s
     assert sum(len(page["Partitions"]) for page in listed) == 130
 
 
+def test_with_athena_partition_projection_partitions_stay_in_the_template_folders(spark, tmp_path, aws):
+    import boto3
+
+    config = load_config(write_config(tmp_path, f"{{kind: glue, database: projected, glue: {{region: us-east-1, "
+                                                f"endpoint_url: '{aws}', partition_projection: true}}}}"))
+    client = boto3.client("glue", region_name="us-east-1", endpoint_url=aws)
+    key = ("web", "2026-01-01")
+    for run, rows in (("run-1", [("track", 3, *key)]), ("run-2", [("track", 4, *key), ("page", 1, *key)])):
+        open_tables(spark, config, run, glue_client=client).write(MESSAGE_TYPE_COUNTS_DAILY, counts_daily(spark, rows),
+                                                                  {key: len(rows)})
+    default = tmp_path / "tables/message_type_counts_daily" / PDIR  # what Athena's projection template names
+    got = spark.read.schema(spark_schema(MESSAGE_TYPE_COUNTS_DAILY)).parquet(str(default)).collect()
+    assert sorted(tuple(r) for r in got) == [("page", 1), ("track", 4)]
+    part = client.get_partition(DatabaseName="projected", TableName="message_type_counts_daily",
+                                PartitionValues=list(key))["Partition"]
+    assert part["StorageDescriptor"]["Location"] == f"file://{default}"
+
+
 # --- crash safety: a reader of the catalog never sees anything but one complete version ----------------------------
 
 

@@ -129,8 +129,11 @@ class Catalog(abc.ABC):
 
     kind = "abstract"
     database: str = ""
-    #: Whether readers find partitions through this catalog (else by their default folders).
+    #: Whether the catalog records where each partition is (``none`` does not).
     holds_locations = True
+    #: Whether some readers find partitions by their default folders whatever the catalog says (no catalog, or
+    #: Athena's partition projection): then partitions are kept in their default folders.
+    read_by_path = False
 
     @abc.abstractmethod
     def ensure_table(self, table: Table, location: str) -> None:
@@ -167,6 +170,7 @@ class NoCatalog(Catalog):
 
     kind = "none"
     holds_locations = False
+    read_by_path = True
 
     def __init__(self, database: str = "segment_logs") -> None:
         self.database = database

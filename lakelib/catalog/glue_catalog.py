@@ -96,6 +96,7 @@ class GlueCatalog(Catalog):
         self.database = database
         self.catalog_id = catalog_id
         self.projection = projection
+        self.read_by_path = projection  # Athena reads a projected table's template folders, not its partitions
         self._sleep = sleep
 
     # -- calls ------------------------------------------------------------------------------------------------
