@@ -45,10 +45,11 @@ STORE_PATH = "_lakelib/forget"
 #: Up to this many hashes, membership is an ``isin`` (a hash set in the plan); above, a broadcast join.
 ISIN_LIMIT = 10_000
 
-#: The content of the JSON string that starts at each double quote (Java regex; possessive, so that a long string
-#: does not recurse). Every pair of neighbouring unescaped quotes is tried, so a broken line is searched too.
-_STRING_AT_QUOTE = r'"(?=([^"\\]*+(?:\\.[^"\\]*+)*+)")'
-_PY_STRING_AT_QUOTE = re.compile(r'"(?=([^"\\]*(?:\\.[^"\\]*)*)")')
+#: The content of the JSON string that would start at each double quote not after a backslash (Java regex;
+#: possessive, so that a long string does not recurse): every pair of neighbouring unescaped quotes is tried, so a
+#: broken line is searched too, in linear time.
+_STRING_AT_QUOTE = r'(?<!\\)"(?=([^"\\]*+(?:\\.[^"\\]*+)*+)")'
+_PY_STRING_AT_QUOTE = re.compile(r'(?<!\\)"(?=([^"\\]*(?:\\.[^"\\]*)*)")')
 _SALT = re.compile(r"[0-9a-f]{64}")
 _GOES, _USER, _ANON, _PREV = "_forget_goes", "_forget_user", "_forget_anon", "_forget_prev"
 

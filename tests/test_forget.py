@@ -241,6 +241,8 @@ QUARANTINE = [  # raw line, holds a forgotten id ("bob", "a/b", "é", "123") as 
     ('{"userId": bob}', False),                        # not a JSON string
     ('{"userId": 123}', False),                        # a number is not a JSON string
     ('{"x":"q\\"bob\\""}', False),                     # bob inside another string
+    ('{"x":"q\\"bob"}', False),
+    ('{"x":"q\\\\","y":"bob"}', True),                 # an escaped backslash ends a string
     ('{"x":"\\ud800"}', False),
     ('', False),
 ]
