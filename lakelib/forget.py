@@ -362,39 +362,47 @@ def linked_ids(events: DataFrame, forgotten: Forgotten, max_rounds: int = 20,
     raise ErasureError(f"linked ids still grow after {max_rounds} rounds; nothing was erased")
 
 
-def goes_rule(user: Column, anonymous: Column, previous: Column) -> Column:
-    """Whether an event goes, from whether its userId, anonymousId and previousId are forgotten (never null).
+def goes_rule(user: Column, anonymous: Column, previous: Column, alias: Column) -> Column:
+    """Whether an event goes, from whether its ids are forgotten and whether it is an alias (booleans, not null).
 
-    Its userId is forgotten; or its anonymousId is, and its userId is null or forgotten; or it is an alias whose
-    previousId is forgotten. Another user's event on a forgotten anonymousId (a shared device) stays.
+    Its userId is forgotten; or its anonymousId is and its userId is null; or it is an alias whose previousId is.
     """
-    is_alias = F.coalesce(F.col("type") == "alias", F.lit(False))
-    return user | (anonymous & F.col("userid").isNull()) | (is_alias & previous)
+    return user | (anonymous & F.col("userid").isNull()) | (alias & previous)
 
 
-def goes(forgotten: Forgotten) -> Column:
-    """:func:`goes_rule` as one column over ``type, userid, anonymousid, previousid`` (``isin``: for small sets)."""
+def is_alias(columns: Collection[str]) -> Column:
+    """Whether a row is an alias: its ``type``; in a typed table (no ``type``), whether the table has
+    ``previousid`` (only ``aliases`` has it)."""
+    if "type" in columns:
+        return F.coalesce(F.col("type") == "alias", F.lit(False))
+    return F.lit("previousid" in columns)
+
+
+def goes(forgotten: Forgotten, columns: Collection[str] = ("type", "userid", "anonymousid", "previousid")) -> Column:
+    """:func:`goes_rule` as one column over a table with ``columns`` (``isin`` of hashes: for small sets)."""
     hashes = sorted(forgotten.hashes)
 
     def member(column: str) -> Column:
-        return F.coalesce(id_hash(forgotten.salt, column).isin(hashes), F.lit(False)) if hashes else F.lit(False)
+        if not hashes or column not in columns:
+            return F.lit(False)
+        return F.coalesce(id_hash(forgotten.salt, column).isin(hashes), F.lit(False))
 
-    return goes_rule(member("userid"), member("anonymousid"), member("previousid"))
+    return goes_rule(member("userid"), member("anonymousid"), member("previousid"), is_alias(columns))
 
 
 def mark_goes(events: DataFrame, forgotten: Forgotten | None, column: str = "goes",
               isin_limit: int = ISIN_LIMIT) -> DataFrame:
-    """``events`` with a boolean ``column``: the event goes (:func:`goes_rule`). No shuffle: a hash set in the plan,
-    or broadcast joins on the hashes when there are more than ``isin_limit``.
+    """``events`` (or a typed table) with a boolean ``column``: the row goes (:func:`goes_rule`). No shuffle: a hash
+    set in the plan, or broadcast joins on the hashes when there are more than ``isin_limit``.
     """
     if forgotten is None or not forgotten.hashes:
         return events.withColumn(column, F.lit(False))
     if len(forgotten.hashes) <= isin_limit:
-        return events.withColumn(column, goes(forgotten))
-    ids = {_USER: "userid", _ANON: "anonymousid", _PREV: "previousid"}
-    flagged = _with_flags(events, forgotten.hashes, {k: id_hash(forgotten.salt, v) for k, v in ids.items()}, isin_limit)
-    rule = goes_rule(F.col(_USER), F.col(_ANON), F.col(_PREV))
-    return flagged.withColumn(column, rule).drop(*ids)
+        return events.withColumn(column, goes(forgotten, events.columns))
+    ids = {f: c for f, c in ((_USER, "userid"), (_ANON, "anonymousid"), (_PREV, "previousid")) if c in events.columns}
+    flagged = _with_flags(events, forgotten.hashes, {f: id_hash(forgotten.salt, c) for f, c in ids.items()}, isin_limit)
+    user, anonymous, previous = (F.col(f) if f in ids else F.lit(False) for f in (_USER, _ANON, _PREV))
+    return flagged.withColumn(column, goes_rule(user, anonymous, previous, is_alias(events.columns))).drop(*ids)
 
 
 def events_to_remove(events: DataFrame, forgotten: Forgotten) -> DataFrame:

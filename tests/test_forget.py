@@ -211,6 +211,21 @@ def test_an_event_goes_by_the_rule_and_a_shared_device_stays(spark):
     assert mark_goes(events, None).where("goes").count() == 0
 
 
+def test_the_rule_on_typed_tables_without_type_only_aliases_have_previousid(spark):
+    forgotten = linked_ids(spark.createDataFrame(EVENTS, EVENT_SCHEMA), _forgotten_given())
+    rows = [(m, u, a, p) for m, t, u, a, p in EVENTS if t in ("alias", "track")]
+    aliases = spark.createDataFrame([r for r in rows if r[3] is not None], "messageid string, userid string, "
+                                    "anonymousid string, previousid string")
+    tracks = spark.createDataFrame([r[:3] for r in rows if r[3] is None], "messageid string, userid string, "
+                                   "anonymousid string")
+
+    for isin_limit in (10_000, 0):
+        for table in (aliases, tracks):
+            marked = mark_goes(table, forgotten, isin_limit=isin_limit).collect()
+            assert {r.messageid for r in marked if r.goes} == {r.messageid for r in marked} & GOES
+    assert {r.messageid for r in aliases.collect()} == {"m4", "m9"}
+
+
 def test_the_rule_reads_parsed_events_ids_in_either_field_and_numeric_ids(spark):
     lines = [
         {"userId": 42, "anonymousId": "z"},                   # numeric userId, as its digits
