@@ -196,10 +196,6 @@ class Forgotten:
         """The hashes of ``ids``."""
         return cls(salt, frozenset(hash_id(salt, i) for i in ids))
 
-    def with_hashes(self, hashes: Iterable[str]) -> Forgotten:
-        """These hashes and ``hashes``."""
-        return Forgotten(self.salt, self.hashes | frozenset(hashes))
-
     def holds(self, value: str | None) -> bool:
         """Whether the id ``value`` is forgotten."""
         if value is None or not _is_unicode(value):
@@ -302,7 +298,7 @@ def write_whole(storage: Storage, uri: str, data: bytes) -> None:
     """Write a file so that readers see the old content or the new one, never a missing or partial file.
 
     S3: one PUT (the object appears whole when the upload completes). A local file: a hidden file beside it, then
-    ``os.replace`` over it (Hadoop's local rename is not atomic, and it leaves ``.crc`` files).
+    ``os.replace`` over it (Hadoop's local file system would leave a ``.crc`` file beside it).
     """
     if S3_URI.match(uri):
         storage.write_bytes(uri, data)
@@ -367,7 +363,8 @@ def goes_rule(user: Column, anonymous: Column, previous: Column, alias: Column) 
 
     Its userId is forgotten; or its anonymousId is and its userId is null; or it is an alias whose previousId is.
     """
-    return user | (anonymous & F.col("userid").isNull()) | (alias & previous)
+    anonymous_counts = F.when(F.col("userid").isNull(), anonymous).otherwise(F.lit(False))  # lazy: no hash when set
+    return user | anonymous_counts | F.when(alias, previous).otherwise(F.lit(False))
 
 
 def is_alias(columns: Collection[str]) -> Column:
