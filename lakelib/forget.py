@@ -96,15 +96,13 @@ def read_ids(uri: str, s3_client: Any = None) -> ForgetRequest:
 
 
 def parse_ids(text: str, uri: str) -> ForgetRequest:
-    """The ids of an ids file: JSON lines, each an object with ``userId`` and/or ``anonymousId``.
-
-    An id is a string, or an integer taken as its digits (as ``events`` holds it); blank lines are skipped, other
-    keys ignored. Errors name the line, never its content.
+    """The ids of an ids file: JSON lines, each an object with ``userId`` and/or ``anonymousId`` (a string, or an
+    integer as its digits, as ``events`` holds it); blank lines skipped. Errors name the line, never its content.
 
     Raises
     ------
     IdsFileError
-        A line that is not such an object, or whose id is blank, not text or not valid Unicode.
+        A malformed line: not such an object, or an id blank, not text or not valid Unicode.
     UsageError
         No id at all.
     """
@@ -359,10 +357,8 @@ def linked_ids(events: DataFrame, forgotten: Forgotten, max_rounds: int = 20,
 
 
 def goes_rule(user: Column, anonymous: Column, previous: Column, alias: Column) -> Column:
-    """Whether an event goes, from whether its ids are forgotten and whether it is an alias (booleans, not null).
-
-    Its userId is forgotten; or its anonymousId is and its userId is null; or it is an alias whose previousId is.
-    """
+    """Whether an event goes, from whether its ids are forgotten and it is an alias (booleans): its userId is
+    forgotten; or its anonymousId is and its userId is null; or it is an alias whose previousId is."""
     anonymous_counts = F.when(F.col("userid").isNull(), anonymous).otherwise(F.lit(False))  # lazy: no hash when set
     return user | anonymous_counts | F.when(alias, previous).otherwise(F.lit(False))
 
@@ -501,18 +497,13 @@ def drop_lines(data: bytes, goes_: Callable[[bytes], bool]) -> tuple[bytes, int]
 
 
 def rewrite_raw_file(storage: Storage, uri: str, forgotten: Forgotten) -> int:
-    """Rewrite one gzip raw file without the lines that go (:func:`line_goes`): same name, every other line byte
-    for byte, swapped in whole (:func:`write_whole`). A file without such a line is not written.
-
-    Returns
-    -------
-    int
-        Lines removed.
+    """Rewrite one gzip raw file without the lines that go (:func:`line_goes`), every other line byte for byte,
+    swapped in whole (:func:`write_whole`); a file without such a line is left alone. Returns the lines removed.
 
     Raises
     ------
     InputError
-        The file is not a sound gzip file; it is left as it is.
+        Not a sound gzip file (left as it is).
     """
     try:
         content = gunzip(storage.read_bytes(uri))
