@@ -189,7 +189,23 @@ def read_config_text(path: str, s3_client: Any = None) -> str:
     ConfigError
         The file cannot be read.
     """
-    match = _SCHEME.match(path)
+    try:
+        body = read_uri_bytes(path, s3_client)
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read it ({exc})") from None
+    return _utf8(path, body)
+
+
+def read_uri_bytes(uri: str, s3_client: Any = None) -> bytes:
+    """The bytes of a small file named before Spark starts: a local path, ``file://``, or ``s3://``/``s3a://``
+    (read with boto3, as on an EMR node).
+
+    Raises
+    ------
+    OSError
+        The file cannot be read; the message says why.
+    """
+    match = _SCHEME.match(uri)
     if match and match.group(1).lower() in ("s3", "s3a"):
         bucket, _, key = match.group(2).partition("/")
         try:
@@ -197,17 +213,15 @@ def read_config_text(path: str, s3_client: Any = None) -> str:
                 import boto3
 
                 s3_client = boto3.client("s3")
-            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return bytes(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
         except Exception as exc:  # noqa: BLE001 - any failure to fetch is one line for the user
-            raise ConfigError(f"config {path}: cannot read it ({exc})") from None
-        return _utf8(path, body)
+            raise OSError(str(exc)) from None
     if match and match.group(1).lower() == "file":
-        path = match.group(2)
+        uri = match.group(2)
     try:
-        body = Path(path).read_bytes()
+        return Path(uri).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"config {path}: cannot read it ({exc.strerror or exc})") from None
-    return _utf8(path, body)
+        raise OSError(exc.strerror or str(exc)) from None
 
 
 def _utf8(path: str, body: bytes) -> str:

@@ -31,6 +31,14 @@ class InputError(LakelibError):
     """The raw input cannot be used: no data for the requested day, a truncated or corrupt gzip file."""
 
 
+class IdsFileError(InputError):
+    """A line of ``forget_users``' ids file is not what it must be; the message names its line, never its content."""
+
+
+class ErasureError(LakelibError):
+    """Erasure cannot go on safely: the store of forgotten ids is inconsistent, or linking ids does not settle."""
+
+
 class CatalogError(LakelibError):
     """The metastore (Spark's or AWS Glue) refused or failed an operation."""
 

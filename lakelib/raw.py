@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: What ends a line in a raw file, as for Hadoop's line reader (and so ``spark.read.text``): LF, CRLF or CR.
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+#: The same, captured: :func:`lines_with_ends` keeps each line's end.
+_LINE_ENDING = re.compile(b"(" + _LINE_END.pattern + b")")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -164,6 +166,20 @@ def split_lines(data: bytes) -> list[bytes]:
     if lines and lines[-1] == b"":
         lines.pop()
     return lines
+
+
+def lines_with_ends(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Each line of a file's content with the bytes that end it, split as :func:`split_lines` splits (the last
+    line's end may be ``b""``), so that ``b"".join(line + end ...)`` is ``data`` again.
+
+    >>> lines_with_ends(b"a\\r\\nb\\rc")
+    [(b'a', b'\\r\\n'), (b'b', b'\\r'), (b'c', b'')]
+    """
+    pieces = _LINE_ENDING.split(data)
+    pairs = list(zip(pieces[0::2], pieces[1::2] + [b""]))
+    if pairs and pairs[-1] == (b"", b""):
+        pairs.pop()
+    return pairs
 
 
 def _files_by_day_folder(files: Sequence[FileInfo], source: str) -> dict[str, list[FileInfo]]:

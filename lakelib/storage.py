@@ -123,6 +123,24 @@ class Storage:
         finally:
             stream.close()
 
+    def read_bytes(self, uri: str) -> bytes:
+        """The whole content of a file, byte for byte."""
+        path = self._path(uri)
+        stream = self._fs(path).open(path)
+        try:
+            return bytes(stream.readAllBytes())
+        finally:
+            stream.close()
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Write ``data`` to a file, replacing it (on S3 the object appears whole when the stream closes)."""
+        path = self._path(uri)
+        stream = self._fs(path).create(path, True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+
 
 def _info(status) -> FileInfo:
     path = status.getPath()
