@@ -39,6 +39,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit from a checkout
 
 from lakelib.config import Config
 from lakelib.errors import UsageError
+from lakelib.forget import Forgotten, load_forgotten, mark_goes
 from lakelib.paths import join
 from lakelib.publish import Staged
 from lakelib.report import RunReport
@@ -218,6 +219,21 @@ def stage_older(tables: Tables, table: TypedTable, skip: Sequence[Key]) -> tuple
     return tables.stage(t, union, expected, drop=gone, one_file_per_partition=True), expected
 
 
+def drop_erased(events: DataFrame, forgotten: Forgotten | None) -> tuple[DataFrame, dict[Key, int] | None]:
+    """``events`` without erased people's events (:func:`lakelib.forget.mark_goes`), and how many went per partition
+    (``None`` when no one was ever erased)."""
+    from pyspark.sql import functions as F
+
+    if forgotten is None:
+        return events, None
+    marked = mark_goes(events, forgotten, "_erased")
+    gone = {(r["sourceid"], r["dt"]): int(r["count"])
+            for r in marked.where(F.col("_erased")).groupBy("sourceid", "dt").count().collect()}
+    if gone:
+        log.info("%d event(s) of erased people suppressed", sum(gone.values()))
+    return marked.where(~F.col("_erased")).drop("_erased"), gone
+
+
 def stale_partitions(tables: Tables, registry: Registry, written: Mapping[str, Sequence[Key]],
                      sources: Sequence[str] | None, days: Sequence[Any]) -> dict[str, list[Key]]:
     """Per table, the partitions of the requested source-days it holds but this run does not write."""
@@ -253,7 +269,8 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
     if not parts:
         report.totals = {"partitions": 0, "events": 0, "tables_written": 0, "rows_written": 0}
         return "nothing_to_do"
-    events = tables.read(EVENTS, parts, INPUT_COLUMNS)
+    events, suppressed = drop_erased(tables.read(EVENTS, parts, INPUT_COLUMNS),
+                                     load_forgotten(tables.storage, config.lake.tables))
     scratch = tables.scratch(JOB)
     try:
         staged_rows = stage_rows(spark, events, scratch)
@@ -298,6 +315,9 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
             by_type[r["type"]] = by_type.get(r["type"], 0) + int(r["n"])
         written = {key: {name: v.rows[key] for name, v in staged.items() if key in v.rows} for key in expected}
         summary = reconcile(expected, written, events_by_type)
+        if suppressed is not None:
+            for p in summary:
+                p["suppressed"] = suppressed.get((p["sourceid"], p["dt"]), 0)
         report.partitions = summary
         older_written = {key: {name: v.rows[key] for name, v in older.items() if key in v.rows}
                          for key in rewritten_rows}
@@ -323,6 +343,8 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
         "new_tables": len(plan.new_tables), "columns_added": len(plan.added), "widenings": len(plan.widened),
         "partitions_rewritten": sum(len(v.locations) for v in older.values()),
     }
+    if suppressed is not None:
+        report.totals["suppressed"] = sum(suppressed.values())
     for p in summary:
         log.info("  %s %s: %d events -> %d typed table(s), reconciled", p["sourceid"], p["dt"], p["events"],
                  len(p["tables"]))

@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
+from lakelib.forget import Forgotten, holds_id_string, load_forgotten, mark_goes
 from lakelib.parse import TOO_DEEP, judge_lines, losing_copies, parse_valid, too_deep
 from lakelib.publish import Staged
 from lakelib.raw import NOT_GZIP_SIGN, RawDay, find_corrupt_gzip, find_raw_days, read_raw_lines
@@ -96,7 +97,8 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     plan = plan_file_counts(raw_days, config.write.target_file_mb)
     lines = read_raw_lines(spark, raw_days, plan)
     window = config.dedup.window_days
-    counts, dropped, quarantine = judge_pass(spark, lines, raw_days, config, tables)
+    forgotten = load_forgotten(tables.storage, config.lake.tables)  # people erased: their events never come back
+    counts, dropped, quarantine = judge_pass(spark, lines, raw_days, config, tables, forgotten)
 
     keys = [d.key for d in raw_days]
     expected = {k: _expected_rows(counts[k]) for k in keys if k in counts and _expected_rows(counts[k])}
@@ -106,9 +108,10 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     finally:
         dropped.unpersist()
 
-    report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), events, window > 1)
-                         for d in raw_days]
-    counters = CONVERSION_COUNTERS + (("duplicates_earlier_days",) if window > 1 else ())
+    report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), events, window > 1,
+                                         forgotten is not None) for d in raw_days]
+    counters = CONVERSION_COUNTERS + (("duplicates_earlier_days",) if window > 1 else ()) + (
+        ("suppressed",) if forgotten is not None else ())
     report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason",))
     report.extra["dedup_window_days"] = window
     tables.publish(events, quarantine, report=report)
@@ -117,19 +120,21 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
 
 
 def judge_pass(
-    spark: SparkSession, lines: DataFrame, raw_days: Sequence[RawDay], config: Config, tables: Tables
+    spark: SparkSession, lines: DataFrame, raw_days: Sequence[RawDay], config: Config, tables: Tables,
+    forgotten: Forgotten | None = None,
 ) -> tuple[dict[tuple[str, str], dict], DataFrame, Staged]:
     """Judge every line on a narrow parse: counts per partition, the quarantine, and the lines to drop.
 
     Returns
     -------
     tuple
-        :func:`per_partition_counts` (with ``duplicates`` and ``duplicates_earlier_days`` filled in), the ``pos`` of
-        every line the write pass drops (:func:`find_losers`' rows and the rejected lines), persisted (the caller
-        unpersists them after the write pass), and the quarantine's new version, staged.
+        :func:`per_partition_counts` (with ``duplicates``, ``duplicates_earlier_days`` and ``suppressed`` filled
+        in), the ``pos`` of every line the write pass drops (:func:`find_losers`' rows, the kept copies of erased
+        people's messages and the rejected lines), persisted (the caller unpersists them after the write pass), and
+        the quarantine's new version, staged.
     """
     window = config.dedup.window_days
-    judged = narrow_judge(lines).persist(StorageLevel.MEMORY_AND_DISK)
+    judged = narrow_judge(lines, ids=forgotten is not None).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = per_partition_counts(count_lines(spark, judged, raw_days))
         total = {k: sum(c[k] for c in counts.values()) for k in ("lines_read", "valid", "quarantined")}
@@ -148,14 +153,25 @@ def judge_pass(
             "sourceid", "dt", "pos", F.lit("quarantined").alias("kind")
         )
         losers = find_losers(judged, earlier).select("sourceid", "dt", "pos", "kind")
-        dropped = losers.unionByName(rejected).persist(StorageLevel.MEMORY_AND_DISK)
+        dropped = losers.unionByName(rejected)
+        if forgotten is not None:
+            dropped = dropped.unionByName(find_suppressed(judged, losers, forgotten))
+        dropped = dropped.persist(StorageLevel.MEMORY_AND_DISK)
         for (key, kind), n in count_by_partition(dropped, "kind").items():
             if kind != "quarantined":  # counted by count_lines already
                 counts[key][kind] = n
+        rejects = judged.where(F.col("reason").isNotNull())
+        if forgotten is not None and total["quarantined"]:
+            held = holds_id_string(F.col("raw"), forgotten)
+            for (key, reason), n in count_by_partition(rejects.where(held), "reason").items():
+                counts[key]["quarantined"] -= n  # a rejected line of an erased person is not kept either
+                counts[key]["by_reason"][reason] -= n
+                counts[key]["suppressed"] += n
+            rejects = rejects.where(~held)
         quarantined = {d.key: counts[d.key]["quarantined"] for d in raw_days
                        if counts.get(d.key, {}).get("quarantined")}
         log.info("quarantine: %d partition(s) with rejected lines", len(quarantined))
-        quarantine = tables.stage(tables.quarantine(QUARANTINE), quarantine_rows(judged, tables.run_id), quarantined,
+        quarantine = tables.stage(tables.quarantine(QUARANTINE), quarantine_rows(rejects, tables.run_id), quarantined,
                                   drop=[d.key for d in raw_days if d.key not in quarantined],
                                   one_file_per_partition=True)
     finally:
@@ -163,10 +179,12 @@ def judge_pass(
     return counts, dropped, quarantine
 
 
-def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: bool = False) -> dict:
+def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: bool = False,
+                    with_suppressed: bool = False) -> dict:
     """One partition of the run report, from the judge pass's counts and the verified new version of ``events``.
 
-    ``duplicates_earlier_days`` is in the entry when ``with_earlier`` (a dedup window over one day).
+    ``duplicates_earlier_days`` is in the entry when ``with_earlier`` (a dedup window over one day), ``suppressed``
+    when ``with_suppressed`` (someone was erased from the lake).
     """
     key = day.key
     entry = {
@@ -183,19 +201,22 @@ def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: boo
     }
     if with_earlier:
         entry["duplicates_earlier_days"] = counts["duplicates_earlier_days"]
+    if with_suppressed:
+        entry["suppressed"] = counts["suppressed"]
     return entry
 
 
 def _expected_rows(counts: dict) -> int:
-    return counts["valid"] - counts["duplicates"] - counts["duplicates_earlier_days"]
+    return counts["valid"] - counts["duplicates"] - counts["duplicates_earlier_days"] - counts["suppressed"]
 
 
-def narrow_judge(lines: DataFrame) -> DataFrame:
-    """The judge pass's rows: what the counts, the quarantine and the dedup need, and no event column.
+def narrow_judge(lines: DataFrame, ids: bool = False) -> DataFrame:
+    """The judge pass's rows: what the counts, the quarantine and the dedup need (with ``ids``, what suppression
+    needs too: ``type``, ``userid``, ``anonymousid``, ``previousid``), and no other event column.
 
     ``file`` (a long path) is kept for rejected lines only; the dedup orders files by ``file_idx``.
     """
-    judged = lines.transform(lambda df: judge_lines(df, keep=("file_idx",)))
+    judged = lines.transform(lambda df: judge_lines(df, keep=("file_idx",), ids=ids))
     return judged.withColumn("file", F.when(F.col("reason").isNotNull(), F.col("file")))
 
 
@@ -248,6 +269,15 @@ def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFram
         valid = marked.where(F.col("_earlier").isNull()).select(*columns)
     losers = losing_copies(valid, file_order="file_idx").select(*out, F.lit("duplicates").alias("kind"))
     return losers if dropped_earlier is None else losers.unionByName(dropped_earlier)
+
+
+def find_suppressed(judged: DataFrame, losers: DataFrame, forgotten: Forgotten) -> DataFrame:
+    """The kept copies of erased people's messages (``sourceid, dt, pos, kind``, kind ``suppressed``): valid lines
+    that are not a losing copy and that go by erasure's rule (:func:`lakelib.forget.mark_goes`, on salted hashes)."""
+    kept = judged.where(F.col("reason").isNull()).join(losers.select("pos"), "pos", "left_anti")
+    gone = mark_goes(kept.select("sourceid", "dt", "pos", "type", "userid", "anonymousid", "previousid"), forgotten,
+                     "_goes")
+    return gone.where(F.col("_goes")).select("sourceid", "dt", "pos", F.lit("suppressed").alias("kind"))
 
 
 def earlier_partitions(tables: Tables, raw_days: Sequence[RawDay], window: int) -> list[Partition]:
@@ -312,7 +342,7 @@ def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
 
 def _empty_counts() -> dict:
     return {
-        "lines_read": 0, "valid": 0, "duplicates": 0, "duplicates_earlier_days": 0, "quarantined": 0,
+        "lines_read": 0, "valid": 0, "duplicates": 0, "duplicates_earlier_days": 0, "suppressed": 0, "quarantined": 0,
         "by_reason": {reason: 0 for reason in REJECT_REASONS},
     }
 
@@ -354,12 +384,11 @@ def stage_events(tables: Tables, lines: DataFrame, dropped: DataFrame, expected:
     return staged
 
 
-def quarantine_rows(judged: DataFrame, run_id: str) -> DataFrame:
+def quarantine_rows(rejected: DataFrame, run_id: str) -> DataFrame:
     """The rejected lines as quarantine rows: reason, raw, file, run_id, and where they apply ``raw_base64`` (the
     bytes of a line that is not UTF-8) and ``detail`` (why a line is invalid JSON, when the reason alone would
     mislead), with ``sourceid`` and ``dt``.
     """
-    rejected = judged.where(F.col("reason").isNotNull())
     detail = F.when((F.col("reason") == "invalid_json") & too_deep(F.col("raw")), F.lit(TOO_DEEP))
     return rejected.select(
         "reason", "raw", "file", F.lit(run_id).alias("run_id"), "raw_base64", detail.alias("detail"), "sourceid", "dt"
@@ -381,6 +410,8 @@ def print_summary(report: RunReport) -> None:
             f"  {p['sourceid']:<20} {p['dt']:<10} {p['lines_read']:>9,} {p['rows_written']:>9,} "
             f"{p['duplicates_dropped']:>7,} {p['quarantined']:>7,} {p['files_written']:>5} {_mb(p['bytes_written']):>9}"
         )
+    if t.get("suppressed"):
+        print(f"  {t['suppressed']:,} message(s) of erased people suppressed (not written)")
     reasons = {k: v for k, v in t.get("quarantined_by_reason", {}).items() if v}
     if reasons:
         print("  quarantined by reason: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))

@@ -22,161 +22,26 @@ import argparse
 import logging
 import os
 import sys
-from datetime import date, timedelta
-from functools import reduce
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any, Sequence
 
 if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lakelib.config import Config
+from lakelib.counts import publish_daily, publish_yearly, window_days
 from lakelib.errors import UsageError
-from lakelib.paths import window_start
 from lakelib.report import RunReport
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
-from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY, MESSAGE_TYPE_COUNTS_YEARLY
+from lakelib.schema import EVENTS, MESSAGE_TYPE_COUNTS_DAILY
 from lakelib.tables import Partition
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
-
     from lakelib.tables import Tables
 
 JOB = "message_type_counts"
-WINDOW_DAYS = 365
 
 log = logging.getLogger(JOB if __name__ == "__main__" else __name__)
-
-
-# --- pure transforms -------------------------------------------------------------------------------------------
-
-
-def count_by_type(events: DataFrame) -> DataFrame:
-    """Distinct messageIds by source, received day and type.
-
-    Parameters
-    ----------
-    events
-        At least ``sourceid``, ``dt``, ``type``, ``messageid``.
-
-    Returns
-    -------
-    DataFrame
-        ``sourceid``, ``dt``, ``type``, ``message_count`` (bigint); a type with no message that day has no row.
-    """
-    from pyspark.sql import functions as F
-
-    return events.groupBy("sourceid", "dt", "type").agg(
-        F.countDistinct("messageid").cast("bigint").alias("message_count")
-    )
-
-
-def in_window(end: date, days: int = WINDOW_DAYS, column: str = "dt") -> Callable[[DataFrame], DataFrame]:
-    """A ``df.transform`` step keeping the rows whose ``column`` (``YYYY-MM-DD``) is one of the ``days`` UTC
-    days ending with ``end`` inclusive.
-
-    ``daily.transform(in_window(date(2020, 12, 31)))`` keeps 2020-01-02 .. 2020-12-31 (2020 has 366 days).
-    """
-    from pyspark.sql import functions as F
-
-    first, last = window_start(end, days).isoformat(), end.isoformat()
-
-    def step(df: DataFrame) -> DataFrame:
-        return df.where(F.col(column).between(F.lit(first), F.lit(last)))
-
-    return step
-
-
-def window_days(ends: Sequence[date], days: int = WINDOW_DAYS) -> list[date]:
-    """Every day some window ending with one of ``ends`` covers, in order.
-
-    >>> [d.isoformat() for d in window_days([date(2021, 3, 1), date(2021, 3, 2)], days=2)]
-    ['2021-02-28', '2021-03-01', '2021-03-02']
-    """
-    if not ends:
-        return []
-    first, last = window_start(min(ends), days), max(ends)
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def sum_daily(daily: DataFrame, ends: Sequence[date], days: int = WINDOW_DAYS) -> DataFrame:
-    """Yearly (rolling-window) counts from daily counts: for each end day, the sum over its ``days``-day window.
-
-    Parameters
-    ----------
-    daily
-        ``sourceid``, ``dt``, ``type``, ``message_count``.
-    ends
-        The last day of each window (``end_dt``); one aggregation per end day (cache ``daily`` for several).
-    days
-        Window length, 365 by default.
-
-    Returns
-    -------
-    DataFrame
-        ``sourceid``, ``end_dt``, ``type``, ``message_count`` (bigint); a source with no data in a window has
-        no row for that ``end_dt``, a type with no message in it has no row either.
-    """
-    from pyspark.sql import functions as F
-
-    sums = [
-        daily.transform(in_window(end, days))
-        .groupBy("sourceid", "type")
-        .agg(F.sum("message_count").cast("bigint").alias("message_count"))
-        .select("sourceid", F.lit(end.isoformat()).alias("end_dt"), "type", "message_count")
-        for end in sorted(set(ends))
-    ]
-    if not sums:
-        raise ValueError("sum_daily needs at least one end day")
-    return reduce(lambda a, b: a.unionByName(b), sums)
-
-
-def partition_summary(counts: DataFrame, keys: Sequence[str]) -> list[dict[str, Any]]:
-    """Per output partition: its key values, ``rows`` (types) and ``message_count`` (their sum), sorted."""
-    from pyspark.sql import functions as F
-
-    rows = (
-        counts.groupBy(*keys)
-        .agg(F.count(F.lit(1)).alias("rows"), F.sum("message_count").alias("message_count"))
-        .collect()
-    )
-    out = [{**{k: row[k] for k in keys}, "rows": int(row["rows"]), "message_count": int(row["message_count"])}
-           for row in rows]
-    return sorted(out, key=lambda p: tuple(p[k] for k in keys))
-
-
-# --- I/O steps -------------------------------------------------------------------------------------------------
-
-
-def compute_daily(
-    tables: Tables, report: RunReport, events_partitions: Sequence[Partition], drop: Sequence[Partition] = ()
-) -> list[dict[str, Any]]:
-    """Count the given ``events`` partitions into ``message_type_counts_daily``, published (``drop``: daily
-    partitions whose events are gone, removed).
-
-    Returns the per-partition summary of what was published, with each partition's ``location``.
-    """
-    gone = [tuple(p.values.values()) for p in drop]
-    if not events_partitions and not gone:
-        return []
-    summary: list[dict[str, Any]] = []
-    counts = None
-    if events_partitions:
-        counts = count_by_type(tables.read(EVENTS, events_partitions, ["messageid", "type"])).persist()
-        summary = partition_summary(counts, MESSAGE_TYPE_COUNTS_DAILY.partition_keys)
-    try:
-        expected = {(p["sourceid"], p["dt"]): p["rows"] for p in summary}
-        published = tables.write(MESSAGE_TYPE_COUNTS_DAILY, counts, expected, drop=gone, one_file_per_partition=True,
-                                 report=report)
-    finally:
-        if counts is not None:
-            counts.unpersist()
-    locations = {(p.values["sourceid"], p.values["dt"]): p.version for p in published}
-    for part in summary:
-        part["location"] = locations[(part["sourceid"], part["dt"])]
-    if gone:
-        log.info("daily counts of %d source-day(s) removed: their events are gone", len(gone))
-    return summary
 
 
 def run_day(config: Config, report: RunReport, tables: Tables, sources: Sequence[str], days: Sequence[date]) -> str:
@@ -194,7 +59,7 @@ def run_day(config: Config, report: RunReport, tables: Tables, sources: Sequence
     stale = [p for p in tables.find(MESSAGE_TYPE_COUNTS_DAILY, sources or None, days)
              if (p.values["sourceid"], p.values["dt"]) not in found]
     report.extra["events_partitions_read"] = len(events_parts)
-    summary = compute_daily(tables, report, events_parts, stale)
+    summary = publish_daily(tables, report, events_parts, stale)
     report.partitions = summary
     report.totals = _totals(summary)
     report.extra["daily_removed"] = [dict(p.values) for p in stale]
@@ -213,40 +78,15 @@ def run_year(config: Config, report: RunReport, tables: Tables, sources: Sequenc
     skip = [{"sourceid": p.values["sourceid"], "dt": p.values["dt"]} for p in daily_parts]
     missing = tables.find(EVENTS, wanted, days, skip=skip)
     log.info("daily counts: %d partitions present, %d missing with events to count", len(daily_parts), len(missing))
-    computed = compute_daily(tables, report, missing)
+    computed = publish_daily(tables, report, missing)
     new_parts = [Partition({"sourceid": p["sourceid"], "dt": p["dt"]}, p["location"]) for p in computed]
     daily_parts = sorted(daily_parts + new_parts, key=lambda p: tuple(p.values.values()))
     report.extra["daily_computed"] = [{"sourceid": p["sourceid"], "dt": p["dt"]} for p in computed]
     report.extra["events_partitions_read"] = len(missing)
     report.extra["daily_partitions_read"] = len(daily_parts)
 
-    daily = tables.read(MESSAGE_TYPE_COUNTS_DAILY, daily_parts, ["type", "message_count"])
-    if len(ends) > 1:
-        daily = daily.persist()
-    yearly = sum_daily(daily, ends).persist()
-    try:
-        summary = partition_summary(yearly, MESSAGE_TYPE_COUNTS_YEARLY.partition_keys)
-        days_by_source: dict[str, list[str]] = {}
-        for p in daily_parts:
-            days_by_source.setdefault(p.values["sourceid"], []).append(p.values["dt"])
-        for part in summary:
-            first = window_start(date.fromisoformat(part["end_dt"]), WINDOW_DAYS).isoformat()
-            part["days_with_data"] = sum(first <= d <= part["end_dt"]
-                                         for d in days_by_source.get(part["sourceid"], []))
-        report.partitions = summary
-        # A requested window with no data left in it loses its partition (its counts would be zeros).
-        have = {(p["sourceid"], p["end_dt"]) for p in summary}
-        gone = [tuple(p.values.values()) for p in tables.find(MESSAGE_TYPE_COUNTS_YEARLY, wanted, ends)
-                if tuple(p.values.values()) not in have]
-        expected = {(p["sourceid"], p["end_dt"]): p["rows"] for p in summary}
-        published = tables.write(MESSAGE_TYPE_COUNTS_YEARLY, yearly, expected, drop=gone,
-                                 one_file_per_partition=True, report=report)
-    finally:
-        yearly.unpersist()
-        daily.unpersist()
-    locations = {(p.values["sourceid"], p.values["end_dt"]): p.version for p in published}
+    summary, _ = publish_yearly(tables, report, wanted, ends, daily_parts)
     for part in summary:
-        part["location"] = locations[(part["sourceid"], part["end_dt"])]
         log.info("  %s end_dt=%s: %d types, %d messages over %d days with data", part["sourceid"], part["end_dt"],
                  part["rows"], part["message_count"], part["days_with_data"])
     report.totals = _totals(summary)

@@ -6,7 +6,7 @@ Used by the publish protocol (:mod:`lakelib.publish`) to verify a new version wh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
@@ -40,14 +40,20 @@ def row_hashes(df: DataFrame) -> DataFrame:
     Each column is preceded by its null flag, so a value moved from one column to a null neighbour changes the
     hash (Spark's hashes skip nulls).
     """
+    return df.select(*_hashes(df))
+
+
+def _hashes(df: DataFrame, skip: Sequence[str] = ()) -> list[Column]:
+    """``h64`` and ``h32`` over every column of ``df`` but ``skip`` (see :func:`row_hashes`)."""
     from pyspark.sql import functions as F
 
     parts = []
     for field_ in df.schema.fields:
-        parts += [F.col(f"`{field_.name}`").isNull(), _canonical(field_.name, field_.dataType)]
+        if field_.name not in skip:
+            parts += [F.col(f"`{field_.name}`").isNull(), _canonical(field_.name, field_.dataType)]
     if not parts:
         parts = [F.lit(0)]
-    return df.select(F.xxhash64(*parts).alias("h64"), F.hash(*parts).alias("h32"))
+    return [F.xxhash64(*parts).alias("h64"), F.hash(*parts).alias("h32")]
 
 
 def checksum(df: DataFrame) -> Checksum:
@@ -67,3 +73,17 @@ def checksum(df: DataFrame) -> Checksum:
         .collect()[0]
     )
     return Checksum(int(row["rows"]), str(row["s64"]), str(row["s32"]))
+
+
+def checksums_by(df: DataFrame, keys: Sequence[str]) -> dict[tuple, Checksum]:
+    """:func:`checksum` of each group of rows with the same ``keys`` (over the other columns), in one Spark job."""
+    from pyspark.sql import functions as F
+
+    zero = F.lit(0).cast("decimal(38,0)")
+    grouped = df.select(*keys, *_hashes(df, skip=keys)).groupBy(*keys).agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.coalesce(F.sum(F.col("h64").cast("decimal(38,0)")), zero).alias("s64"),
+        F.coalesce(F.sum(F.col("h32").cast("decimal(38,0)")), zero).alias("s32"),
+    )
+    return {tuple(str(r[k]) for k in keys): Checksum(int(r["rows"]), str(r["s64"]), str(r["s32"]))
+            for r in grouped.collect()}

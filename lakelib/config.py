@@ -62,6 +62,9 @@ SPEC: dict[str, Any] = {
     "dedup": {
         "window_days": (int, 1),
     },
+    "forget": {
+        "retention_hours": ((int, float), 24),
+    },
     "spark": (dict, {}),
 }
 
@@ -125,6 +128,14 @@ class PublishSettings:
 
 
 @dataclass(frozen=True)
+class ForgetSettings:
+    """Erasure (``forget_users``): how long the versions that still hold erased people are kept before they are
+    deleted (``forget.retention_hours``; 0 deletes them at once)."""
+
+    retention_hours: float = 24
+
+
+@dataclass(frozen=True)
 class DedupSettings:
     """How far back json_to_parquet looks for a messageId: this received day and the ``window_days - 1`` before."""
 
@@ -141,6 +152,7 @@ class Config:
     write: WriteSettings = field(default_factory=WriteSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
+    forget: ForgetSettings = field(default_factory=ForgetSettings)
     spark: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
 
@@ -316,6 +328,10 @@ def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | Non
         raise ConfigError(f"write.compression: {write['compression']!r} is not one of {', '.join(COMPRESSIONS)}")
     retention = _retention(values)
 
+    forget_hours = values["forget"]["retention_hours"]
+    if not math.isfinite(forget_hours) or forget_hours < 0:
+        raise ConfigError(f"forget.retention_hours: must be a finite number of hours, 0 or more, not {forget_hours}")
+
     window = values["dedup"]["window_days"]
     if window < 1:
         raise ConfigError(f"dedup.window_days: must be a whole number of days, 1 or more, not {window}")
@@ -332,6 +348,7 @@ def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | Non
         write=WriteSettings(**write),
         publish=PublishSettings(retention_hours=retention),
         dedup=DedupSettings(window_days=window),
+        forget=ForgetSettings(retention_hours=float(forget_hours)),
         spark={str(k): _spark_value(v) for k, v in spark_conf.items()},
         path=path,
     )

@@ -92,6 +92,10 @@ _MESSAGE = T.StructType(
 )
 #: The narrow parse: the judged fields, and ``receivedAt`` for the dedup rule.
 _JUDGED = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS + ("receivedAt",)])
+#: The fields that say who sent a message (what erasure's suppression looks at), and their columns.
+ID_FIELDS = {"type": "type", "userId": "userid", "anonymousId": "anonymousid", "previousId": "previousid"}
+_JUDGED_WITH_IDS = T.StructType(_JUDGED.fields + [T.StructField(f, T.StringType()) for f in ID_FIELDS
+                                                  if f not in JUDGED_FIELDS])
 
 #: The columns :func:`parse_events` adds to the events columns.
 PARSE_COLUMNS = ("sourceid", "dt", "file", "pos", "reason", "raw", "raw_base64")
@@ -147,7 +151,7 @@ def _event_columns(df: DataFrame, msg: Column, valid: Column, keep: Sequence[str
     return df.select(*keep, *columns, _extras(valid).alias("extras"))
 
 
-def judge_lines(lines: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
+def judge_lines(lines: DataFrame, keep: Sequence[str] = (), ids: bool = False) -> DataFrame:
     """The judge of :func:`parse_events` alone, parsing only the judged fields and ``receivedAt`` (a much cheaper
     pass).
 
@@ -157,18 +161,22 @@ def judge_lines(lines: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
         As for :func:`parse_events`.
     keep
         Other columns of ``lines`` to pass through (a file's sort index, say).
+    ids
+        Also parse who sent each message: ``type``, ``userid``, ``anonymousid``, ``previousid`` (as
+        :func:`parse_events` has them).
 
     Returns
     -------
     DataFrame
         ``sourceid, dt, file, pos, reason, raw, raw_base64``, ``messageid`` and ``receivedat`` (both ``None`` for a
-        rejected line, ``receivedat`` as :func:`parse_events` has it), then ``keep``.
+        rejected line, ``receivedat`` as :func:`parse_events` has it), then ``keep``, then the ``ids`` columns.
     """
-    judged = _judge(lines, _JUDGED)
+    judged = _judge(lines, _JUDGED_WITH_IDS if ids else _JUDGED)
     valid = F.col("reason").isNull()
     message_id = F.when(valid, _message_id(F.col("_msg")))
     received = F.when(valid, _column_from(F.col("_msg"), "receivedAt", TIMESTAMP, in_utc(lines)))
-    return judged.select(*PARSE_COLUMNS, message_id.alias("messageid"), received.alias("receivedat"), *keep)
+    who = [F.when(valid, F.col("_msg")[f]).alias(c) for f, c in ID_FIELDS.items()] if ids else []
+    return judged.select(*PARSE_COLUMNS, message_id.alias("messageid"), received.alias("receivedat"), *keep, *who)
 
 
 def _judge(lines: DataFrame, message: T.StructType) -> DataFrame:

@@ -534,7 +534,7 @@ def record_publication(report: RunReport, published: Sequence[Published], table:
     for p in published:
         if p.table == table:
             for entry in report.partitions:
-                if all(str(entry.get(k)) == v for k, v in p.values.items()):
+                if entry.get("table", p.table) == p.table and all(str(entry.get(k)) == v for k, v in p.values.items()):
                     entry["version"], entry["superseded"] = p.version, p.superseded
 
 

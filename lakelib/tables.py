@@ -291,6 +291,31 @@ class Tables:
         """:func:`read_partitions`."""
         return read_partitions(self.spark, table, partitions, columns)
 
+    def find_in(self, target: Target, sources: Iterable[str] | None = None,
+                days: Iterable[date | str] | None = None) -> list[Partition]:
+        """:func:`find_partitions` of any target (the quarantine, say), through its own catalog."""
+        return find_partitions(target.table, target.home, self.storage, target.catalog, sources, days)
+
+    def read_json(self, target: Target, partitions: Sequence[Partition]) -> DataFrame:
+        """Every column of some partitions of a JSON-lines target (the quarantine), the keys as string columns."""
+        from pyspark.sql import types as T
+
+        t = target.table
+        fields = [T.StructField(n, spark_type(c.type), True) for n, c in ((c.name, c) for c in t.columns)]
+        schema = T.StructType(fields + [T.StructField(k, T.StringType(), True) for k in t.partition_keys])
+        if not partitions:
+            return self.spark.createDataFrame([], schema)
+        return self.spark.read.schema(schema).option("basePath", target.root).json(
+            [p.location for p in partitions]).select(*t.all_names)
+
+    def list_state(self, folder: str) -> list[str]:
+        """The names of the state files in a folder under ``<lake.tables>/_lakelib/``."""
+        return [f.name for f in self.storage.data_files(join(self.config.lake.tables, STATE_DIR, folder))]
+
+    def remove_state(self, name: str) -> None:
+        """Delete a state file under ``<lake.tables>/_lakelib/``."""
+        self.storage.delete(join(self.config.lake.tables, STATE_DIR, name))
+
     def stage(self, table: TableRef | Target, df: DataFrame | None, expected: Mapping[Key, int], *,
               drop: Iterable[Key] = (), one_file_per_partition: bool = False,
               checksums: Mapping[Key, Checksum] | None = None) -> Staged:

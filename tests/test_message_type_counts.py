@@ -13,7 +13,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.message_type_counts import count_by_type, in_window, main, sum_daily, window_days
+from jobs.message_type_counts import main
+from lakelib.counts import count_by_type, in_window, sum_daily, window_days
 from lakelib.schema import EVENTS
 
 EVENT_ROWS = T.StructType([T.StructField(n, T.StringType()) for n in ("messageid", "type", "sourceid", "dt")])

@@ -293,7 +293,7 @@ class SparkCatalog(Catalog):
     def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:
         """The registered folder of one partition, or ``None``."""
         key = [str(values[k]) for k in table.partition_keys]
-        for p in self.list_partitions(table, sources=[key[0]], days=[key[1]]):
+        for p in self.list_partitions(table, sources=[key[0]], days=key[1:] or None):
             if [p.values[k] for k in table.partition_keys] == key:
                 return p.location
         return None
