@@ -339,18 +339,13 @@ def sources(spark: SparkSession | None, config: Config, table: TableRef = EVENTS
     Parameters are those of :func:`read_table`; the quarantine is :data:`QUARANTINE`.
     """
     t = as_table(table)
-    if t is QUARANTINE or config.catalog.kind == "none":
-        root = join(config.lake.quarantine, t.name) if t is QUARANTINE else table_dir(config.lake.tables, t.name)
-        if spark is None:
-            from lakelib import local_read
-
-            found = local_read.list_folders(t, root, lambda values: True, levels=1)
-            return sorted({p.values[t.source_key] for p in found})
-        if not root.startswith("file://"):
-            return None  # listing S3 from a Spark session is Hadoop's job: not worth it for a check
-        folder = root[len("file://"):]
-        names = os.listdir(folder) if os.path.isdir(folder) else []
-        return sorted(unescape_value(n.partition("=")[2]) for n in names if n.startswith(f"{t.source_key}="))
+    if t is QUARANTINE:  # a source without a rejected line is still a source of the lake
+        no_spark_needed = spark is not None or config.catalog.kind != "spark"
+        lake_sources = sources(spark, config, EVENTS) if no_spark_needed else None  # no Spark just for a check
+        found = _listed_sources(spark, t, join(config.lake.quarantine, t.name))
+        return None if lake_sources is None or found is None else sorted(set(lake_sources) | set(found))
+    if config.catalog.kind == "none":
+        return _listed_sources(spark, t, table_dir(config.lake.tables, t.name))
     kind = config.catalog.kind
     if kind == "glue":
         from lakelib.catalog import open_catalog
@@ -364,6 +359,20 @@ def sources(spark: SparkSession | None, config: Config, table: TableRef = EVENTS
         rows = session.sql(f"SHOW PARTITIONS {name}").collect()
         return sorted({parse_partition_dir(r[0]).get(t.source_key, "") for r in rows} - {""})
     return None
+
+
+def _listed_sources(spark: SparkSession | None, table: Table, root: str) -> list[str] | None:
+    """The source folders under a table's root folder; ``None`` for S3 with a session (no check then)."""
+    if spark is None:
+        from lakelib import local_read
+
+        found = local_read.list_folders(table, root, lambda values: True, levels=1)
+        return sorted({p.values[table.source_key] for p in found})
+    if not root.startswith("file://"):
+        return None  # listing S3 from a Spark session is Hadoop's job: not worth it for a check
+    folder = root[len("file://"):]
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return sorted(unescape_value(n.partition("=")[2]) for n in names if n.startswith(f"{table.source_key}="))
 
 
 def check_sources(
