@@ -330,3 +330,14 @@ def test_the_html_report_shows_its_tables_and_charts_in_chromium(local_lake, chr
     assert share("#dde6f3") > 0.002, "the tables' header cells"
     assert share(FATES[0][1]) > 0.01, "the rows-written bars"
     assert share(FATES[2][1]) > 0.0005, "the quarantined segments and the by-reason chart"
+
+
+def test_without_pandas_a_read_without_session_names_the_extra(local_lake, monkeypatch, capsys):
+    _, config = local_lake
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(MissingExtraError, match=r"needs pandas: pip install 'lakelib\[notebook\]'"):
+        lake.daily_counts(None, config)
+    assert main(["chart", "counts", "--config", config.path, "--source", "web", "--start", DAYS[0], "--end", DAYS[0],
+                 "--out", "unused.png"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "lake chart: error: reading the lake without Spark needs pandas: pip install 'lakelib[notebook]'"]
