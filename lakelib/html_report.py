@@ -77,12 +77,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def _charts(parts: Sequence[Mapping[str, Any]], totals: Mapping[str, Any]) -> list[str]:
     out = []
-    fates = [(k, c) for k, c in FATES if any(isinstance(p.get(k), (int, float)) for p in parts)]
+    def numeric(key: str) -> bool:
+        return any(isinstance(p.get(key), (int, float)) and not isinstance(p.get(key), bool) for p in parts)
+
+    labels = [" ".join(str(v) for v in p.values() if isinstance(v, str)) for p in parts]
+    fates = [(k, c) for k, c in FATES if numeric(k)]
     if fates:
-        labels = [" ".join(str(v) for k, v in p.items() if not isinstance(v, (int, float, dict, list)))
-                  for p in parts]
         out += ["<h2>Lines read per partition</h2>",
                 bars(labels, [(k, c, [float(p.get(k) or 0) for p in parts]) for k, c in fates])]
+    else:  # another job: its first counter, per partition
+        first = next((k for p in parts for k in p if numeric(k)), None)
+        if first is not None:
+            out += [f"<h2>{_e(first)} per partition</h2>",
+                    bars(labels, [(first, FATES[0][1], [float(p.get(first) or 0) for p in parts])])]
     by_reason = totals.get("quarantined_by_reason")
     reasons = [(r, n) for r, n in by_reason.items() if n] if isinstance(by_reason, Mapping) else []
     if reasons:
