@@ -91,8 +91,8 @@ def quarantine_chart(
         raise UsageError(f"no json_to_parquet report of source {', '.join(missing)} for {days[0]}..{days[-1]} "
                          f"(sources with one: {', '.join(seen) or 'none'})")
     parts = [p for p in parts if wanted is None or p["sourceid"] in wanted]
-    counts = pivot(((p["dt"], r, n) for p in parts for r, n in (p.get("quarantined_by_reason") or {}).items()),
-                   days, REJECT_REASONS)
+    by_reason = ((p["dt"], r, n) for p in parts for r, n in (p.get("quarantined_by_reason") or {}).items() if n)
+    counts = pivot(by_reason, days, REJECT_REASONS)
     which = ", ".join(wanted or ()) or "all sources"
     if not share:
         return stacked(days, counts, title=f"{which}: quarantined lines by reason, {days[0]} to {days[-1]}",
