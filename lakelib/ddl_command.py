@@ -11,13 +11,14 @@ register their tables themselves). ``--projection`` adds Athena partition-projec
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from lakelib.catalog.glue_payloads import projection_parameters
-from lakelib.cli import command
-from lakelib.errors import UsageError
+from lakelib.cli import command, config_of, default_config
 from lakelib.paths import canonical_location, table_dir
-from lakelib.schema import TABLES, Table, create_table_ddl, get_table
+from lakelib.schema import TABLES, Table, create_table_ddl
+from lakelib.typed import resolve_table
 
 #: The location printed when neither ``--location`` nor ``--config`` says where the table is.
 PLACEHOLDER_ROOT = "s3://your-bucket/tables"
@@ -62,34 +63,6 @@ def athena_ddl(table: Table, location: str, database: str = "segment_logs", proj
     return ddl[: -len(_BASE_PROPERTIES)] + f"TBLPROPERTIES (\n{lines}\n)"
 
 
-def resolve_table(name: str, tables_root: str | None) -> Table:
-    """A fixed lake table, or a typed table (``event_tables``) as its registry under ``tables_root`` describes it.
-
-    Raises
-    ------
-    UsageError
-        Neither: the message lists the fixed tables and says where typed tables were looked for.
-    """
-    from lakelib.config import read_config_text
-    from lakelib.errors import ConfigError
-    from lakelib.typed import Registry, registry_uri
-
-    try:
-        return get_table(name)
-    except KeyError as exc:
-        known = str(exc.args[0])
-    if tables_root is None:
-        raise UsageError(f"{known}; a typed table (event_tables) needs --config to find its schema")
-    uri = registry_uri(tables_root)
-    try:
-        registry = Registry.from_json(read_config_text(uri))
-    except ConfigError:
-        raise UsageError(f"{known}; no typed tables either (no {uri}: run event_tables first)") from None
-    if name not in registry.tables:
-        raise UsageError(f"{known}; no typed table {name!r} either in {uri}")
-    return registry.tables[name].table()
-
-
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("table", metavar="TABLE",
                         help=f"one of: {', '.join(TABLES)}, or a typed table of event_tables (needs --config)")
@@ -100,21 +73,23 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", metavar="NAME",
                         help="the Glue database (default: catalog.database from --config, else segment_logs)")
     parser.add_argument("--config", metavar="PATH",
-                        help="a lakelib YAML config to take the location and database from")
+                        help="the lake's config to take the location and database from (default: $LAKELIB_CONFIG, "
+                             "else conf/local.yaml when it exists, else a placeholder location)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
 
 
 @command("ddl", "print the Athena CREATE EXTERNAL TABLE of a lake table", _add_arguments)
 def run(args: argparse.Namespace) -> int:
     """Print the DDL; exit 2 for an unknown table or a wrong config."""
-    database, root = "segment_logs", PLACEHOLDER_ROOT
-    if args.config:
-        from lakelib.config import load_config
-
-        config = load_config(args.config)
-        database, root = config.catalog.database, config.lake.tables
-    table = resolve_table(args.table.lower(), root if args.config else None)
+    database, root, configured = "segment_logs", PLACEHOLDER_ROOT, False
+    if args.config or os.environ.get("LAKELIB_CONFIG") or os.path.isfile(default_config()):
+        config = config_of(args)
+        database, root, configured = config.catalog.database, config.lake.tables, True
+    table = resolve_table(args.table.lower(), root if configured else None)
     location = args.location or table_dir(root, table.name)
-    print(athena_ddl(table, location, args.database or database, projection=args.projection) + ";")
-    if location.startswith("file:"):
+    if location.startswith(PLACEHOLDER_ROOT):
+        sys.stderr.write(f"lake ddl: warning: {location} is a placeholder: give --location or --config\n")
+    elif location.startswith("file:"):
         sys.stderr.write(f"lake ddl: note: {location} is a local folder; Athena reads only s3:// locations\n")
+    print(athena_ddl(table, location, args.database or database, projection=args.projection) + ";")
     return 0

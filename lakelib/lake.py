@@ -2,7 +2,9 @@
 
 Every function takes the session you have (one :func:`lakelib.session.build_session` built, or the ``spark`` of a
 Jupyter, EMR Studio or Glue notebook) and the lake's config, and uses Spark's public API only (``spark.table``,
-``spark.catalog``, ``spark.read``; boto3 for Glue), so it works on any SparkSession::
+``spark.catalog``, ``spark.read``; boto3 for Glue), so it works on any SparkSession. Given ``None`` instead of a
+session, the same function reads through pyarrow and returns a pandas DataFrame, with no JVM (small reads from a
+laptop: counts, runs, a quarantine sample; see :mod:`lakelib.local_read`)::
 
     from lakelib import lake
     from lakelib.config import load_config
@@ -12,6 +14,8 @@ Jupyter, EMR Studio or Glue notebook) and the lake's config, and uses Spark's pu
     lake.daily_counts(spark, config, start="2026-01-01", end="2026-01-03")
     lake.quarantine(spark, config, sources="ios", start="2026-01-01").groupBy("reason").count()
     lake.runs(spark, config, last=10)
+    lake.daily_counts(None, config, sources="ios")          # pandas, no Spark
+    lake.table(spark, config, "order_completed", start="2026-01-01")   # any table, typed ones included
 
 Each reads only the partitions asked for (``sources``, and the inclusive day range ``start``..``end``; ``None``
 means no bound), found where the catalog says they are:
@@ -23,30 +27,45 @@ means no bound), found where the catalog says they are:
 - ``catalog.kind: none`` (and the quarantine, which no catalog holds): the default folders, by a path glob of the
   asked sources and days under the table's root.
 
-An empty selection (``start`` after ``end``, no partition in the range) gives an empty DataFrame with the same
-columns and types as a full one: the asked data columns, then the partition keys as strings.
+An empty selection (no partition in the range) gives an empty DataFrame with the same columns and types as a full
+one: the asked data columns, then the partition keys as strings. A range whose ``start`` is after its ``end``, a
+source the table does not have, an unknown quarantine reason are :class:`~lakelib.errors.UsageError` naming what
+exists. Without a session and with ``catalog.kind: spark`` the partitions' locations are in Spark's metastore:
+the read starts Spark (the active session, else one :func:`~lakelib.session.build_session` builds) and converts
+the result to pandas.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Dict, Iterable, Mapping, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Sequence, Tuple, Union
 
-from lakelib.errors import UsageError
-from lakelib.paths import date_range, escape_value, join, parse_date, table_dir
+from lakelib.errors import MissingExtraError, UsageError
+from lakelib.paths import (
+    date_range,
+    escape_value,
+    join,
+    parse_date,
+    parse_partition_dir,
+    table_dir,
+    unescape_value,
+)
 from lakelib.schema import (
     EVENTS,
     LAKE_RUNS,
     MESSAGE_TYPE_COUNTS_DAILY,
     MESSAGE_TYPE_COUNTS_YEARLY,
-    QUARANTINE,
+    REJECT_REASONS,
     Table,
     spark_type,
 )
+from lakelib.schema import QUARANTINE as QUARANTINE_LINES
 from lakelib.tables import TableRef, as_table, read_partitions
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
     from pyspark.sql import Column as SparkColumn
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
@@ -55,10 +74,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "KeyRange", "QUARANTINE", "as_day", "as_values", "daily_counts", "events", "path_glob", "quarantine",
+    "read_table", "runs", "sources", "table", "yearly_counts",
+]
+
+#: The quarantine of ``json_to_parquet`` (:data:`lakelib.schema.QUARANTINE`) as the read API returns it: its first
+#: fields only (``reason``, ``raw``, ``file``, ``run_id``; any other field a line carries is ignored).
+QUARANTINE = replace(QUARANTINE_LINES, columns=QUARANTINE_LINES.columns[:4])
+
 #: A day range longer than this is globbed as ``dt=*`` (then filtered) rather than spelled out day by day.
 MAX_GLOB_DAYS = 3660
 
 Day = Union[date, str]
+#: What a read returns: a Spark DataFrame when given a session, a pandas DataFrame when given ``None``.
+Frame = Any
 Sources = Union[str, Iterable[str], None]
 
 
@@ -75,19 +105,19 @@ Filters = Dict[str, Union[Tuple[str, ...], KeyRange]]
 
 
 def events(
-    spark: SparkSession,
+    spark: SparkSession | None,
     config: Config,
     sources: Sources = None,
     start: Day | None = None,
     end: Day | None = None,
     columns: Sequence[str] | None = None,
-) -> DataFrame:
+) -> Frame:
     """The ``events`` table: some columns of some sources over a range of received days.
 
     Parameters
     ----------
     spark
-        Any SparkSession.
+        Any SparkSession; ``None`` reads without Spark into pandas (small reads only).
     config
         The lake's config (:func:`lakelib.config.load_config`).
     sources
@@ -100,71 +130,115 @@ def events(
     Returns
     -------
     DataFrame
-        ``columns`` then ``sourceid``, ``dt``.
+        ``columns`` then ``sourceid``, ``dt`` (a pandas DataFrame when ``spark`` is ``None``).
 
     Raises
     ------
     UsageError
-        A day that is not ``YYYY-MM-DD`` or a column the table does not have.
+        A bad day, ``start`` after ``end``, a source or a column the table does not have.
     """
-    return read_table(spark, config, EVENTS, columns, _filters(EVENTS, sources, start, end))
+    return table(spark, config, EVENTS, sources, start, end, columns)
+
+
+def table(
+    spark: SparkSession | None,
+    config: Config,
+    name: TableRef,
+    sources: Sources = None,
+    start: Day | None = None,
+    end: Day | None = None,
+    columns: Sequence[str] | None = None,
+) -> Frame:
+    """Any lake table by name, typed tables of ``event_tables`` included (``tracks``, ``order_completed``...).
+
+    Parameters are those of :func:`events`; ``start``/``end`` bound the table's day key (``dt`` or ``end_dt``).
+
+    Raises
+    ------
+    UsageError
+        As :func:`events`, and a name that is neither a lake table nor a typed table (the message lists both).
+    """
+    from lakelib.typed import resolve_table
+
+    t = name if isinstance(name, Table) else resolve_table(str(name).lower(), config.lake.tables)
+    filters = _filters(t, sources, start, end)
+    check_sources(spark, config, t, filters)
+    return read_table(spark, config, t, columns, filters)
 
 
 def daily_counts(
-    spark: SparkSession, config: Config, sources: Sources = None, start: Day | None = None, end: Day | None = None
-) -> DataFrame:
+    spark: SparkSession | None, config: Config, sources: Sources = None, start: Day | None = None,
+    end: Day | None = None,
+) -> Frame:
     """``message_type_counts_daily``: ``type``, ``message_count``, ``sourceid``, ``dt`` for ``start``..``end``.
 
     Parameters are those of :func:`events`.
     """
-    table = MESSAGE_TYPE_COUNTS_DAILY
-    return read_table(spark, config, table, None, _filters(table, sources, start, end))
+    return table(spark, config, MESSAGE_TYPE_COUNTS_DAILY, sources, start, end)
 
 
 def yearly_counts(
-    spark: SparkSession, config: Config, sources: Sources = None, start: Day | None = None, end: Day | None = None
-) -> DataFrame:
+    spark: SparkSession | None, config: Config, sources: Sources = None, start: Day | None = None,
+    end: Day | None = None,
+) -> Frame:
     """``message_type_counts_yearly``: ``type``, ``message_count``, ``sourceid``, ``end_dt``, for the windows
     ending ``start``..``end`` (each row counts the 365 days ending with its ``end_dt``).
 
     Parameters are those of :func:`events`.
     """
-    table = MESSAGE_TYPE_COUNTS_YEARLY
-    return read_table(spark, config, table, None, _filters(table, sources, start, end))
+    return table(spark, config, MESSAGE_TYPE_COUNTS_YEARLY, sources, start, end)
 
 
 def quarantine(
-    spark: SparkSession,
+    spark: SparkSession | None,
     config: Config,
     sources: Sources = None,
     start: Day | None = None,
     end: Day | None = None,
     reasons: Iterable[str] | None = None,
-) -> DataFrame:
+    limit: int | None = None,
+) -> Frame:
     """The lines ``json_to_parquet`` rejected: ``reason``, ``raw`` (the line as read), ``file``, ``run_id``,
     ``sourceid``, ``dt``.
 
     Read by path (no catalog holds the quarantine) with those fields only, so lines that carry more fields
-    read the same. ``reasons`` keeps only those reasons (see :data:`lakelib.schema.REJECT_REASONS`); the other
-    parameters are those of :func:`events`.
+    read the same. ``reasons`` keeps only those reasons (see :data:`lakelib.schema.REJECT_REASONS`; another is a
+    :class:`UsageError`), ``limit`` at most that many lines (a sample); the other parameters are those of
+    :func:`events`.
     """
+    wanted = as_values(reasons) if reasons is not None else None
+    unknown = [r for r in wanted or () if r not in REJECT_REASONS]
+    if unknown:
+        raise UsageError(f"no quarantine reason {', '.join(unknown)} (reasons: {', '.join(REJECT_REASONS)})")
     filters = _filters(QUARANTINE, sources, start, end)
+    check_sources(spark, config, QUARANTINE, filters)
     root = join(config.lake.quarantine, QUARANTINE.name)
+    if spark is None:
+        from lakelib import local_read
+
+        local_read.require_pandas()
+        parts = local_read.list_folders(QUARANTINE, root, lambda values: keeps(filters, values))
+        pdf = local_read.read_json_lines(QUARANTINE, parts, QUARANTINE.column_names,
+                                         None if wanted is not None else limit)
+        if wanted is not None:
+            pdf = pdf[pdf["reason"].isin(wanted)].reset_index(drop=True)
+            pdf = pdf if limit is None else pdf.head(limit)
+        return pdf
     df = _read_by_path(spark, QUARANTINE, root, QUARANTINE.column_names, filters, "json")
     if reasons is not None:
-        df = df.where(_col("reason").isin(*[str(r) for r in reasons]))
-    return df
+        df = df.where(_col("reason").isin(*(wanted or ())))
+    return df if limit is None else df.limit(limit)
 
 
 def runs(
-    spark: SparkSession, config: Config, jobs: Sources = None, last: int | None = None
-) -> DataFrame:
+    spark: SparkSession | None, config: Config, jobs: Sources = None, last: int | None = None
+) -> Frame:
     """The run history (table ``lake_runs``), most recent first.
 
     Parameters
     ----------
     spark
-        Any SparkSession.
+        Any SparkSession; ``None`` reads without Spark into pandas.
     config
         The lake's config.
     jobs
@@ -181,25 +255,27 @@ def runs(
         raise UsageError(f"last={last}: give a number of runs, 0 or more")
     wanted = as_values(jobs)
     filters: Filters = {} if wanted is None else {"job": wanted}
-    df = read_table(spark, config, LAKE_RUNS, None, filters).orderBy(
-        _col("started_at").desc(), _col("run_id").desc()
-    )
+    df = read_table(spark, config, LAKE_RUNS, None, filters)
+    if spark is None:
+        df = df.sort_values(["started_at", "run_id"], ascending=False, ignore_index=True)
+        return df if last is None else df.head(last)
+    df = df.orderBy(_col("started_at").desc(), _col("run_id").desc())
     return df if last is None else df.limit(last)
 
 
 def read_table(
-    spark: SparkSession,
+    spark: SparkSession | None,
     config: Config,
     table: TableRef,
     columns: Sequence[str] | None = None,
     filters: Mapping[str, Tuple[str, ...] | KeyRange] | None = None,
-) -> DataFrame:
+) -> Frame:
     """Some columns of the partitions of a lake table that ``filters`` selects, wherever they live.
 
     Parameters
     ----------
     spark
-        Any SparkSession.
+        Any SparkSession; ``None`` reads through pyarrow into pandas (:mod:`lakelib.local_read`).
     config
         The lake's config: its catalog says where partitions are (see the module's docstring).
     table
@@ -225,6 +301,8 @@ def read_table(
     if unknown:
         raise UsageError(f"table {t.name} has no column {', '.join(unknown)} (it has {', '.join(t.column_names)})")
     filters = dict(filters or {})
+    if spark is None:
+        return _read_local(config, t, names, filters)
     if _selects_nothing(filters):
         return spark.createDataFrame([], _schema(t, names))
     kind = config.catalog.kind
@@ -242,10 +320,67 @@ def read_table(
         days = _glob_values(filters.get(keys[1])) if len(keys) > 1 else None
         sources = filters.get(keys[0])
         listed = catalog.list_partitions(t, sources if isinstance(sources, tuple) else None, days)  # Glue filters
-        parts = [p for p in listed if _keeps(filters, p.values)]  # an open day range is filtered here
+        parts = [p for p in listed if keeps(filters, p.values)]  # an open day range is filtered here
         log.debug("glue: %d partition(s) of %s selected", len(parts), t.name)
         return read_partitions(spark, t, parts, names)
     return _read_by_path(spark, t, table_dir(config.lake.tables, t.name), names, filters, "parquet")
+
+
+def sources(spark: SparkSession | None, config: Config, table: TableRef = EVENTS) -> list[str] | None:
+    """The source ids (first partition key values) a table has, sorted; ``None`` when that cannot be told
+    cheaply (a Spark read of folders without a catalog).
+
+    Parameters are those of :func:`read_table`; the quarantine is :data:`QUARANTINE`.
+    """
+    t = as_table(table)
+    if t is QUARANTINE:  # a source without a rejected line is still a source of the lake
+        no_spark_needed = spark is not None or config.catalog.kind != "spark"
+        lake_sources = sources(spark, config, EVENTS) if no_spark_needed else None  # no Spark just for a check
+        found = _listed_sources(spark, t, join(config.lake.quarantine, t.name))
+        return None if lake_sources is None or found is None else sorted(set(lake_sources) | set(found))
+    if config.catalog.kind == "none":
+        return _listed_sources(spark, t, table_dir(config.lake.tables, t.name))
+    kind = config.catalog.kind
+    if kind == "glue":
+        from lakelib.catalog import open_catalog
+
+        return sorted({p.values[t.source_key] for p in open_catalog(config).list_partitions(t)})
+    if kind == "spark":
+        session = spark if spark is not None else _spark_for(config)
+        name = f"{config.catalog.database}.{t.name}"
+        if not session.catalog.tableExists(name):
+            return None  # read by path (see read_table): no check
+        rows = session.sql(f"SHOW PARTITIONS {name}").collect()
+        return sorted({parse_partition_dir(r[0]).get(t.source_key, "") for r in rows} - {""})
+    return None
+
+
+def _listed_sources(spark: SparkSession | None, table: Table, root: str) -> list[str] | None:
+    """The source folders under a table's root folder; ``None`` for S3 with a session (no check then)."""
+    if spark is None:
+        from lakelib import local_read
+
+        found = local_read.list_folders(table, root, lambda values: True, levels=1)
+        return sorted({p.values[table.source_key] for p in found})
+    if not root.startswith("file://"):
+        return None  # listing S3 from a Spark session is Hadoop's job: not worth it for a check
+    folder = root[len("file://"):]
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return sorted(unescape_value(n.partition("=")[2]) for n in names if n.startswith(f"{table.source_key}="))
+
+
+def check_sources(
+    spark: SparkSession | None, config: Config, table: Table, filters: Mapping[str, Tuple[str, ...] | KeyRange]
+) -> None:
+    """Raise :class:`UsageError` when ``filters`` asks for a source the table does not have (naming those it has)."""
+    wanted = filters.get(table.source_key)
+    if not isinstance(wanted, tuple) or not wanted:
+        return
+    known = sources(spark, config, table)
+    missing = [s for s in wanted if known is not None and s not in known]
+    if missing:
+        has = ", ".join(known or ()) or "no source yet"
+        raise UsageError(f"{table.name} has no source {', '.join(missing)} (it has: {has})")
 
 
 def path_glob(root: str, table: Table, filters: Mapping[str, Tuple[str, ...] | KeyRange]) -> str:
@@ -319,6 +454,8 @@ def _filters(table: Table, sources: Sources, start: Day | None, end: Day | None)
     if wanted is not None:
         filters[source_key] = wanted
     low, high = as_day(start, "start"), as_day(end, "end")
+    if low is not None and high is not None and low > high:
+        raise UsageError(f"start {low} is after end {high}: give the first day, then the last")
     if low is not None or high is not None:
         filters[day_key] = KeyRange(low, high)
     return filters
@@ -351,9 +488,16 @@ def _glob_values(wanted: Tuple[str, ...] | KeyRange | None) -> list[str] | None:
     return None
 
 
-def _keeps(filters: Mapping[str, Tuple[str, ...] | KeyRange], values: Mapping[str, str]) -> bool:
-    """Whether a partition's key values pass ``filters`` (the Python twin of :func:`_where`)."""
+def keeps(filters: Mapping[str, Tuple[str, ...] | KeyRange], values: Mapping[str, str]) -> bool:
+    """Whether a partition's key values pass ``filters`` (the Python twin of :func:`_where`); a key ``values`` does
+    not have yet passes (a listing fills the keys one level at a time).
+
+    >>> keeps({"sourceid": ("web",), "dt": KeyRange("2026-01-02", None)}, {"sourceid": "web"})
+    True
+    """
     for key, wanted in filters.items():
+        if key not in values:
+            continue
         value = values.get(key)
         if isinstance(wanted, tuple) and value not in wanted:
             return False
@@ -362,6 +506,37 @@ def _keeps(filters: Mapping[str, Tuple[str, ...] | KeyRange], values: Mapping[st
         ):
             return False
     return True
+
+
+def _read_local(config: Config, table: Table, names: Sequence[str],
+                filters: Mapping[str, Tuple[str, ...] | KeyRange]) -> pd.DataFrame:
+    """:func:`read_table` without a session: pyarrow and pandas, or Spark when only its metastore knows where."""
+    from lakelib import local_read
+
+    local_read.require_pandas()
+    if _selects_nothing(filters):
+        return local_read.arrow_schema(table, names).empty_table().to_pandas()
+    root = table_dir(config.lake.tables, table.name)
+    try:
+        wanted = filters.get(table.source_key)
+        parts = local_read.find_partitions(config, table, root, lambda values: keeps(filters, values),
+                                           wanted if isinstance(wanted, tuple) else None)
+    except local_read.NeedsSpark as exc:
+        log.info("%s: reading through Spark", exc)
+        return read_table(_spark_for(config), config, table, names, filters).toPandas()
+    return local_read.read_parquet(table, parts, names)
+
+
+def _spark_for(config: Config) -> SparkSession:
+    """The active SparkSession, else a new one from ``config``; a one-line error naming the extra without PySpark."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise MissingExtraError(f"catalog.kind {config.catalog.kind}: the partitions' locations are in Spark's "
+                                "metastore, which needs PySpark: pip install 'lakelib[spark]'") from None
+    from lakelib.session import build_session
+
+    return SparkSession.getActiveSession() or build_session(config, app_name="lakelib-read")
 
 
 def _col(name: str) -> SparkColumn:

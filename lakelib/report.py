@@ -153,29 +153,50 @@ def report_uri(reports_root: str, report: RunReport) -> str:
     return join(reports_root, report.job, f"{report.run_id}.json")
 
 
+def html_uri(json_uri: str) -> str:
+    """Where the HTML page of a JSON report goes: beside it, ``.json`` replaced by ``.html``.
+
+    >>> html_uri("s3://b/reports/demo/r1.json"), html_uri("out/report")
+    ('s3://b/reports/demo/r1.html', 'out/report.html')
+    """
+    return (json_uri[: -len(".json")] if json_uri.endswith(".json") else json_uri) + ".html"
+
+
 def write_report(
     report: RunReport, reports_root: str | None, extra_path: str | None, storage: Storage | None
 ) -> list[str]:
     """Write the report under ``lake.reports`` (through Hadoop's FileSystem when a session exists) and to
-    ``--report PATH`` (a local path or any URI the storage reaches). Returns where it went.
+    ``--report PATH`` (a local path or any URI the storage reaches), each with its HTML page beside it
+    (:func:`html_uri`, :mod:`lakelib.html_report`). Returns where the JSON went.
 
     A report that cannot be written is logged, never raised: it must not hide the job's own outcome.
     """
+    from lakelib.html_report import render
+
     text = report.to_json()
+    try:
+        page: str | None = render(report.to_dict())
+    except Exception as exc:  # noqa: BLE001 - the JSON report is the record; the page is for people
+        log.error("could not render the HTML run report: %s", exc)
+        page = None
     written = []
     targets = ([report_uri(reports_root, report)] if reports_root else []) + ([extra_path] if extra_path else [])
     for target in targets:
-        try:
-            if "://" in target and not target.startswith("file://"):
-                if storage is None:
-                    raise OSError("no Spark session to reach it")
-                storage.write_text(target, text)
-            else:
-                local = target[len("file://"):] if target.startswith("file://") else target
-                os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
-                with open(local, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-            written.append(target)
-        except Exception as exc:  # noqa: BLE001 - reported, the job's outcome stands
-            log.error("could not write the run report to %s: %s", target, exc)
+        for uri, body in ((target, text), (html_uri(target), page)):
+            if body is None:
+                continue
+            try:
+                if "://" in uri and not uri.startswith("file://"):
+                    if storage is None:
+                        raise OSError("no Spark session to reach it")
+                    storage.write_text(uri, body)
+                else:
+                    local = uri[len("file://"):] if uri.startswith("file://") else uri
+                    os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
+                    with open(local, "w", encoding="utf-8") as handle:
+                        handle.write(body)
+                if uri == target:
+                    written.append(target)
+            except Exception as exc:  # noqa: BLE001 - reported, the job's outcome stands
+                log.error("could not write the run report to %s: %s", uri, exc)
     return written

@@ -1,25 +1,24 @@
-"""``lake runs``: the last job runs of a lake (table ``lake_runs``), as a table for people.
+"""``lake runs``: the last job runs of a lake, as a table for people (or JSON, or CSV).
 
-    lake runs --config conf/local.yaml --job json_to_parquet --last 5
+    lake runs --config conf/local.yaml --job json_to_parquet --last 5 [--format table|json|csv]
+
+It reads the run reports under ``lake.reports`` directly (local files, or S3 through boto3;
+:mod:`lakelib.run_reports`): no Spark, no JVM, a few small reads. Each run is shown as its ``lake_runs`` row.
 """
 from __future__ import annotations
 
 import argparse
-import logging
-import os
+import csv
+import json
+import sys
 from typing import Any, Mapping, Sequence
 
-from lakelib.cli import command
-from lakelib.config import load_config
+from lakelib.cli import DEFAULT_CONFIG, add_config_arguments, command, config_of, default_config
 from lakelib.errors import UsageError
 
-#: The config ``lake runs`` and ``lake chart`` read when ``--config`` is not given: ``$LAKELIB_CONFIG``, else this.
-DEFAULT_CONFIG = "conf/local.yaml"
+__all__ = ["DEFAULT_CONFIG", "default_config", "format_runs", "print_rows", "run"]
 
-
-def default_config() -> str:
-    """``$LAKELIB_CONFIG`` if set, else ``conf/local.yaml`` (the demo's, from the repository root)."""
-    return os.environ.get("LAKELIB_CONFIG") or DEFAULT_CONFIG
+FORMATS = ("table", "json", "csv")
 
 
 def format_runs(rows: Sequence[Mapping[str, Any]], width: int = 60) -> str:
@@ -43,40 +42,45 @@ def format_runs(rows: Sequence[Mapping[str, Any]], width: int = 60) -> str:
     return "\n".join(lines)
 
 
+def print_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str) -> None:
+    """Rows as JSON (one array) or CSV with a header, on stdout; values that are not text as JSON text or ISO."""
+    if fmt == "json":
+        print(json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, default=str))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow(["" if r.get(c) is None else json.dumps(r[c]) if isinstance(r[c], (list, dict))
+                         else r[c].isoformat() if hasattr(r[c], "isoformat") else r[c] for c in columns])
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    """``--format table|json|csv``."""
+    parser.add_argument("--format", choices=FORMATS, default="table", help="how to print (default: table)")
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, metavar="PATH",
-                        help=f"the lake's config (default: $LAKELIB_CONFIG, else {DEFAULT_CONFIG})")
+    add_config_arguments(parser)
     parser.add_argument("--job", action="append", default=[], metavar="J", help="only this job (repeatable)")
     parser.add_argument("--last", type=int, default=20, metavar="N", help="the N most recent runs (default 20)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    add_format_argument(parser)
 
 
-def active_session():
-    """The session already running in this process (a notebook's, a test's), or ``None``."""
-    from pyspark.sql import SparkSession
-
-    return SparkSession.getActiveSession()
-
-
-@command("runs", "list the last job runs recorded in the lake (table lake_runs)", _add_arguments)
+@command("runs", "list the last job runs of the lake (from the run reports; no Spark)", _add_arguments)
 def run(args: argparse.Namespace) -> int:
     """``lake runs``: most recent first."""
-    from lakelib import lake
-    from lakelib.session import build_session
+    from lakelib.run_reports import last_runs
+    from lakelib.schema import LAKE_RUNS
 
     if args.last < 1:
         raise UsageError(f"--last {args.last}: give a number of runs, 1 or more")
-    logging.basicConfig(level=logging.WARNING)
-    config = load_config(args.config or default_config(), args.set)
-    joined = active_session()
-    spark = build_session(config, app_name="lake-runs")
-    try:
-        rows = [r.asDict() for r in lake.runs(spark, config, jobs=args.job or None, last=args.last).collect()]
-    finally:
-        if joined is None:  # a session this command started (not a notebook's or a test's)
-            spark.stop()
+    config = config_of(args)
+    rows = last_runs(config.lake.reports, args.job or None, args.last)
+    if args.format != "table":
+        print_rows(rows, ["job"] + LAKE_RUNS.column_names, args.format)
+        return 0
     if not rows:
-        print(f"no runs recorded under {config.lake.tables}/lake_runs" + (f" for {', '.join(args.job)}" if args.job else ""))
+        print(f"no runs recorded under {config.lake.reports}" + (f" for {', '.join(args.job)}" if args.job else ""))
         return 0
     print(format_runs(rows))
     return 0

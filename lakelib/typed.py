@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from lakelib.paths import join
-from lakelib.schema import EVENT_COLUMNS, TABLES, Column, Table
+from lakelib.schema import EVENT_COLUMNS, TABLES, Column, Table, get_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column as SparkColumn
@@ -507,3 +507,31 @@ def conform(df: Any, table: Table) -> Any:
     cols = [(F.col(c.name) if c.name in have else F.lit(None)).cast(spark_type(c.type)).alias(c.name)
             for c in table.columns]
     return df.select(*cols, *[F.col(k) for k in table.partition_keys])
+
+
+def resolve_table(name: str, tables_root: str | None) -> Table:
+    """A fixed lake table, or a typed table (``event_tables``) as its registry under ``tables_root`` describes it.
+
+    Raises
+    ------
+    UsageError
+        Neither: the message lists the fixed tables and says where typed tables were looked for.
+    """
+    from lakelib.config import read_config_text
+    from lakelib.errors import ConfigError, UsageError
+
+    try:
+        return get_table(name)
+    except KeyError as exc:
+        known = str(exc.args[0])
+    if tables_root is None:
+        raise UsageError(f"{known}; a typed table (event_tables) needs --config to find its schema")
+    uri = registry_uri(tables_root)
+    try:
+        registry = Registry.from_json(read_config_text(uri))
+    except ConfigError:
+        raise UsageError(f"{known}; no typed tables either (no {uri}: run event_tables first)") from None
+    if name not in registry.tables:
+        typed = ", ".join(sorted(registry.tables)) or "none"
+        raise UsageError(f"{known}; no typed table {name!r} either (typed tables in {uri}: {typed})")
+    return registry.tables[name].table()

@@ -58,8 +58,25 @@ def test_location_and_database_come_from_the_config(capsys, tmp_path):
     assert "LOCATION 's3://acme-lake/tables/events'" in out
 
 
-def test_without_a_location_a_placeholder_is_printed(capsys):
-    assert "LOCATION 's3://your-bucket/tables/events'" in ddl(capsys, "events")
+def test_without_a_location_or_any_config_a_placeholder_is_printed_with_a_warning(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no conf/local.yaml here
+    monkeypatch.delenv("LAKELIB_CONFIG", raising=False)
+    assert main(["ddl", "events"]) == 0
+    out, err = capsys.readouterr()
+    assert "LOCATION 's3://your-bucket/tables/events'" in out
+    assert err.startswith("lake ddl: warning: s3://your-bucket/tables/events is a placeholder")
+
+
+def test_without_config_ddl_follows_the_one_config_rule_of_every_command(capsys, tmp_path, monkeypatch):
+    config = tmp_path / "lake.yaml"
+    config.write_text("lake: {raw: s3://acme/raw, tables: s3://acme/t, quarantine: s3://acme/q, reports: s3://acme/r}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LAKELIB_CONFIG", str(config))
+    assert "LOCATION 's3://acme/t/events'" in ddl(capsys, "events")
+    monkeypatch.delenv("LAKELIB_CONFIG")
+    (tmp_path / "conf").mkdir()
+    config.rename(tmp_path / "conf" / "local.yaml")
+    assert "LOCATION 's3://acme/t/events'" in ddl(capsys, "events")
 
 
 def test_an_unknown_table_exits_2_naming_the_known_ones(capsys):

@@ -313,10 +313,12 @@ def test_typed_tables_across_days_widen_report_and_register(spark, tmp_path, cap
     assert spark.table(f"{db}.product_viewed").count() == 2
 
 
-def test_no_events_is_nothing_to_do_and_date_is_required(tmp_path, capsys):
+def test_no_events_is_nothing_to_do_and_date_is_required(tmp_path, capsys, monkeypatch):
     write_config(tmp_path, "{kind: none}")
     assert run(tmp_path, "--date", "2020-01-01")[1]["status"] == "nothing_to_do"
     assert main(["--config", str(tmp_path / "lake.yaml")]) == 2
+    monkeypatch.chdir(tmp_path / "raw")  # no conf/local.yaml there, and no $LAKELIB_CONFIG: no config at all
+    monkeypatch.delenv("LAKELIB_CONFIG", raising=False)
     assert cli_main(["ddl", "order_completed"]) == 2
     assert "needs --config" in capsys.readouterr().err
     assert cli_main(["ddl", "order_completed", "--config", str(tmp_path / "lake.yaml")]) == 2

@@ -506,7 +506,7 @@ def test_a_raw_folder_of_every_hostile_case_at_once_is_accounted_for_line_by_lin
     assert [r["detail"] for r in rows if r["detail"]] == [TOO_DEEP]
 
     written = {p.relative_to(tmp_path).parts[0] for p in new_files()}
-    assert written <= {"tables", "quarantine", "reports", "report.json"}
+    assert written <= {"tables", "quarantine", "reports", "report.json", "report.html"}
     registered = {
         tuple(unescape_value(kv.split("=", 1)[1]) for kv in r[0].split("/"))
         for r in spark.sql(f"SHOW PARTITIONS {database}.events").collect()

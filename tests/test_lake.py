@@ -14,7 +14,7 @@ from lakelib import lake
 from lakelib.catalog import Partition, open_catalog
 from lakelib.config import load_config
 from lakelib.errors import LakelibError, UsageError
-from lakelib.report import RunReport
+from lakelib.report import RunReport, write_report
 from lakelib.runner import job_parser, run_job
 from lakelib.runs import record_run
 from lakelib.schema import EVENTS, LAKE_RUNS, MESSAGE_TYPE_COUNTS_DAILY, MESSAGE_TYPE_COUNTS_YEARLY, spark_schema
@@ -95,15 +95,16 @@ def test_events_reads_only_the_asked_sources_days_and_columns(spark, lake_none):
 
 def test_an_empty_range_is_an_empty_frame_with_the_schema(spark, lake_none):
     full = lake.events(spark, lake_none, columns=["messageid", "timestamp", "context"])
-    backwards = lake.events(spark, lake_none, start="2026-01-03", end="2026-01-01",
-                            columns=["messageid", "timestamp", "context"])
-    nothing_there = lake.events(spark, lake_none, sources=["android"], start="2025-01-01", end="2025-01-31",
+    nothing_there = lake.events(spark, lake_none, sources=["web"], start="2025-01-01", end="2025-01-31",
                                 columns=["messageid", "timestamp", "context"])
-    for df in (backwards, nothing_there):
-        assert df.schema == full.schema and df.count() == 0
+    assert nothing_there.schema == full.schema and nothing_there.count() == 0
     assert full.count() == 18
     empty_counts = lake.daily_counts(spark, lake_none, start="2030-01-01", end="2030-01-02")
     assert empty_counts.columns == ["type", "message_count", "sourceid", "dt"] and empty_counts.count() == 0
+    with pytest.raises(UsageError, match="start 2026-01-03 is after end 2026-01-01"):
+        lake.events(spark, lake_none, start="2026-01-03", end="2026-01-01")
+    with pytest.raises(UsageError, match=r"events has no source android \(it has: ios, web\)"):
+        lake.events(spark, lake_none, sources=["android", "web"])
 
 
 def test_bad_arguments_are_usage_errors(spark, lake_none):
@@ -167,8 +168,10 @@ def test_with_glue_the_partitions_come_from_get_partitions(spark, tmp_path, aws)
     catalog.register_partitions(EVENTS, [Partition(parts[0].values, f"file://{moved}"), parts[1]])
     shutil.rmtree(folder(parts[0].location))  # only the catalog's location holds the first day now
 
-    df = lake.events(spark, config, sources=["web", "ios"], start=DAYS[0], end=DAYS[2], columns=["messageid"])
+    df = lake.events(spark, config, sources=["web"], start=DAYS[0], end=DAYS[2], columns=["messageid"])
     assert ids(df) == sorted(f"web-{d}-{i}" for d in DAYS[:2] for i in range(3))
+    with pytest.raises(UsageError, match=r"no source ios \(it has: web\)"):
+        lake.events(spark, config, sources=["web", "ios"])
     assert lake.events(spark, config, start=DAYS[1], end=DAYS[1]).count() == 3
     assert lake.events(spark, config, start="2027-01-01").count() == 0
 
@@ -281,7 +284,16 @@ def test_lake_runs_prints_the_last_runs_most_recent_first(spark, tmp_path, capsy
     assert spark.sparkContext._jsc is not None, "the command left the running session alone"
 
 
+def write_conversion_report(reports: Path, parts: list[dict]) -> None:
+    """A succeeded json_to_parquet run report with these partition entries (what the quarantine chart reads)."""
+    report = RunReport("json_to_parquet", partitions=parts)
+    report.finish("succeeded")
+    write_report(report, str(reports), None, None)
+
+
 def test_charts_stack_the_counts_of_each_day(spark, lake_none, tmp_path):
+    from matplotlib.dates import num2date
+
     from lakelib.charts import counts_chart, quarantine_chart
 
     daily = spark.createDataFrame(
@@ -290,25 +302,35 @@ def test_charts_stack_the_counts_of_each_day(spark, lake_none, tmp_path):
         spark_schema(MESSAGE_TYPE_COUNTS_DAILY, with_partitions=True),
     )
     write_partitions(daily, MESSAGE_TYPE_COUNTS_DAILY, lake_none.lake.tables)
-    fig = counts_chart(spark, lake_none, "web", DAYS[0], DAYS[2])
-    ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == DAYS
-    assert [h.get_label() for h in ax.get_legend_handles_labels()[0]] == ["track", "page"]
-    heights = [(p.get_x(), p.get_y(), p.get_height()) for p in ax.patches]
-    assert [h[2] for h in heights] == [5, 0, 4, 2, 0, 0], "track then page on top of it, one bar per day"
-    assert heights[3][1] == 5, "page is stacked on track"
+    for session in (spark, None):
+        ax = counts_chart(session, lake_none, "web", DAYS[0], DAYS[2]).axes[0]
+        assert ax.get_title() == f"web: messages by type, {DAYS[0]} to {DAYS[2]}"
+        assert ax.get_xlabel() == "received day (UTC)"
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["page", "track"], "top of the stack first"
+        bars = [(num2date(p.get_x() + p.get_width() / 2).date().isoformat(), p.get_y(), p.get_height())
+                for p in ax.patches]
+        assert [b[2] for b in bars] == [5, 0, 4, 2, 0, 0], "track then page on top of it, one bar per day"
+        assert [b[0] for b in bars[:3]] == DAYS and bars[3][1] == 5, "page is stacked on track, on its day"
 
-    write_quarantine(tmp_path / "quarantine", "web", DAYS[1], [
-        {"reason": "invalid_json", "raw": "x", "file": "f", "run_id": "r"},
-        {"reason": "invalid_json", "raw": "y", "file": "f", "run_id": "r"},
-        {"reason": "missing_message_id", "raw": "{}", "file": "f", "run_id": "r"}])
-    ax = quarantine_chart(spark, lake_none, None, DAYS[0], DAYS[1]).axes[0]
+    write_conversion_report(tmp_path / "reports", [
+        {"sourceid": "web", "dt": DAYS[1], "lines_read": 10, "quarantined": 3,
+         "quarantined_by_reason": {"invalid_json": 2, "missing_message_id": 1}},
+        {"sourceid": "ios", "dt": DAYS[1], "lines_read": 10, "quarantined": 0, "quarantined_by_reason": {}}])
+    ax = quarantine_chart(None, lake_none, None, DAYS[0], DAYS[1]).axes[0]
+    assert [p.get_height() for p in ax.patches] == [0, 10.0, 0, 5.0], "% of the 20 lines read that day"
+    ax = quarantine_chart(spark, lake_none, "web", DAYS[0], DAYS[1], share=False).axes[0]
     assert [p.get_height() for p in ax.patches] == [0, 2, 0, 1]
 
 
 def test_lake_chart_writes_png_files(spark, lake_none, tmp_path, capsys):
     from lakelib.cli import main
 
+    daily = spark.createDataFrame([("track", 5, "web", DAYS[0])],
+                                  spark_schema(MESSAGE_TYPE_COUNTS_DAILY, with_partitions=True))
+    write_partitions(daily, MESSAGE_TYPE_COUNTS_DAILY, lake_none.lake.tables)
+    write_conversion_report(tmp_path / "reports", [
+        {"sourceid": "web", "dt": DAYS[0], "lines_read": 10, "quarantined": 1,
+         "quarantined_by_reason": {"invalid_json": 1}}])
     path = lake_none.path
     out = tmp_path / "charts" / "counts.png"
     assert main(["chart", "counts", "--config", path, "--source", "web", "--start", DAYS[0], "--end", DAYS[2],
