@@ -173,6 +173,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
                       "`catalog.kind: none` (metastore start and schema creation included; "
                       "a single run, so within the spread "
                       "of the runs above)."]
+    lines += render_erasure(result.get("erasure") or {}, extra)
     lines += ["", "![conversion](benchmarks/conversion.png)", ""]
     lines += render_scale(result.get("scale") or {})
     lines += render_read_side(result.get("read_side") or {})
@@ -180,6 +181,24 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     if notes:
         lines += ["", notes.rstrip(), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def render_erasure(erasure: Mapping[str, Any], conversion: Mapping[str, Any] | None) -> list[str]:
+    """The erasure figure beside the conversion of the same days (issue 20: at most the conversion's time)."""
+    if not erasure:
+        return []
+    if not erasure.get("ok"):
+        return ["", f"Erasure (`forget_users`): failed (exit {erasure.get('returncode', '?')})."]
+    base = (conversion or {}).get("seconds")
+    ratio = f"{erasure['seconds'] / base:.2f}x" if base else "n/a"
+    met = "yes" if base and erasure["seconds"] <= base else "no"
+    return ["", "Erasure, once, on the `catalog.kind: spark` lake just converted: `forget_users` of "
+                f"{erasure['users']:,} users ({erasure['rows_removed']:,} rows removed from "
+                f"{erasure['partitions_rewritten']} partitions, counts recomputed, verified, "
+                "`forget.retention_hours: 0`).", "",
+            "| job | time | ratio to the conversion | target | met |", "|---|---:|---:|---:|---|",
+            f"| json_to_parquet (same days) | {_fmt_s(base)} | 1.00x | | |",
+            f"| forget_users | {_fmt_s(erasure['seconds'])} | {ratio} | <= 1.0x | {met} |"]
 
 
 def render_scale(scale: Mapping[str, Any]) -> list[str]:

@@ -139,6 +139,45 @@ def run_lakelib(config: str, params: BenchParams, lake: str, driver_memory: str 
     return _record(run(cmd, env=_env(driver_memory), cwd=REPO), os.path.join(lake, "tables", "events"), "lakelib")
 
 
+#: Users the erasure figure forgets (issue 20: 1,000 users of the 1M-event lake).
+FORGET_USERS = 1000
+
+
+def pick_users(raw: str, n: int) -> list[str]:
+    """The first ``n`` distinct userIds of the raw input, in file order (the people the erasure figure forgets)."""
+    import gzip
+
+    found: dict[str, None] = {}
+    for folder, _, names in sorted(os.walk(raw)):
+        for name in sorted(names):
+            with gzip.open(os.path.join(folder, name), "rt", encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    match = line.find('"userId": "')
+                    if match >= 0:
+                        found[line[match + 11:line.index('"', match + 11)]] = None
+                        if len(found) >= n:
+                            return list(found)
+    return list(found)
+
+
+def run_forget(config: str, meta: dict[str, Any], work: str) -> dict[str, Any]:
+    """``forget_users`` of :data:`FORGET_USERS` users from a converted lake (retention 0: the bytes go at once)."""
+    ids = os.path.join(work, "forget_ids.jsonl")
+    with open(ids, "w") as handle:
+        handle.writelines(json.dumps({"userId": u}) + "\n" for u in pick_users(meta["raw"], FORGET_USERS))
+    report = os.path.join(work, "forget_report.json")
+    cmd = ["bash", os.path.join(REPO, "scripts", "submit.sh"), "local", "forget_users", "--config", config,
+           "--ids", ids, "--report", report, "--set", "forget.retention_hours=0"]
+    out = _record(run(cmd, env=_env(), cwd=REPO), None, "forget")
+    if out["ok"]:
+        with open(report) as handle:
+            done = json.load(handle)
+        out.update({"users": FORGET_USERS, "rows_removed": done["totals"]["rows_removed"],
+                    "partitions_rewritten": done["totals"]["partitions_rewritten"],
+                    "events_partitions": len(done.get("published", []))})
+    return out
+
+
 def run_naive(meta: dict[str, Any], out: str, driver_memory: str | None = None) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     dirs = [os.path.join(meta["raw"], s, d) for s, d in raw_day_folders(BenchParams(**_pp(meta)), meta["sources"])]
@@ -315,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         once = run_lakelib(cat_config, params, cat_lake)
         if once["ok"]:
             result["catalog_overhead"] = once
+            log.info("forget_users of %d users from that lake ...", FORGET_USERS)
+            result["erasure"] = run_forget(cat_config, meta, work)
         if not args.skip_read:
             result["read_side"] = read_side(meta, work, max(repeats, 3))
     info["load_after"] = load()
