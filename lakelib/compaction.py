@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from lakelib.checksum import Checksum, checksum
 from lakelib.errors import VerificationError
 from lakelib.paths import canonical_location, join, partition_dir, same_location
-from lakelib.publish import MARKERS_DIR, Target, fault_point
+from lakelib.publish import MARKERS_DIR, Target, fault_point, listing, read_json, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
-    from lakelib.storage import FileInfo, Storage
+    from lakelib.storage import Storage
     from lakelib.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -212,27 +212,9 @@ def plan_partition(
 # --- manifests ----------------------------------------------------------------------------------------------------
 
 
-def _listing(files: Sequence[FileInfo]) -> list[list[Any]]:
-    return sorted([f.name, f.size] for f in files)
-
-
-def _read_json(storage: Storage, uri: str) -> dict[str, Any] | None:
-    if not storage.exists(uri):
-        return None
-    try:
-        return json.loads(storage.read_text(uri))
-    except ValueError:
-        log.warning("ignoring unreadable compaction file %s", uri)
-        return None
-
-
-def _write_json(storage: Storage, uri: str, data: Mapping[str, Any]) -> None:
-    storage.write_text(uri, json.dumps(data, indent=1, sort_keys=True) + "\n")
-
-
 def read_manifest(storage: Storage, location: str) -> dict[str, Any] | None:
     """The manifest of a compacted version folder (``None`` for any other folder)."""
-    return _read_json(storage, join(location, MANIFEST))
+    return read_json(storage, join(location, MANIFEST))
 
 
 # --- file access -------------------------------------------------------------------------------------------------
@@ -364,7 +346,7 @@ def changed_since_plan(storage: Storage, target: Target, plan: PartitionPlan) ->
         return f"it is no longer registered (it was at {plan.location})", plan.location
     if not same_location(now_at, plan.location):
         return f"the catalog moved it from {plan.location} to {now_at}", now_at
-    if _listing(storage.data_files(plan.location)) != sorted([f.name, f.size] for f in plan.files):
+    if listing(storage.data_files(plan.location)) != sorted([f.name, f.size] for f in plan.files):
         return f"its files at {plan.location} were rewritten", now_at
     return "", now_at
 
@@ -401,10 +383,10 @@ def compact_partition(tables: Tables, target: Target, plan: PartitionPlan) -> Ou
             "source": source,
             "target_bytes": plan.target_bytes,
             "checksum": asdict(check),
-            "files": _listing(storage.data_files(new_location)),
+            "files": listing(storage.data_files(new_location)),
             "verified_at": time.time(),
         }
-        _write_json(storage, join(new_location, MANIFEST), manifest)
+        write_json(storage, join(new_location, MANIFEST), manifest)
         fault_point("after_verify")
     else:
         log.info("%s: publishing %s, verified by an interrupted run", partition_dir(values), new_location)
@@ -454,6 +436,6 @@ def _finished_version(
         manifest = read_manifest(storage, entry.path)
         if not manifest or manifest.get("source") != json.loads(json.dumps(source)):
             continue
-        if _listing(storage.data_files(entry.path)) == [list(x) for x in manifest.get("files", [])]:
+        if listing(storage.data_files(entry.path)) == [list(x) for x in manifest.get("files", [])]:
             return entry.path, int(manifest.get("checksum", {}).get("rows", 0))
     return None, None

@@ -469,7 +469,7 @@ class Publisher:
         candidates: list[str] = []
         for root in roots:
             for entry in storage.list(join(root, MARKERS_DIR)):
-                data = _read_json(storage, entry.path) if entry.name.endswith(".json") else None
+                data = read_json(storage, entry.path) if entry.name.endswith(".json") else None
                 if data and data.get("location"):
                     markers[canonical_location(data["location"])] = (entry.path, data)
             candidates += [e.path for e in storage.list(root) if e.is_dir and e.name != MARKERS_DIR]
@@ -487,11 +487,11 @@ class Publisher:
                 continue
             if data.get("superseded_at") is None:
                 data["superseded_at"] = now
-                _write_json(storage, uri, data)
+                write_json(storage, uri, data)
             if now - float(data["superseded_at"]) < self.retention_hours * 3600:
                 continue
             files = storage.data_files(location)
-            if files and _listing(files) != [list(x) for x in data.get("files", [])]:
+            if files and listing(files) != [list(x) for x in data.get("files", [])]:
                 log.warning("%s: changed since it was superseded; left alone", location)
                 continue
             if files or storage.exists(location):
@@ -504,13 +504,13 @@ class Publisher:
               at: float | None = None) -> tuple[str, dict[str, Any]]:
         """Write (or time) the marker of a superseded folder: its files, what replaced it, since when."""
         uri = marker_uri(target, key, location)
-        data = _read_json(self.storage, uri) or {
-            "location": canonical_location(location), "files": _listing(self.storage.data_files(location)),
+        data = read_json(self.storage, uri) or {
+            "location": canonical_location(location), "files": listing(self.storage.data_files(location)),
             "superseded_at": None, "by": by,
         }
         if at is not None and data.get("superseded_at") is None:
             data["superseded_at"] = at
-        _write_json(self.storage, uri, data)
+        write_json(self.storage, uri, data)
         return uri, data
 
 
@@ -543,22 +543,25 @@ def _folder(uri: str) -> str:
     return canonical_location(unquote(uri))
 
 
-def _listing(files: Sequence[FileInfo]) -> list[list[Any]]:
+def listing(files: Sequence[FileInfo]) -> list[list[Any]]:
+    """A folder's files as ``[name, size]`` pairs, sorted: what a marker or a manifest records of a version."""
     return sorted([f.name, f.size] for f in files)
 
 
-def _read_json(storage: Storage, uri: str) -> dict[str, Any] | None:
+def read_json(storage: Storage, uri: str) -> dict[str, Any] | None:
+    """A small JSON object lakelib wrote (a marker, a manifest); ``None`` when absent or unreadable (logged)."""
     if not storage.exists(uri):
         return None
     try:
         data = json.loads(storage.read_text(uri))
     except ValueError:
-        log.warning("ignoring unreadable marker %s", uri)
+        log.warning("ignoring unreadable file %s", uri)
         return None
     return data if isinstance(data, dict) else None
 
 
-def _write_json(storage: Storage, uri: str, data: Mapping[str, Any]) -> None:
+def write_json(storage: Storage, uri: str, data: Mapping[str, Any]) -> None:
+    """Write a small JSON object (a marker, a manifest)."""
     storage.write_text(uri, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
