@@ -167,6 +167,7 @@ def judge_pass(
                 counts[key]["quarantined"] -= n  # a rejected line of an erased person is not kept either
                 counts[key]["by_reason"][reason] -= n
                 counts[key]["suppressed"] += n
+                counts[key]["suppressed_rejects"] += n
             rejects = rejects.where(~held)
         quarantined = {d.key: counts[d.key]["quarantined"] for d in raw_days
                        if counts.get(d.key, {}).get("quarantined")}
@@ -207,7 +208,8 @@ def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: boo
 
 
 def _expected_rows(counts: dict) -> int:
-    return counts["valid"] - counts["duplicates"] - counts["duplicates_earlier_days"] - counts["suppressed"]
+    suppressed_valid = counts["suppressed"] - counts["suppressed_rejects"]
+    return counts["valid"] - counts["duplicates"] - counts["duplicates_earlier_days"] - suppressed_valid
 
 
 def narrow_judge(lines: DataFrame, ids: bool = False) -> DataFrame:
@@ -342,7 +344,8 @@ def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
 
 def _empty_counts() -> dict:
     return {
-        "lines_read": 0, "valid": 0, "duplicates": 0, "duplicates_earlier_days": 0, "suppressed": 0, "quarantined": 0,
+        "lines_read": 0, "valid": 0, "duplicates": 0, "duplicates_earlier_days": 0, "suppressed": 0,
+        "suppressed_rejects": 0, "quarantined": 0,
         "by_reason": {reason: 0 for reason in REJECT_REASONS},
     }
 
