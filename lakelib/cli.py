@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "lakelib.sql_command",
     "lakelib.runs_command",
     "lakelib.chart_command",
+    "lakelib.submit",
 )
 
 
@@ -54,7 +55,7 @@ def commands() -> list[Command]:
     """The commands of :data:`COMMAND_MODULES`, in that order.
 
     >>> [c.name for c in commands()]
-    ['sample', 'ddl', 'sql', 'runs', 'chart']
+    ['sample', 'ddl', 'sql', 'runs', 'chart', 'submit']
     """
     return [importlib.import_module(name).run.lake_command for name in COMMAND_MODULES]
 

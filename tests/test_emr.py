@@ -10,7 +10,7 @@ import zipfile
 import boto3
 import pytest
 
-from lakelib import emr
+from lakelib import emr, submit
 from lakelib.errors import SubmitError, UsageError
 from tests.conftest import REPO
 
@@ -166,27 +166,29 @@ def test_what_is_shipped_covers_every_requirement_of_the_package():
     assert names == {n.lower() for n in emr.BUNDLED_DEPENDENCIES + emr.PROVIDED_DEPENDENCIES} - {"pyspark"}
 
 
-def test_plan_writes_the_step_json_and_the_uploads(tmp_path):
+def test_dry_run_prints_the_step_with_the_uploads_it_would_make(capsys):
     config = REPO / "conf" / "emr.yaml"
-    code = emr.main([
-        "plan", "--repo", str(REPO), "--workdir", str(tmp_path), "--artifacts", "s3://bkt/emr", "--scheme", "s3a",
+    code = submit.main([
+        "emr", "--cluster-id", "j-1", "--artifacts", "s3://bkt/emr", "--scheme", "s3a", "--dry-run",
         "json_to_parquet", "--config", str(config), "--date", "2024-01-02",
     ])
-    assert code == 0
-    (step,) = json.loads((tmp_path / "step.json").read_text())
-    uploads = dict(line.split("\t")[::-1] for line in (tmp_path / "uploads.tsv").read_text().splitlines())
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (step,) = json.loads(out)
+    uploads = [line.split()[-1] for line in err.splitlines() if line.startswith("submit: would upload ")]
     config_uri = step["Args"][step["Args"].index("--config") + 1]
-    assert uploads[config_uri] == str(config)
+    assert config_uri in uploads
     script = [a for a in step["Args"] if a.endswith("/jobs/json_to_parquet.py")]
     assert len(script) == 1 and script[0].startswith("s3a://bkt/emr/lakelib/")
     assert {uri.split("/")[-1] for uri in uploads} >= {"lakelib.zip", "json_to_parquet.py", "emr.yaml"}
 
 
-def test_plan_refuses_a_job_without_config(tmp_path, capsys):
-    code = emr.main(["plan", "--repo", str(REPO), "--workdir", str(tmp_path), "--artifacts", "s3://bkt/e",
-                     "json_to_parquet", "--date", "2024-01-02"])
+def test_a_job_without_config_is_refused_with_the_jobs_own_usage(capsys):
+    code = submit.main(["emr", "--cluster-id", "j-1", "--artifacts", "s3://bkt/e", "--dry-run",
+                        "json_to_parquet", "--date", "2024-01-02"])
     assert code == 2
-    assert capsys.readouterr().err.startswith("submit: error: the job arguments need --config")
+    err = capsys.readouterr().err
+    assert err.startswith("usage: json_to_parquet") and "the following arguments are required: --config" in err
 
 
 @pytest.fixture
@@ -253,7 +255,8 @@ def test_step_name_and_printed_args_redact_secrets_but_the_job_keeps_them():
 def test_artifacts_with_dot_segments_are_refused(uri, tmp_path, capsys):
     with pytest.raises(UsageError, match="'.', '..' or empty segments"):
         emr.split_s3_uri(uri)
-    assert emr.main(["bucket", uri]) == 2
+    assert submit.main(["emr", "--cluster-id", "j-1", "--artifacts", uri, "--dry-run", "json_to_parquet",
+                        "--config", str(REPO / "conf" / "emr.yaml")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 

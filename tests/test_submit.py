@@ -370,7 +370,8 @@ def test_serverless_run_replays_from_the_uploaded_artifacts_without_lakelib_or_p
         + "".join(f"  {k}: file://{lake / k}\n" for k in ("raw", "tables", "quarantine", "reports"))
         + "catalog: {kind: none}\nspark: {spark.sql.shuffle.partitions: 2}\n"
     )
-    done = run_submit(*serverless_args(application["id"], "--wait", "--poll-seconds", "0.1", config=config,
+    done = run_submit(*serverless_args(application["id"], "--wait", "--poll-seconds", "0.1", "--allow-local-lake",
+                                       config=config,
                                        job_args=("--date", "2026-01-01", "--report", str(tmp_path / "report.json"))))
     assert done.returncode == 0, done.stderr
     driver = only_run(application)["jobDriver"]["sparkSubmit"]
