@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from lakelib.errors import LakelibError, SubmitError, UsageError, aws_error
 from lakelib.paths import S3_URI, canonical_location
+from lakelib.provenance import run_log_uri
 from lakelib.redact import is_secret_key, redact_args
 
 log = logging.getLogger(__name__)
@@ -581,8 +582,7 @@ def driver_stderr_location(log_uri: str | None, application_id: str, job_run_id:
     """
     if not log_uri:
         return None
-    base = with_scheme(log_uri, "s3").rstrip("/")
-    return f"{base}/applications/{application_id}/jobs/{job_run_id}/SPARK_DRIVER/stderr.gz"
+    return f"{run_log_uri(with_scheme(log_uri, 's3'), None, None, application_id, job_run_id)}SPARK_DRIVER/stderr.gz"
 
 
 def steps_log_location(log_uri: str | None, cluster_id: str, step_id: str) -> str | None:
@@ -593,7 +593,7 @@ def steps_log_location(log_uri: str | None, cluster_id: str, step_id: str) -> st
     """
     if not log_uri or log_uri == "None":
         return None
-    return f"{with_scheme(log_uri, 's3').rstrip('/')}/{cluster_id}/steps/{step_id}/"
+    return run_log_uri(with_scheme(log_uri, "s3"), cluster_id, step_id, None, None)
 
 
 # --------------------------------------------------------------------------------------------------- planning

@@ -34,6 +34,7 @@ from lakelib import emr
 from lakelib.cli import command
 from lakelib.errors import ConfigError, LakelibError, SubmitError, UsageError, one_line
 from lakelib.paths import S3_URI
+from lakelib.provenance import LOG_URI_CONF
 from lakelib.redact import redact_args
 
 log = logging.getLogger(__name__)
@@ -404,9 +405,14 @@ def run_remote(target: str, argv: Sequence[str], prog: str = "lake submit", out:
         aws(["s3api", "head-bucket", "--bucket", bucket], f"bucket {bucket}")  # before the build
 
     scheme = getattr(args, "scheme", None) or emr.scheme_for_release(described.get("ReleaseLabel"))
+    log_root = described.get("LogUri") if target == "emr" else None
     with tempfile.TemporaryDirectory(prefix="lakelib-submit-") as work:
         planned = emr.prepare(emr.checkout_root(), work, args.artifacts, args.job, job_args,
                               with_wheel=target == "emr")
+        if target == "serverless":
+            log_root = args.log_uri or planned.layout.logs
+        if log_root and log_root != "None":  # for the run's provenance (lakelib.provenance)
+            conf.append((LOG_URI_CONF, emr.with_scheme(log_root, "s3")))
         if target == "emr":
             step = emr.build_spark_step(planned.job, emr.with_scheme(planned.layout.job_script, scheme),
                                         emr.with_scheme(planned.layout.pyfiles, scheme), planned.job_args,

@@ -292,7 +292,8 @@ def test_serverless_uploads_and_starts_one_job_run(application):
     uploaded = keys(application["s3"], "lake-artifacts")
     assert driver["entryPoint"].endswith("/jobs/json_to_parquet.py")
     params = driver["sparkSubmitParameters"].split()
-    assert params[0] == "--py-files" and params[2:] == ["--conf", "spark.executor.cores=4"]
+    assert params[0] == "--py-files" and params[2:4] == ["--conf", "spark.executor.cores=4"]
+    assert params[4:] == ["--conf", "spark.lakelib.logUri=s3://lake-artifacts/emr/logs/"], "for the provenance"
     config = driver["entryPointArguments"][1]
     assert driver["entryPointArguments"] == ["--config", config, "--date", "2024-01-02", "--set", secret]
     for uri in (driver["entryPoint"], params[1], config):
