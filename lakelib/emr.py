@@ -115,7 +115,7 @@ def build_wheel(repo: str | os.PathLike[str], dest_dir: str | os.PathLike[str]) 
     with tempfile.TemporaryDirectory(prefix="lakelib-build-") as tmp:
         src = Path(tmp) / "src"
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for name in ("lakelib", "jobs"):
+        for name in ("lakelib", "jobs", "conf", "bootstrap"):  # pyproject's package-dir
             shutil.copytree(repo / name, src / name, ignore=ignore)
         for name in ("pyproject.toml", "README.md", "LICENSE"):
             shutil.copy2(repo / name, src / name)

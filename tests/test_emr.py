@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -97,8 +99,10 @@ def wheel(tmp_path_factory):
 
 def _declared_package_files() -> set[str]:
     """What pyproject.toml declares: every module of the packages found, and the package data."""
-    declared = {p.relative_to(REPO).as_posix() for pkg in ("lakelib", "jobs") for p in (REPO / pkg).rglob("*.py")
-                if "__pycache__" not in p.parts}
+    declared = {p.relative_to(REPO).as_posix() for p in (REPO / "lakelib").rglob("*.py") if "__pycache__" not in p.parts}
+    shipped = {"jobs": "*.py", "conf": "*.*", "bootstrap": "*.sh"}  # installed as lakelib.jobs, .examples, .bootstrap
+    inside = {"jobs": "jobs", "conf": "examples", "bootstrap": "bootstrap"}
+    declared |= {f"lakelib/{inside[d]}/{p.name}" for d, pattern in shipped.items() for p in (REPO / d).glob(pattern)}
     return declared | {"lakelib/py.typed"} | {p.relative_to(REPO).as_posix()
                                               for p in (REPO / "lakelib" / "resources").glob("*.properties")}
 
@@ -110,7 +114,9 @@ def test_wheel_holds_every_declared_file_and_metadata_from_pyproject(wheel, tmp_
     assert wheel.name == f"lakelib-{lakelib.__version__}-py3-none-any.whl"
     assert _declared_package_files() <= names
     assert "lakelib/resources/log4j2.properties" in names
-    assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "benchmarks/"))]
+    assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "benchmarks/", "jobs/"))]
+    assert {"lakelib/jobs/json_to_parquet.py", "lakelib/examples/emr.yaml", "lakelib/bootstrap/install-lakelib.sh"} \
+        <= names
     dist_info = f"lakelib-{lakelib.__version__}.dist-info"
     metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
     assert "License-Expression: Apache-2.0" in metadata and f"{dist_info}/licenses/LICENSE" in names
@@ -130,11 +136,69 @@ def test_wheel_installs_with_pip_and_never_requires_pyspark(wheel, tmp_path):
         check=True, capture_output=True, timeout=120,
     )
     out = subprocess.run(
-        [sys.executable, "-c", "import lakelib, lakelib.emr, jobs; print(lakelib.__file__)"],
+        [sys.executable, "-c", "import lakelib, lakelib.emr, lakelib.jobs.json_to_parquet; print(lakelib.__file__)"],
         capture_output=True, text=True, check=True, cwd=tmp_path, env={"PYTHONPATH": str(target)},
     ).stdout
     assert out.startswith(str(target))
     assert (target / "bin" / "lake").exists()
+    assert not (target / "jobs").exists(), "no top-level jobs package in site-packages"
+
+
+def test_lake_submit_dry_run_works_from_the_wheel_alone(wheel, tmp_path):
+    """Only the wheel and its dependencies (no checkout, no PySpark): lake submit serverless --dry-run checks the
+    job's arguments and the wheel's example config, and prints the request of a job run that uses no wheel."""
+    import boto3
+    import yaml
+
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--no-index", "--target", str(site), str(wheel)], check=True, capture_output=True, timeout=120)
+    for module in (boto3, yaml):
+        for path in Path(module.__file__).parent.parent.iterdir():
+            top = path.name.split("-")[0].lower()
+            wanted = {"boto3", "botocore", "jmespath", "s3transfer", "dateutil", "python_dateutil", "urllib3",
+                      "six.py", "yaml", "pyyaml", "_yaml"}
+            if top in wanted and not (site / path.name).exists():
+                (site / path.name).symlink_to(path)
+    config = site / "lakelib" / "examples" / "emr.yaml"
+    command = [sys.executable, "-S", "-m", "lakelib.cli", "submit", "serverless", "--application-id", "00app",
+               "--execution-role-arn", "arn:aws:iam::123456789012:role/r", "--artifacts", "s3://bkt/emr",
+               "json_to_parquet", "--config", str(config), "--date", "2026-01-01", "--dry-run"]
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    request = json.loads(done.stdout)
+    assert request["jobDriver"]["sparkSubmit"]["entryPoint"].endswith("/jobs/json_to_parquet.py")
+    uploads = [line.split()[-1] for line in done.stderr.splitlines() if line.startswith("submit: would upload")]
+    assert sorted(u.rsplit("/", 1)[1] for u in uploads) == ["emr.yaml", "json_to_parquet.py", "lakelib.zip"]
+    typo = subprocess.run([*command[:-3], "--daet", "2026-01-01"], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=120)
+    assert typo.returncode == 2 and "json_to_parquet: error: unrecognized arguments: --daet" in typo.stderr
+
+
+def test_the_sdist_holds_the_whole_project_and_its_suite_runs_from_it(tmp_path):
+    import shutil
+    import tarfile
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
+    if tracked.returncode != 0 or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    done = subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(tmp_path),
+                           str(REPO)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (sdist,) = tmp_path.glob("lakelib-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        root = archive.getnames()[0].split("/")[0]
+        names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+        archive.extractall(tmp_path)
+    missing = [f for f in tracked.stdout.splitlines() if f not in names and f != ".gitignore"]
+    assert missing == [], "every tracked file ships, conftest.py and fixtures included"
+    unpacked = tmp_path / root
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_config.py"],
+                         cwd=unpacked, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=str(unpacked)))
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert "passed" in run.stdout.splitlines()[-1]
 
 
 def test_pyfiles_zip_is_the_wheel_plus_pure_python_pyyaml(wheel, tmp_path):
