@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from lakelib.errors import LakelibError, SubmitError, UsageError, aws_error
+from lakelib.errors import SubmitError, UsageError, aws_error
 from lakelib.paths import S3_URI, canonical_location
 from lakelib.provenance import run_log_uri
 from lakelib.redact import is_secret_key, redact_args

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.abc
 import importlib.util
 import json
 import logging
@@ -74,13 +75,13 @@ def _importable_without_pyspark() -> Iterator[None]:
         def __getattr__(self, name: str) -> Any:
             return _Anything()
 
-    class _Finder:
+    class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
             if name == "pyspark" or name.startswith("pyspark."):
                 return importlib.util.spec_from_loader(name, self, is_package=True)
             return None
 
-        def create_module(self, spec: Any) -> types.ModuleType:
+        def create_module(self, spec: Any) -> types.ModuleType | None:
             module = _StubModule(spec.name)
             module.__path__ = []
             return module
@@ -90,11 +91,11 @@ def _importable_without_pyspark() -> Iterator[None]:
 
     finder = _Finder()
     before = set(sys.modules)
-    sys.meta_path.insert(0, finder)  # type: ignore[arg-type]
+    sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
-        sys.meta_path.remove(finder)  # type: ignore[arg-type]
+        sys.meta_path.remove(finder)
         for name in set(sys.modules) - before:  # the stand-ins and whatever imported them
             if name == "pyspark" or name.startswith(("pyspark.", "lakelib.")) or name.startswith("_lakelib_job_"):
                 del sys.modules[name]
@@ -472,7 +473,7 @@ def run_local(argv: Sequence[str]) -> int:
         raise UsageError(f"{sys.executable} has no pyspark (pip install 'lakelib[spark]')")
     from importlib.resources import files
 
-    log4j = Path(str(files("lakelib").joinpath("resources", "log4j2.properties")))
+    log4j = Path(str(files("lakelib").joinpath("resources").joinpath("log4j2.properties")))
     env = dict(os.environ)
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     root = str(Path(os.path.abspath(emr.__file__)).parent.parent)
