@@ -191,22 +191,42 @@ def _set_step_state(cluster_id: str, state: str) -> None:
         step.state = state
 
 
+def popen_waiting(command: list[str], tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """Start a --wait submission; its stderr goes to a file the test reads while it runs."""
+    err_file = tmp_path / f"stderr-{time.monotonic_ns()}.txt"
+    with err_file.open("w") as handle:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=handle, text=True, env=submit_env())
+    return proc, err_file
+
+
+def _wait_until(predicate, proc) -> None:
+    deadline = time.monotonic() + 90
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def reported_running(err_file: Path, proc: subprocess.Popen) -> None:
+    """Wait until --wait has printed a RUNNING state (the run is then still running)."""
+    _wait_until(lambda: " RUNNING" in err_file.read_text(), proc)
+    assert proc.poll() is None, "--wait returned while the run was still RUNNING"
+
+
 @pytest.mark.parametrize("final, status", [("COMPLETED", 0), ("FAILED", 1)])
-def test_wait_follows_the_step_to_its_end(cluster, final, status):
-    proc = subprocess.Popen(
-        ["bash", str(SUBMIT), *submit_args(cluster["id"], "--wait", "--poll-seconds", "0.2")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=submit_env(),
-    )
+def test_wait_follows_the_step_to_its_end(cluster, final, status, tmp_path):
+    proc, err_file = popen_waiting(["bash", str(SUBMIT), *submit_args(cluster["id"], "--wait", "--poll-seconds", "0.2")],
+                                   tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"]:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        time.sleep(0.5)
-        assert proc.poll() is None, "--wait returned while the step was still RUNNING"
+        reported_running(err_file, proc)
         _set_step_state(cluster["id"], final)
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
+        err = err_file.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -325,25 +345,23 @@ def test_serverless_unknown_application_is_one_clear_line(application):
 
 
 @pytest.mark.parametrize("final, status", [("SUCCESS", 0), ("FAILED", 1), ("CANCELLED", 1)])
-def test_serverless_wait_follows_the_run_to_its_final_state(application, monkeypatch, final, status):
+def test_serverless_wait_follows_the_run_to_its_final_state(application, monkeypatch, final, status, tmp_path):
     from moto.emrserverless import models
 
     monkeypatch.setattr(models, "JOB_STATUS", "RUNNING")  # moto's runs are born SUCCESS
-    proc = subprocess.Popen(
-        ["bash", str(SUBMIT), *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=submit_env(),
-    )
+    proc, err_file = popen_waiting(
+        ["bash", str(SUBMIT), *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2")], tmp_path)
     try:
         deadline = time.monotonic() + 90
         while not moto_job_runs(application["id"]):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        time.sleep(0.6)
-        assert proc.poll() is None, "--wait returned while the job run was still RUNNING"
+        reported_running(err_file, proc)
         run = moto_job_runs(application["id"])[0]
         run.state, run.state_details = final, ("Job failed, please check complete logs" if status else None)
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
+        err = err_file.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -565,14 +583,6 @@ def _put_log(s3, uri: str, text: str) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(text.encode()))
 
 
-def _wait_until(predicate, proc) -> None:
-    deadline = time.monotonic() + 90
-    while not predicate():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-
-
 DRIVER_STDERR = (
     "26/01/02 03:04:05 INFO SparkContext: Running Spark version 3.5.1\n"
     "03:04:10 report: s3://lake-reports/reports/json_to_parquet/json_to_parquet-20260102T030405Z-ab12cd34.json\n"
@@ -582,20 +592,19 @@ DRIVER_STDERR = (
 )
 
 
-def test_wait_on_a_step_prints_its_states_and_the_drivers_last_lines(cluster):
-    proc = subprocess.Popen(
-        ["bash", str(SUBMIT), *submit_args(cluster["id"], "--wait", "--poll-seconds", "0.2")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=submit_env(),
-    )
+def test_wait_on_a_step_prints_its_states_and_the_drivers_last_lines(cluster, tmp_path):
+    proc, err_file = popen_waiting(["bash", str(SUBMIT), *submit_args(cluster["id"], "--wait", "--poll-seconds", "0.2")],
+                                   tmp_path)
     try:
         _wait_until(lambda: cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"], proc)
         step_id = cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"][0]["Id"]
         where = f"s3://lake-logs/emr/{cluster['id']}/steps/{step_id}/"
         _put_log(cluster["s3"], where + "stderr.gz", DRIVER_STDERR)
         _put_log(cluster["s3"], where + "stdout.gz", "json_to_parquet: 0 partitions\n")
-        time.sleep(0.5)
+        reported_running(err_file, proc)
         _set_step_state(cluster["id"], "INTERRUPTED")
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
+        err = err_file.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -612,7 +621,8 @@ def test_wait_on_a_step_prints_its_states_and_the_drivers_last_lines(cluster):
     assert lines[-1] == f"submit: error: step {step_id} INTERRUPTED; logs: {where}"
 
 
-def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_report(application, monkeypatch):
+def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_report(application, monkeypatch,
+                                                                                  tmp_path):
     from moto.emrserverless import models
 
     monkeypatch.setattr(models, "JOB_STATUS", "RUNNING")
@@ -621,20 +631,19 @@ def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_repor
     s3.create_bucket(Bucket="lake-reports")
     s3.put_object(Bucket="lake-reports", Key="reports/json_to_parquet/r1.json",
                   Body=json.dumps({"job": "json_to_parquet", "run_id": "r1", "status": "succeeded"}).encode())
-    proc = subprocess.Popen(
+    proc, err_file = popen_waiting(
         [str(BIN / "lake"), "submit", *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2",
-                                                        "--price-vcpu-hour", "0.1")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=submit_env(),
-    )
+                                                        "--price-vcpu-hour", "0.1")], tmp_path)
     try:
         _wait_until(lambda: moto_job_runs(application["id"]), proc)
         run = moto_job_runs(application["id"])[0]
         where = f"s3://lake-artifacts/emr/logs/applications/{application['id']}/jobs/{run.id}/SPARK_DRIVER/"
         _put_log(s3, where + "stderr.gz", f"03:04:10 report: {report_uri}\n03:04:10 json_to_parquet succeeded\n")
         run.billed_resource_utilization = {"vCPUHour": 2.0, "memoryGBHour": 8.0, "storageGBHour": 10.0}
-        time.sleep(0.5)
+        reported_running(err_file, proc)
         run.state = "SUCCESS"
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
+        err = err_file.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
