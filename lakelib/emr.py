@@ -990,7 +990,7 @@ class Prices:
 #: EMR Serverless list prices (x86, on demand) by region, from aws.amazon.com/emr/pricing; other regions use
 #: us-east-1's, and the printed cost says so. ``--price-*`` options replace them.
 LIST_PRICES = {
-    "us-east-1": Prices(0.052624, 0.0057785, 0.000111, "us-east-1 list prices"),
+    "us-east-1": Prices(0.052624, 0.0057785, 0.000111, "us-east-1 list prices (x86, on demand)"),
 }
 
 
@@ -998,7 +998,7 @@ def list_prices(region: str | None) -> Prices:
     """The list prices of ``region``, or us-east-1's (the source says which).
 
     >>> list_prices("eu-west-3").source
-    'us-east-1 list prices (none known for eu-west-3)'
+    'us-east-1 list prices (x86, on demand) (none known for eu-west-3)'
     """
     if region in LIST_PRICES:
         return LIST_PRICES[str(region)]
