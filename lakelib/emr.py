@@ -955,6 +955,31 @@ def job_lines(lines: Iterable[str], last: int = 12) -> list[str]:
     return kept[-last:] if last else []
 
 
+#: A YARN application id, as spark-submit prints it in a cluster-mode step's log.
+_YARN_APPLICATION = re.compile(r"\b(application_\d+_\d+)\b")
+
+
+def driver_container_logs(client: Any, log_uri: str | None, cluster_id: str, step_lines: Iterable[str]) -> list[str]:
+    """The driver's ``stdout.gz`` and ``stderr.gz`` of a cluster-mode step: in the first container (the
+    application master, where the driver runs) of the YARN application the step's log names, under
+    ``<LogUri>/<cluster>/containers/<application>/``; ``[]`` when there is none (yet).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    found = [m.group(1) for line in step_lines for m in _YARN_APPLICATION.finditer(line)]
+    if not found or not log_uri or log_uri == "None":
+        return []
+    folder = f"{with_scheme(log_uri, 's3').rstrip('/')}/{cluster_id}/containers/{found[-1]}/"
+    bucket, key = split_s3_uri(folder)
+    try:
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=key + "/", Delimiter="/")
+    except (ClientError, BotoCoreError) as exc:
+        log.debug("cannot list %s: %s", folder, exc)
+        return []
+    first = [p["Prefix"] for p in listed.get("CommonPrefixes", []) if p["Prefix"].rstrip("/").endswith("_000001")]
+    return [f"s3://{bucket}/{first[0]}{name}" for name in ("stdout.gz", "stderr.gz")] if first else []
+
+
 #: The runner's log line naming the run report (``HH:MM:SS report: <uri>``).
 _REPORT_LINE = re.compile(r"\breport: (\S+\.json)\s*$")
 

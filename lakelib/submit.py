@@ -265,18 +265,9 @@ def watch(
     else:
         monitoring = (final.detail.get("configurationOverrides") or {}).get("monitoringConfiguration") or {}
         log_base = (monitoring.get("s3MonitoringConfiguration") or {}).get("logUri")
-    seen: list[str] = []
-    for uri in emr.driver_log_locations(log_base, kind, first_id, second_id):
-        lines = emr.read_log(s3, uri)
-        if lines is None:
-            print(f"submit: no log at {uri} (yet: EMR copies logs to S3 every few minutes)", file=err)
-            continue
-        seen += lines
-        shown = emr.job_lines(lines)
-        if shown:
-            print(f"submit: last lines of {uri}:", file=err)
-            for line in shown:
-                print(f"  | {line}", file=err)
+    seen = _print_logs(s3, emr.driver_log_locations(log_base, kind, first_id, second_id), err)
+    if kind == "emr":  # in cluster mode the driver's own output is in its YARN container's logs
+        seen += _print_logs(s3, emr.driver_container_logs(s3, log_base, first_id, seen), err)
     report = emr.report_location(seen)
     if report:
         print(f"submit: run report: {report}", file=err)
@@ -295,6 +286,23 @@ def watch(
         line = emr.job_run_failure(final.detail)
     print(f"submit: error: {line}", file=err)
     return 1
+
+
+def _print_logs(s3: Any, uris: Sequence[str], err: IO[str]) -> list[str]:
+    """Print the job's last lines of each log; return every line read."""
+    seen: list[str] = []
+    for uri in uris:
+        lines = emr.read_log(s3, uri)
+        if lines is None:
+            print(f"submit: no log at {uri} (yet: EMR copies logs to S3 every few minutes)", file=err)
+            continue
+        seen += lines
+        shown = emr.job_lines(lines)
+        if shown:
+            print(f"submit: last lines of {uri}:", file=err)
+            for line in shown:
+                print(f"  | {line}", file=err)
+    return seen
 
 
 def _cluster_log_uri(client: Any, cluster_id: str) -> str | None:

@@ -583,6 +583,11 @@ def _put_log(s3, uri: str, text: str) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(text.encode()))
 
 
+STEP_STDERR = (
+    "26/01/02 03:04:01 INFO Client: Submitted application application_1767322800000_0003\n"
+    "26/01/02 03:04:12 INFO Client: Application report for application_1767322800000_0003 (state: FINISHED)\n"
+    'Exception in thread "main" org.apache.spark.SparkException: Application finished with failed status\n'
+)
 DRIVER_STDERR = (
     "26/01/02 03:04:05 INFO SparkContext: Running Spark version 3.5.1\n"
     "03:04:10 report: s3://lake-reports/reports/json_to_parquet/json_to_parquet-20260102T030405Z-ab12cd34.json\n"
@@ -599,8 +604,12 @@ def test_wait_on_a_step_prints_its_states_and_the_drivers_last_lines(cluster, tm
         _wait_until(lambda: cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"], proc)
         step_id = cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"][0]["Id"]
         where = f"s3://lake-logs/emr/{cluster['id']}/steps/{step_id}/"
-        _put_log(cluster["s3"], where + "stderr.gz", DRIVER_STDERR)
+        _put_log(cluster["s3"], where + "stderr.gz", STEP_STDERR)
         _put_log(cluster["s3"], where + "stdout.gz", "json_to_parquet: 0 partitions\n")
+        driver = (f"s3://lake-logs/emr/{cluster['id']}/containers/application_1767322800000_0003/"
+                  "container_1767322800000_0003_01_000001/")
+        _put_log(cluster["s3"], driver + "stderr.gz", DRIVER_STDERR)
+        _put_log(cluster["s3"], driver.replace("_000001/", "_000002/") + "stderr.gz", "an executor's log\n")
         reported_running(err_file, proc)
         _set_step_state(cluster["id"], "INTERRUPTED")
         out, _ = proc.communicate(timeout=60)
@@ -614,7 +623,11 @@ def test_wait_on_a_step_prints_its_states_and_the_drivers_last_lines(cluster, tm
     assert states == [f"step {step_id} RUNNING", f"step {step_id} INTERRUPTED"], "INTERRUPTED is final"
     assert f"submit: last lines of {where}stdout.gz:" in lines and "  | json_to_parquet: 0 partitions" in lines
     assert f"submit: last lines of {where}stderr.gz:" in lines
+    assert "  | Exception in thread \"main\" org.apache.spark.SparkException: Application finished with failed status" \
+        in lines
+    assert f"submit: last lines of {driver}stderr.gz:" in lines, "the driver's own log, in cluster mode"
     assert "  | json_to_parquet: error: no raw data for web on 2024-01-02" in lines
+    assert "  | an executor's log" not in lines
     assert not [line for line in lines if "INFO SparkContext" in line], "Spark's own lines are left out"
     assert ("submit: run report: s3://lake-reports/reports/json_to_parquet/"
             "json_to_parquet-20260102T030405Z-ab12cd34.json") in lines
