@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "lakelib.runs_command",
     "lakelib.chart_command",
     "lakelib.report_command",
+    "lakelib.submit",
 )
 
 #: The config every ``lake`` command reads when ``--config`` is not given: ``$LAKELIB_CONFIG``, else this.
@@ -67,7 +68,7 @@ def commands() -> list[Command]:
     """The commands of :data:`COMMAND_MODULES`, in that order.
 
     >>> [c.name for c in commands()]
-    ['sample', 'ddl', 'sql', 'runs', 'chart', 'report']
+    ['sample', 'ddl', 'sql', 'runs', 'chart', 'report', 'submit']
     """
     return [importlib.import_module(name).run.lake_command for name in COMMAND_MODULES]
 

@@ -13,8 +13,8 @@ The pure part (no AWS, no Spark) builds what a submission needs:
   ``spark-submit --deploy-mode cluster``) and :func:`build_job_run_request` the ``StartJobRun`` request of EMR
   Serverless. Names and printed forms go through :func:`lakelib.redact.redact_args`.
 
-The thin part takes injected boto3 clients: :func:`upload`, :func:`add_step`, :func:`wait_for_step` (botocore's
-``step_complete`` waiter), :func:`start_job_run`, :func:`wait_for_job_run` (a botocore waiter on ``GetJobRun``).
+The thin part takes injected boto3 clients: :func:`upload`, :func:`add_step`, :func:`wait_for_step`
+(``DescribeStep``), :func:`start_job_run`, :func:`wait_for_job_run` (``GetJobRun``), both through :func:`follow`.
 From a notebook::
 
     import boto3
@@ -25,12 +25,11 @@ From a notebook::
     run_id = emr.start_job_run(boto3.client("emr-serverless"), request)
     emr.wait_for_job_run(boto3.client("emr-serverless"), "00abc", run_id)
 
-``python -m lakelib.emr plan|wait-step|wait-job-run ...`` is what ``scripts/submit.sh`` calls; the script uploads
-with ``aws s3 cp`` and submits with ``aws emr add-steps`` / ``aws emr-serverless start-job-run``.
+``lake submit`` and ``scripts/submit.sh`` (:mod:`lakelib.submit`) use these, uploading with ``aws s3 cp`` and
+submitting with ``aws emr add-steps`` / ``aws emr-serverless start-job-run``; :func:`follow` is their wait.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -42,13 +41,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from lakelib.errors import LakelibError, SubmitError, UsageError, aws_error
+from lakelib.errors import SubmitError, UsageError, aws_error
 from lakelib.paths import S3_URI, canonical_location
+from lakelib.provenance import run_log_uri
 from lakelib.redact import is_secret_key, redact_args
 
 log = logging.getLogger(__name__)
@@ -62,28 +63,13 @@ BUNDLED_DEPENDENCIES = ("PyYAML",)
 PROVIDED_DEPENDENCIES = ("boto3", "pyspark")
 #: Job run states of EMR Serverless after which nothing changes any more.
 JOB_RUN_FINAL_STATES = ("SUCCESS", "FAILED", "CANCELLED")
+#: Step states of EMR after which nothing changes any more.
+STEP_FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED")
 #: Fixed timestamp of every archive member (zip cannot store earlier dates): same sources, same bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, for the wheel build
 _JOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_SCHEMES = ("s3", "s3a", "s3n")
-#: A botocore waiter on ``GetJobRun`` (EMR Serverless ships none): success on SUCCESS, failure on FAILED/CANCELLED.
-_JOB_RUN_WAITER = {
-    "version": 2,
-    "waiters": {
-        "JobRunFinished": {
-            "operation": "GetJobRun",
-            "delay": 30,
-            "maxAttempts": 2880,
-            "acceptors": [
-                {"state": "success", "matcher": "path", "argument": "jobRun.state", "expected": "SUCCESS"},
-                {"state": "failure", "matcher": "path", "argument": "jobRun.state", "expected": "FAILED"},
-                {"state": "failure", "matcher": "path", "argument": "jobRun.state", "expected": "CANCELLED"},
-            ],
-        }
-    },
-}
-
 
 @dataclass(frozen=True)
 class ArtifactLayout:
@@ -129,7 +115,7 @@ def build_wheel(repo: str | os.PathLike[str], dest_dir: str | os.PathLike[str]) 
     with tempfile.TemporaryDirectory(prefix="lakelib-build-") as tmp:
         src = Path(tmp) / "src"
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for name in ("lakelib", "jobs"):
+        for name in ("lakelib", "jobs", "conf", "bootstrap"):  # pyproject's package-dir
             shutil.copytree(repo / name, src / name, ignore=ignore)
         for name in ("pyproject.toml", "README.md", "LICENSE"):
             shutil.copy2(repo / name, src / name)
@@ -205,18 +191,20 @@ def bundled_files(distribution: str) -> list[tuple[str, bytes]]:
 
 
 def build_pyfiles_zip(
-    wheel: str | os.PathLike[str], dest: str | os.PathLike[str], bundle: Sequence[str] = BUNDLED_DEPENDENCIES
+    wheel: str | os.PathLike[str] | None, dest: str | os.PathLike[str], bundle: Sequence[str] = BUNDLED_DEPENDENCIES
 ) -> Path:
     """Write the ``spark-submit --py-files`` zip: every member of ``wheel`` (packages, package data, dist-info) plus
-    :func:`bundled_files` of each distribution in ``bundle``. Byte-identical for identical inputs.
+    :func:`bundled_files` of each distribution in ``bundle`` (lakelib itself when there is no wheel: an installed
+    package). Byte-identical for identical inputs.
 
     A pure-Python wheel installs by unpacking, so its members are exactly what ``pip install`` would put on the
     path; a zip on ``sys.path`` is what ``--py-files`` takes (Spark does not put a ``.whl`` there).
     """
     members: dict[str, bytes] = {}
-    with zipfile.ZipFile(wheel) as archive:
-        for name in archive.namelist():
-            members[name] = archive.read(name)
+    if wheel is not None:
+        with zipfile.ZipFile(wheel) as archive:
+            for name in archive.namelist():
+                members[name] = archive.read(name)
     for distribution in bundle:
         members.update(bundled_files(distribution))
     dest = Path(dest)
@@ -329,19 +317,45 @@ def scheme_for_release(release_label: str | None) -> str:
     return "s3a" if match and int(match.group(1)) >= 8 else "s3"
 
 
-def job_script(repo: str | os.PathLike[str], job: str) -> Path:
-    """``<repo>/jobs/<job>.py`` of a known job.
+def jobs_folder(repo: str | os.PathLike[str] | None = None) -> Path:
+    """Where the job scripts are: ``<repo>/jobs`` of a checkout, else the installed package's ``lakelib/jobs``
+    (the wheel carries them there: no top-level ``jobs`` package).
+    """
+    if repo is not None:
+        return Path(repo) / "jobs"
+    root = checkout_root()
+    if root is not None:
+        return root / "jobs"
+    from importlib.resources import files
+
+    return Path(str(files("lakelib").joinpath("jobs")))
+
+
+def checkout_root() -> Path | None:
+    """The lakelib checkout this module runs from (it has ``jobs/`` and ``scripts/submit.sh``), or ``None`` for an
+    installed package."""
+    root = Path(os.path.abspath(__file__)).parent.parent  # a symlinked lakelib/ stays in the checkout linking it
+    return root if (root / "jobs").is_dir() and (root / "scripts" / "submit.sh").is_file() else None
+
+
+def known_jobs(folder: str | os.PathLike[str]) -> list[str]:
+    """The jobs in a jobs folder: every ``<name>.py`` but ``_*.py``."""
+    return sorted(p.stem for p in Path(folder).glob("*.py") if not p.stem.startswith("_"))
+
+
+def job_script(repo: str | os.PathLike[str] | None, job: str) -> Path:
+    """The script of a known job, from the checkout ``repo`` (``<repo>/jobs/<job>.py``) or, with ``None``, from
+    :func:`jobs_folder`.
 
     Raises
     ------
     UsageError
         Not a job name, or no such job (the message lists the jobs).
     """
-    jobs = Path(repo) / "jobs"
+    jobs = jobs_folder(repo)
     script = jobs / f"{job}.py"
     if not _JOB_NAME.match(job) or not script.is_file():
-        known = sorted(p.stem for p in jobs.glob("*.py") if not p.stem.startswith("_"))
-        raise UsageError(f"unknown job {job!r} (jobs/: {', '.join(known) or 'none'})")
+        raise UsageError(f"unknown job {job!r} (jobs/: {', '.join(known_jobs(jobs)) or 'none'})")
     return script
 
 
@@ -503,12 +517,14 @@ def build_job_run_request(
     conf: Sequence[tuple[str, str]] = (),
     log_uri: str | None = None,
     scheme: str = "s3",
+    cloudwatch_log_group: str | None = None,
 ) -> dict[str, Any]:
     """The ``StartJobRun`` request of EMR Serverless for a :class:`Planned` submission.
 
     ``entryPoint`` is the uploaded job script, ``entryPointArguments`` the rewritten job arguments,
     ``sparkSubmitParameters`` carries ``--py-files`` and the ``--conf`` pairs, and the driver and executors log to
-    ``log_uri`` (default: ``<artifacts>/logs/``).
+    ``log_uri`` (default: ``<artifacts>/logs/``), and to CloudWatch as well when ``cloudwatch_log_group`` is given
+    (``""``: EMR Serverless's default group).
 
     Raises
     ------
@@ -529,6 +545,12 @@ def build_job_run_request(
         if re.search(r"\s", key + value):
             raise UsageError(f"--conf {key}: EMR Serverless cannot take white space in sparkSubmitParameters")
         params += ["--conf", f"{key}={value}"]
+    monitoring: dict[str, Any] = {"s3MonitoringConfiguration": {"logUri": log_uri or planned.layout.logs}}
+    if cloudwatch_log_group is not None:
+        cloudwatch: dict[str, Any] = {"enabled": True}
+        if cloudwatch_log_group:
+            cloudwatch["logGroupName"] = cloudwatch_log_group
+        monitoring["cloudWatchLoggingConfiguration"] = cloudwatch
     return {
         "applicationId": application_id,
         "executionRoleArn": execution_role_arn,
@@ -540,9 +562,7 @@ def build_job_run_request(
                 "sparkSubmitParameters": " ".join(params),
             }
         },
-        "configurationOverrides": {
-            "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri or planned.layout.logs}}
-        },
+        "configurationOverrides": {"monitoringConfiguration": monitoring},
     }
 
 
@@ -562,8 +582,7 @@ def driver_stderr_location(log_uri: str | None, application_id: str, job_run_id:
     """
     if not log_uri:
         return None
-    base = with_scheme(log_uri, "s3").rstrip("/")
-    return f"{base}/applications/{application_id}/jobs/{job_run_id}/SPARK_DRIVER/stderr.gz"
+    return f"{run_log_uri(with_scheme(log_uri, 's3'), None, None, application_id, job_run_id)}SPARK_DRIVER/stderr.gz"
 
 
 def steps_log_location(log_uri: str | None, cluster_id: str, step_id: str) -> str | None:
@@ -574,21 +593,24 @@ def steps_log_location(log_uri: str | None, cluster_id: str, step_id: str) -> st
     """
     if not log_uri or log_uri == "None":
         return None
-    return f"{with_scheme(log_uri, 's3').rstrip('/')}/{cluster_id}/steps/{step_id}/"
+    return run_log_uri(with_scheme(log_uri, "s3"), cluster_id, step_id, None, None)
 
 
 # --------------------------------------------------------------------------------------------------- planning
 
 
 def prepare(
-    repo: str | os.PathLike[str],
+    repo: str | os.PathLike[str] | None,
     workdir: str | os.PathLike[str],
     artifacts: str,
     job: str,
     job_args: Sequence[str],
+    with_wheel: bool = True,
 ) -> Planned:
-    """Package one submission and name its uploads: build the wheel and the ``--py-files`` zip into ``workdir``,
-    validate a local ``--config`` (before anything is uploaded) and rewrite it to its S3 copy.
+    """Package one submission and name its uploads: the ``--py-files`` zip (repacked from a wheel built from the
+    checkout ``repo``, or, with ``repo=None``, from the installed lakelib), the job script, the validated local
+    ``--config`` (rewritten to its S3 copy), and, ``with_wheel`` and from a checkout, the wheel for the bootstrap
+    action (EMR Serverless never uses it).
 
     Raises
     ------
@@ -599,7 +621,7 @@ def prepare(
     SubmitError
         The build failed.
     """
-    repo = Path(repo).resolve()
+    repo = Path(repo).resolve() if repo is not None else None
     script = job_script(repo, job)
     split_s3_uri(artifacts)
     config_value = config_argument(job_args)
@@ -618,12 +640,18 @@ def prepare(
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    wheel = build_wheel(repo, work)
-    zip_path = build_pyfiles_zip(wheel, work / PYFILES_ZIP)
+    wheel: Path | None = None
+    if repo is not None:
+        wheel = build_wheel(repo, work)
+        zip_path = build_pyfiles_zip(wheel, work / PYFILES_ZIP)
+        version = wheel_version(wheel)
+    else:
+        zip_path = build_pyfiles_zip(None, work / PYFILES_ZIP, ("lakelib", *BUNDLED_DEPENDENCIES))
+        version = importlib.metadata.version("lakelib")
     layout = artifact_layout(
         artifacts,
         job,
-        wheel_version(wheel),
+        version,
         content_digest([zip_path]),
         config_name=local_config.name if local_config else None,
         config_digest=content_digest([local_config]) if local_config else None,
@@ -633,7 +661,9 @@ def prepare(
     for i, arg in enumerate(rewritten):
         if arg == "--report" and i + 1 < len(rewritten) and not S3_URI.match(rewritten[i + 1]):
             log.warning("--report %s is a path on the driver of the job; give an s3:// URI", rewritten[i + 1])
-    uploads = [(str(zip_path), layout.pyfiles), (str(script), layout.job_script), (str(wheel), layout.wheel)]
+    uploads = [(str(zip_path), layout.pyfiles), (str(script), layout.job_script)]
+    if with_wheel and wheel is not None:
+        uploads.append((str(wheel), layout.wheel))
     if local_config is not None and layout.config is not None:
         uploads.append((str(local_config), layout.config))
     return Planned(job=job, job_args=rewritten, layout=layout, uploads=uploads)
@@ -736,28 +766,19 @@ def step_failure(status: Mapping[str, Any], step_id: str, logs: str | None) -> s
 def wait_for_step(
     client: Any, cluster_id: str, step_id: str, poll_seconds: float = 30.0, timeout_seconds: float = 86_400.0
 ) -> str:
-    """Wait for the step with botocore's ``step_complete`` waiter; returns ``COMPLETED``.
+    """Wait for the step (:func:`follow` on ``DescribeStep``); returns ``COMPLETED``.
 
     Raises
     ------
     SubmitError
-        The step ended FAILED or CANCELLED (:func:`step_failure` is the message), or ``timeout_seconds`` passed.
+        The step ended FAILED, CANCELLED or INTERRUPTED (:func:`step_failure` is the message), or
+        ``timeout_seconds`` passed.
     """
-    from botocore.exceptions import WaiterError
-
-    waiter = client.get_waiter("step_complete")
-    attempts = max(1, int(timeout_seconds // max(poll_seconds, 0.001)))
-    try:
-        waiter.wait(ClusterId=cluster_id, StepId=step_id, WaiterConfig={"Delay": poll_seconds, "MaxAttempts": attempts})
-        return "COMPLETED"
-    except WaiterError as exc:
-        last: dict[str, Any] = dict(exc.last_response or {})  # type: ignore[call-overload,unused-ignore]
-        status = last.get("Step", {}).get("Status")
-        if not status:
-            raise SubmitError(f"step {step_id} on {cluster_id}: {aws_error(exc)[1]}") from None
-        if status.get("State") not in ("FAILED", "CANCELLED", "INTERRUPTED"):
-            raise SubmitError(f"step {step_id} still {status.get('State')} after {timeout_seconds:g}s") from None
-        raise SubmitError(step_failure(status, step_id, step_log_uri(client, cluster_id, step_id))) from None
+    final = follow(lambda: step_state(client, cluster_id, step_id), poll_seconds=poll_seconds,
+                   timeout_seconds=timeout_seconds)
+    if not final.succeeded:
+        raise SubmitError(step_failure(final.detail, step_id, step_log_uri(client, cluster_id, step_id)))
+    return final.state
 
 
 def start_job_run(client: Any, request: Mapping[str, Any]) -> str:
@@ -796,141 +817,252 @@ def job_run_failure(job_run: Mapping[str, Any]) -> str:
 def wait_for_job_run(
     client: Any, application_id: str, job_run_id: str, poll_seconds: float = 30.0, timeout_seconds: float = 86_400.0
 ) -> str:
-    """Wait for an EMR Serverless job run with a botocore waiter on ``GetJobRun``; returns ``SUCCESS``.
+    """Wait for an EMR Serverless job run (:func:`follow` on ``GetJobRun``); returns ``SUCCESS``.
 
     Raises
     ------
     SubmitError
         The run ended FAILED or CANCELLED (:func:`job_run_failure` is the message), or ``timeout_seconds`` passed.
     """
-    from botocore.exceptions import WaiterError
-    from botocore.waiter import WaiterModel, create_waiter_with_client
-
-    waiter = create_waiter_with_client("JobRunFinished", WaiterModel(_JOB_RUN_WAITER), client)
-    attempts = max(1, int(timeout_seconds // max(poll_seconds, 0.001)))
-    try:
-        waiter.wait(applicationId=application_id, jobRunId=job_run_id,
-                    WaiterConfig={"Delay": poll_seconds, "MaxAttempts": attempts})
-        return "SUCCESS"
-    except WaiterError as exc:
-        last: dict[str, Any] = dict(exc.last_response or {})  # type: ignore[call-overload,unused-ignore]
-        job_run = last.get("jobRun")
-        if not job_run:
-            raise SubmitError(f"job run {job_run_id} of {application_id}: {aws_error(exc)[1]}") from None
-        if job_run.get("state") not in JOB_RUN_FINAL_STATES:
-            raise SubmitError(f"job run {job_run_id} still {job_run.get('state')} after {timeout_seconds:g}s") from None
-        raise SubmitError(job_run_failure(job_run)) from None
+    final = follow(lambda: job_run_state(client, application_id, job_run_id), poll_seconds=poll_seconds,
+                   timeout_seconds=timeout_seconds)
+    if not final.succeeded:
+        raise SubmitError(job_run_failure(final.detail))
+    return final.state
 
 
-# --------------------------------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------------------------------- following a run
 
 
-def plan(args: argparse.Namespace) -> Planned:
-    """``python -m lakelib.emr plan``: :func:`prepare`, stage the uploads under ``<workdir>/stage``, write the
-    request (``step.json`` for ``aws emr add-steps``, ``request.json`` for ``aws emr-serverless start-job-run``)
-    and ``uploads.tsv``; with ``--dry-run`` print the request, secrets redacted, instead.
+@dataclass(frozen=True)
+class RunState:
+    """Where a step or a job run is: its state, whether it is final and succeeded, and the service's record of it
+    (the step's ``Status``, or the whole ``jobRun``)."""
+
+    state: str
+    final: bool
+    succeeded: bool
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+def step_state(client: Any, cluster_id: str, step_id: str) -> RunState:
+    """The state of an EMR step (``DescribeStep``); COMPLETED, FAILED, CANCELLED and INTERRUPTED are final.
+
+    Raises
+    ------
+    SubmitError
+        EMR refused (unknown cluster or step, no permission...).
     """
-    conf = parse_conf(args.conf)
-    planned = prepare(args.repo, args.workdir, args.artifacts, args.job, args.job_args)
-    work = Path(args.workdir)
-    stage(planned, work / "stage")
-    (work / "uploads.tsv").write_text("".join(f"{s}\t{d}\n" for s, d in planned.uploads), encoding="utf-8")
-    if args.target == "emr":
-        step = build_spark_step(
-            planned.job,
-            with_scheme(planned.layout.job_script, args.scheme),
-            with_scheme(planned.layout.pyfiles, args.scheme),
-            planned.job_args,
-            name=args.name,
-            action_on_failure=args.action_on_failure,
-            conf=conf,
-        )
-        request: Any = [to_cli_step(step)]
-        printable: Any = [dict(request[0], Args=redact_args(request[0]["Args"]))]
-        out = work / "step.json"
-    else:
-        if not args.application_id or not args.execution_role_arn:
-            raise UsageError("--application-id and --execution-role-arn are required")
-        request = build_job_run_request(args.application_id, args.execution_role_arn, planned, name=args.name,
-                                        conf=conf, log_uri=args.log_uri, scheme=args.scheme)
-        printable = redacted_job_run_request(request)
-        out = work / "request.json"
-    out.write_text(json.dumps(request, indent=2) + "\n", encoding="utf-8")
-    if args.dry_run:
-        print(json.dumps(printable, indent=2))
-    else:
-        print(planned.layout.wheel)
-    return planned
+    from botocore.exceptions import BotoCoreError, ClientError
 
-
-def _plan_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lakelib.emr plan", description="package and plan a submission")
-    parser.add_argument("--target", choices=("emr", "serverless"), default="emr")
-    parser.add_argument("--repo", default=".", help="the lakelib checkout")
-    parser.add_argument("--workdir", required=True, help="where the packages, the request and uploads.tsv go")
-    parser.add_argument("--artifacts", required=True, metavar="S3_URI")
-    parser.add_argument("--scheme", default="s3", choices=("s3", "s3a"), help="URI scheme Spark reads S3 with")
-    parser.add_argument("--name")
-    parser.add_argument("--action-on-failure", default="CONTINUE")
-    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--application-id")
-    parser.add_argument("--execution-role-arn")
-    parser.add_argument("--log-uri", help="EMR Serverless logs (default <artifacts>/logs/)")
-    parser.add_argument("--dry-run", action="store_true", help="print the request (secrets redacted)")
-    parser.add_argument("job")
-    parser.add_argument("job_args", nargs=argparse.REMAINDER)
-    return parser
-
-
-def _wait_parser(command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m lakelib.emr {command}")
-    if command == "wait-step":
-        parser.add_argument("--cluster-id", required=True)
-        parser.add_argument("--step-id", required=True)
-    else:
-        parser.add_argument("--application-id", required=True)
-        parser.add_argument("--job-run-id", required=True)
-    parser.add_argument("--poll-seconds", type=float, default=30.0)
-    parser.add_argument("--timeout-seconds", type=float, default=86_400.0)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lakelib.emr plan|wait-step|wait-job-run ...``, ``scheme RELEASE_LABEL``, ``bucket S3_URI``,
-    ``job-script REPO JOB`` (what ``scripts/submit.sh`` calls)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="submit: %(levelname)s: %(message)s", stream=sys.stderr)
-    command, rest = (argv[0], argv[1:]) if argv else ("", [])
     try:
-        if command == "scheme" and len(rest) == 1:
-            print(scheme_for_release(rest[0]))
-        elif command == "bucket" and len(rest) == 1:
-            print(split_s3_uri(rest[0])[0])
-        elif command == "job-script" and len(rest) == 2:
-            print(job_script(rest[0], rest[1]))
-        elif command == "plan":
-            plan(_plan_parser().parse_args(rest))
-        elif command in ("wait-step", "wait-job-run"):
-            import boto3
-
-            args = _wait_parser(command).parse_args(rest)
-            if command == "wait-step":
-                wait_for_step(boto3.client("emr"), args.cluster_id, args.step_id, args.poll_seconds,
-                              args.timeout_seconds)
-                print(f"submit: step {args.step_id} COMPLETED", file=sys.stderr)
-            else:
-                wait_for_job_run(boto3.client("emr-serverless"), args.application_id, args.job_run_id,
-                                 args.poll_seconds, args.timeout_seconds)
-                print(f"submit: job run {args.job_run_id} SUCCESS", file=sys.stderr)
-        else:
-            print("usage: python -m lakelib.emr {plan ... | wait-step ... | wait-job-run ... | scheme RELEASE_LABEL"
-                  " | bucket S3_URI | job-script REPO JOB}", file=sys.stderr)
-            return 2
-        return 0
-    except LakelibError as exc:
-        print(f"submit: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        status = client.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Status"]
+    except (ClientError, BotoCoreError) as exc:
+        raise SubmitError(f"step {step_id} on {cluster_id}: {aws_error(exc)[1]}") from None
+    state = str(status.get("State"))
+    return RunState(state, state in STEP_FINAL_STATES, state == "COMPLETED", status)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def job_run_state(client: Any, application_id: str, job_run_id: str) -> RunState:
+    """The state of an EMR Serverless job run (``GetJobRun``); SUCCESS, FAILED and CANCELLED are final.
+
+    Raises
+    ------
+    SubmitError
+        EMR Serverless refused (unknown application or job run, no permission...).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        job_run = client.get_job_run(applicationId=application_id, jobRunId=job_run_id)["jobRun"]
+    except (ClientError, BotoCoreError) as exc:
+        raise SubmitError(f"job run {job_run_id} of {application_id}: {aws_error(exc)[1]}") from None
+    state = str(job_run.get("state"))
+    return RunState(state, state in JOB_RUN_FINAL_STATES, state == "SUCCESS", job_run)
+
+
+def follow(
+    poll: Callable[[], RunState],
+    on_change: Callable[[RunState, float], None] | None = None,
+    poll_seconds: float = 30.0,
+    timeout_seconds: float = 86_400.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunState:
+    """Poll until a final state, calling ``on_change(state, elapsed seconds)`` at the first poll and at every
+    change. A loop rather than botocore's waiters: those report nothing until the end.
+
+    Raises
+    ------
+    SubmitError
+        ``timeout_seconds`` passed without a final state.
+    """
+    started, last = clock(), None
+    while True:
+        current = poll()
+        if current.state != last and on_change is not None:
+            on_change(current, clock() - started)
+        last = current.state
+        if current.final:
+            return current
+        if clock() - started >= timeout_seconds:
+            raise SubmitError(f"still {current.state} after {timeout_seconds:g}s")
+        sleep(poll_seconds)
+
+
+def driver_log_locations(log_base: str | None, kind: str, first_id: str, second_id: str) -> list[str]:
+    """The driver's ``stdout.gz`` and ``stderr.gz`` where EMR writes them: ``<LogUri>/<cluster>/steps/<step>/``
+    for a step, ``<logUri>/applications/<app>/jobs/<run>/SPARK_DRIVER/`` for a job run; ``[]`` without logs.
+
+    >>> driver_log_locations("s3n://l/emr/", "emr", "j-1", "s-2")
+    ['s3://l/emr/j-1/steps/s-2/stdout.gz', 's3://l/emr/j-1/steps/s-2/stderr.gz']
+    """
+    if kind == "emr":
+        folder = steps_log_location(log_base, first_id, second_id)
+    else:
+        stderr = driver_stderr_location(log_base, first_id, second_id)
+        folder = stderr[: -len("stderr.gz")] if stderr else None
+    return [f"{folder}stdout.gz", f"{folder}stderr.gz"] if folder else []
+
+
+def read_log(client: Any, uri: str) -> list[str] | None:
+    """The non-blank lines of a gzipped log in S3 (``None`` when it is not there or unreadable)."""
+    import gzip
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3_uri(uri)
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        text = gzip.decompress(body).decode("utf-8", errors="replace")
+    except (ClientError, BotoCoreError, OSError, EOFError) as exc:
+        log.debug("no log at %s: %s", uri, exc)
+        return None
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+#: A line of Spark's or YARN's own logging (log4j's ``yy/MM/dd HH:mm:ss LEVEL``), not the job's.
+_SPARK_LOG_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (?:TRACE|DEBUG|INFO|WARN)\b")
+
+
+def job_lines(lines: Iterable[str], last: int = 12) -> list[str]:
+    """The job's own last lines of a driver log: Spark's and YARN's INFO/WARN lines left out.
+
+    >>> job_lines(["25/01/02 03:04:05 INFO SparkContext: stopped", "j: error: no raw data"])
+    ['j: error: no raw data']
+    """
+    kept = [line for line in lines if not _SPARK_LOG_LINE.match(line)]
+    return kept[-last:] if last else []
+
+
+#: A YARN application id, as spark-submit prints it in a cluster-mode step's log.
+_YARN_APPLICATION = re.compile(r"\b(application_\d+_\d+)\b")
+
+
+def driver_container_logs(client: Any, log_uri: str | None, cluster_id: str, step_lines: Iterable[str]) -> list[str]:
+    """The driver's ``stdout.gz`` and ``stderr.gz`` of a cluster-mode step: in the first container (the
+    application master, where the driver runs) of the YARN application the step's log names, under
+    ``<LogUri>/<cluster>/containers/<application>/``; ``[]`` when there is none (yet).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    found = [m.group(1) for line in step_lines for m in _YARN_APPLICATION.finditer(line)]
+    if not found or not log_uri or log_uri == "None":
+        return []
+    folder = f"{with_scheme(log_uri, 's3').rstrip('/')}/{cluster_id}/containers/{found[-1]}/"
+    bucket, key = split_s3_uri(folder)
+    try:
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=key + "/", Delimiter="/")
+    except (ClientError, BotoCoreError) as exc:
+        log.debug("cannot list %s: %s", folder, exc)
+        return []
+    first = [p["Prefix"] for p in listed.get("CommonPrefixes", []) if p["Prefix"].rstrip("/").endswith("_000001")]
+    return [f"s3://{bucket}/{first[0]}{name}" for name in ("stdout.gz", "stderr.gz")] if first else []
+
+
+#: The runner's log line naming the run report (``HH:MM:SS report: <uri>``).
+_REPORT_LINE = re.compile(r"\breport: (\S+\.json)\s*$")
+
+
+def report_location(lines: Iterable[str]) -> str | None:
+    """The run report's URI from the driver's log lines (the last ``report: <uri>`` line), or ``None``.
+
+    >>> report_location(["01:02:03 report: s3://b/reports/j/r1.json", "j succeeded in 3.0 s"])
+    's3://b/reports/j/r1.json'
+    """
+    found = None
+    for line in lines:
+        match = _REPORT_LINE.search(line)
+        if match:
+            found = match.group(1)
+    return found
+
+
+# --------------------------------------------------------------------------------------------------- billed use
+
+
+@dataclass(frozen=True)
+class Prices:
+    """EMR Serverless prices in USD: per vCPU-hour, per GB-hour of memory, per GB-hour of storage (beyond the
+    20 GB every worker gets free), and where they come from."""
+
+    vcpu_hour: float
+    memory_gb_hour: float
+    storage_gb_hour: float
+    source: str
+
+
+#: EMR Serverless list prices (x86, on demand) by region, from aws.amazon.com/emr/pricing; other regions use
+#: us-east-1's, and the printed cost says so. ``--price-*`` options replace them.
+LIST_PRICES = {
+    "us-east-1": Prices(0.052624, 0.0057785, 0.000111, "us-east-1 list prices (x86, on demand)"),
+}
+
+
+def list_prices(region: str | None) -> Prices:
+    """The list prices of ``region``, or us-east-1's (the source says which).
+
+    >>> list_prices("eu-west-3").source
+    'us-east-1 list prices (x86, on demand) (none known for eu-west-3)'
+    """
+    if region in LIST_PRICES:
+        return LIST_PRICES[str(region)]
+    base = LIST_PRICES["us-east-1"]
+    return Prices(base.vcpu_hour, base.memory_gb_hour, base.storage_gb_hour,
+                  f"{base.source} (none known for {region or 'an unknown region'})")
+
+
+def billed_usage(job_run: Mapping[str, Any], prices: Prices) -> dict[str, Any] | None:
+    """A job run's billed use (``billedResourceUtilization``, else ``totalResourceUtilization``) and its cost at
+    ``prices``; ``None`` when ``GetJobRun`` gave neither.
+
+    >>> usage = billed_usage({"billedResourceUtilization": {"vCPUHour": 2.0, "memoryGBHour": 8.0,
+    ...     "storageGBHour": 0.0}}, Prices(0.05, 0.005, 0.0001, "test"))
+    >>> usage["cost_usd"], usage["vcpu_hours"], usage["price_source"]
+    (0.14, 2.0, 'test')
+    """
+    used = job_run.get("billedResourceUtilization") or job_run.get("totalResourceUtilization")
+    if not used:
+        return None
+    vcpu = float(used.get("vCPUHour") or 0.0)
+    memory = float(used.get("memoryGBHour") or 0.0)
+    storage = float(used.get("storageGBHour") or 0.0)
+    cost = vcpu * prices.vcpu_hour + memory * prices.memory_gb_hour + storage * prices.storage_gb_hour
+    return {
+        "vcpu_hours": vcpu,
+        "memory_gb_hours": memory,
+        "storage_gb_hours": storage,
+        "cost_usd": round(cost, 6),
+        "price_source": prices.source,
+    }
+
+
+def format_usage(usage: Mapping[str, Any]) -> str:
+    """One line for people.
+
+    >>> format_usage({"vcpu_hours": 2.0, "memory_gb_hours": 8.0, "storage_gb_hours": 0.0, "cost_usd": 0.14,
+    ...               "price_source": "us-east-1 list prices"})
+    'billed 2.000 vCPU-hours, 8.000 GB-hours memory, 0.000 GB-hours storage: $0.1400 at us-east-1 list prices'
+    """
+    return (f"billed {usage['vcpu_hours']:.3f} vCPU-hours, {usage['memory_gb_hours']:.3f} GB-hours memory, "
+            f"{usage['storage_gb_hours']:.3f} GB-hours storage: ${usage['cost_usd']:.4f} at {usage['price_source']}")

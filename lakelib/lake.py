@@ -574,8 +574,9 @@ def _conform(df: DataFrame, table: Table, names: Sequence[str]) -> DataFrame:
     from pyspark.sql import functions as F
 
     types = {c.name: c.type for c in table.columns}
+    have = {c.lower() for c in df.columns}  # a table registered before a column was added has no such column
     return df.select(
-        *[F.col(c).cast(spark_type(types[c])).alias(c) for c in names],
+        *[(F.col(c) if c in have else F.lit(None)).cast(spark_type(types[c])).alias(c) for c in names],
         *[F.col(k).cast("string").alias(k) for k in table.partition_keys],
     )
 

@@ -24,6 +24,7 @@ from typing import Callable, Optional, Sequence
 from lakelib.config import Config, load_config
 from lakelib.errors import LakelibError, PartialRegistrationError, UsageError, one_line
 from lakelib.paths import date_range, is_source_id, parse_date
+from lakelib.provenance import collect as collect_provenance
 from lakelib.redact import redact_args, redact_text
 from lakelib.report import RunReport, record_registration, write_report
 
@@ -154,6 +155,7 @@ def run_job(job: str, parser: argparse.ArgumentParser, argv: Sequence[str] | Non
         message = redact_text(message, arguments)
         report.finish("failed", message)
     session = _active_session()
+    report.extra["provenance"] = collect_provenance(session)  # where it ran, also in its lake_runs row
     storage = Storage(session) if session is not None else None
     written = write_report(report, config.lake.reports, args.report, storage)
     if written:

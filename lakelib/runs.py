@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from lakelib.errors import one_line
+from lakelib.provenance import FIELDS as PROVENANCE_FIELDS
 from lakelib.schema import LAKE_RUNS, spark_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +34,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from lakelib.report import RunReport
 
 log = logging.getLogger(__name__)
+
+#: ``lake_runs`` column -> key of the run report's ``billed`` (:func:`lakelib.emr.billed_usage`).
+BILLED_COLUMNS = {"billed_vcpu_hours": "vcpu_hours", "billed_memory_gb_hours": "memory_gb_hours",
+                  "billed_storage_gb_hours": "storage_gb_hours", "cost_usd": "cost_usd"}
+
 
 def _timestamp(text: str | None) -> datetime | None:
     if not text:
@@ -65,6 +71,8 @@ def run_row(report: RunReport) -> dict[str, Any]:
         "partitions": len(report.partitions),
         "totals": json.dumps(report.totals, sort_keys=True, default=str),
         "error": report.extra.get("error"),
+        **{key: (report.extra.get("provenance") or {}).get(key) for key in PROVENANCE_FIELDS},
+        **{column: (report.extra.get("billed") or {}).get(key) for column, key in BILLED_COLUMNS.items()},
         "job": report.job,
     }
 

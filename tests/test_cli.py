@@ -17,7 +17,7 @@ def test_help_lists_every_command_however_lake_is_started(start):
     done = subprocess.run([sys.executable, *start, "--help"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     listed = done.stdout.split("positional arguments:")[1]
-    assert [c.name for c in cli.commands()] == ["sample", "ddl", "sql", "runs", "chart", "report"]
+    assert [c.name for c in cli.commands()] == ["sample", "ddl", "sql", "runs", "chart", "report", "submit"]
     assert all(f"    {c.name} " in listed for c in cli.commands())
 
 

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
 
-from lakelib import emr
+from lakelib import emr, submit
 from lakelib.errors import SubmitError, UsageError
 from tests.conftest import REPO
 
@@ -97,8 +99,10 @@ def wheel(tmp_path_factory):
 
 def _declared_package_files() -> set[str]:
     """What pyproject.toml declares: every module of the packages found, and the package data."""
-    declared = {p.relative_to(REPO).as_posix() for pkg in ("lakelib", "jobs") for p in (REPO / pkg).rglob("*.py")
-                if "__pycache__" not in p.parts}
+    declared = {p.relative_to(REPO).as_posix() for p in (REPO / "lakelib").rglob("*.py") if "__pycache__" not in p.parts}
+    shipped = {"jobs": "*.py", "conf": "*.*", "bootstrap": "*.sh"}  # installed as lakelib.jobs, .examples, .bootstrap
+    inside = {"jobs": "jobs", "conf": "examples", "bootstrap": "bootstrap"}
+    declared |= {f"lakelib/{inside[d]}/{p.name}" for d, pattern in shipped.items() for p in (REPO / d).glob(pattern)}
     return declared | {"lakelib/py.typed"} | {p.relative_to(REPO).as_posix()
                                               for p in (REPO / "lakelib" / "resources").glob("*.properties")}
 
@@ -110,7 +114,9 @@ def test_wheel_holds_every_declared_file_and_metadata_from_pyproject(wheel, tmp_
     assert wheel.name == f"lakelib-{lakelib.__version__}-py3-none-any.whl"
     assert _declared_package_files() <= names
     assert "lakelib/resources/log4j2.properties" in names
-    assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "benchmarks/"))]
+    assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "benchmarks/", "jobs/"))]
+    assert {"lakelib/jobs/json_to_parquet.py", "lakelib/examples/emr.yaml", "lakelib/bootstrap/install-lakelib.sh"} \
+        <= names
     dist_info = f"lakelib-{lakelib.__version__}.dist-info"
     metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
     assert "License-Expression: Apache-2.0" in metadata and f"{dist_info}/licenses/LICENSE" in names
@@ -130,11 +136,69 @@ def test_wheel_installs_with_pip_and_never_requires_pyspark(wheel, tmp_path):
         check=True, capture_output=True, timeout=120,
     )
     out = subprocess.run(
-        [sys.executable, "-c", "import lakelib, lakelib.emr, jobs; print(lakelib.__file__)"],
+        [sys.executable, "-c", "import lakelib, lakelib.emr, lakelib.jobs.json_to_parquet; print(lakelib.__file__)"],
         capture_output=True, text=True, check=True, cwd=tmp_path, env={"PYTHONPATH": str(target)},
     ).stdout
     assert out.startswith(str(target))
     assert (target / "bin" / "lake").exists()
+    assert not (target / "jobs").exists(), "no top-level jobs package in site-packages"
+
+
+def test_lake_submit_dry_run_works_from_the_wheel_alone(wheel, tmp_path):
+    """Only the wheel and its dependencies (no checkout, no PySpark): lake submit serverless --dry-run checks the
+    job's arguments and the wheel's example config, and prints the request of a job run that uses no wheel."""
+    import boto3
+    import yaml
+
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--no-index", "--target", str(site), str(wheel)], check=True, capture_output=True, timeout=120)
+    for module in (boto3, yaml):
+        for path in Path(module.__file__).parent.parent.iterdir():
+            top = path.name.split("-")[0].lower()
+            wanted = {"boto3", "botocore", "jmespath", "s3transfer", "dateutil", "python_dateutil", "urllib3",
+                      "six.py", "yaml", "pyyaml", "_yaml"}
+            if top in wanted and not (site / path.name).exists():
+                (site / path.name).symlink_to(path)
+    config = site / "lakelib" / "examples" / "emr.yaml"
+    command = [sys.executable, "-S", "-m", "lakelib.cli", "submit", "serverless", "--application-id", "00app",
+               "--execution-role-arn", "arn:aws:iam::123456789012:role/r", "--artifacts", "s3://bkt/emr",
+               "json_to_parquet", "--config", str(config), "--date", "2026-01-01", "--dry-run"]
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    request = json.loads(done.stdout)
+    assert request["jobDriver"]["sparkSubmit"]["entryPoint"].endswith("/jobs/json_to_parquet.py")
+    uploads = [line.split()[-1] for line in done.stderr.splitlines() if line.startswith("submit: would upload")]
+    assert sorted(u.rsplit("/", 1)[1] for u in uploads) == ["emr.yaml", "json_to_parquet.py", "lakelib.zip"]
+    typo = subprocess.run([*command[:-3], "--daet", "2026-01-01"], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=120)
+    assert typo.returncode == 2 and "json_to_parquet: error: unrecognized arguments: --daet" in typo.stderr
+
+
+def test_the_sdist_holds_the_whole_project_and_its_suite_runs_from_it(tmp_path):
+    import shutil
+    import tarfile
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
+    if tracked.returncode != 0 or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    done = subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(tmp_path),
+                           str(REPO)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (sdist,) = tmp_path.glob("lakelib-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        root = archive.getnames()[0].split("/")[0]
+        names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+        archive.extractall(tmp_path)
+    missing = [f for f in tracked.stdout.splitlines() if f not in names and f != ".gitignore"]
+    assert missing == [], "every tracked file ships, conftest.py and fixtures included"
+    unpacked = tmp_path / root
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_config.py"],
+                         cwd=unpacked, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=str(unpacked)))
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert "passed" in run.stdout.splitlines()[-1]
 
 
 def test_pyfiles_zip_is_the_wheel_plus_pure_python_pyyaml(wheel, tmp_path):
@@ -166,27 +230,29 @@ def test_what_is_shipped_covers_every_requirement_of_the_package():
     assert names == {n.lower() for n in emr.BUNDLED_DEPENDENCIES + emr.PROVIDED_DEPENDENCIES} - {"pyspark"}
 
 
-def test_plan_writes_the_step_json_and_the_uploads(tmp_path):
+def test_dry_run_prints_the_step_with_the_uploads_it_would_make(capsys):
     config = REPO / "conf" / "emr.yaml"
-    code = emr.main([
-        "plan", "--repo", str(REPO), "--workdir", str(tmp_path), "--artifacts", "s3://bkt/emr", "--scheme", "s3a",
+    code = submit.main([
+        "emr", "--cluster-id", "j-1", "--artifacts", "s3://bkt/emr", "--scheme", "s3a", "--dry-run",
         "json_to_parquet", "--config", str(config), "--date", "2024-01-02",
     ])
-    assert code == 0
-    (step,) = json.loads((tmp_path / "step.json").read_text())
-    uploads = dict(line.split("\t")[::-1] for line in (tmp_path / "uploads.tsv").read_text().splitlines())
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (step,) = json.loads(out)
+    uploads = [line.split()[-1] for line in err.splitlines() if line.startswith("submit: would upload ")]
     config_uri = step["Args"][step["Args"].index("--config") + 1]
-    assert uploads[config_uri] == str(config)
+    assert config_uri in uploads
     script = [a for a in step["Args"] if a.endswith("/jobs/json_to_parquet.py")]
     assert len(script) == 1 and script[0].startswith("s3a://bkt/emr/lakelib/")
     assert {uri.split("/")[-1] for uri in uploads} >= {"lakelib.zip", "json_to_parquet.py", "emr.yaml"}
 
 
-def test_plan_refuses_a_job_without_config(tmp_path, capsys):
-    code = emr.main(["plan", "--repo", str(REPO), "--workdir", str(tmp_path), "--artifacts", "s3://bkt/e",
-                     "json_to_parquet", "--date", "2024-01-02"])
+def test_a_job_without_config_is_refused_with_the_jobs_own_usage(capsys):
+    code = submit.main(["emr", "--cluster-id", "j-1", "--artifacts", "s3://bkt/e", "--dry-run",
+                        "json_to_parquet", "--date", "2024-01-02"])
     assert code == 2
-    assert capsys.readouterr().err.startswith("submit: error: the job arguments need --config")
+    err = capsys.readouterr().err
+    assert err.startswith("usage: json_to_parquet") and "the following arguments are required: --config" in err
 
 
 @pytest.fixture
@@ -253,7 +319,8 @@ def test_step_name_and_printed_args_redact_secrets_but_the_job_keeps_them():
 def test_artifacts_with_dot_segments_are_refused(uri, tmp_path, capsys):
     with pytest.raises(UsageError, match="'.', '..' or empty segments"):
         emr.split_s3_uri(uri)
-    assert emr.main(["bucket", uri]) == 2
+    assert submit.main(["emr", "--cluster-id", "j-1", "--artifacts", uri, "--dry-run", "json_to_parquet",
+                        "--config", str(REPO / "conf" / "emr.yaml")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 

@@ -178,7 +178,7 @@ def test_a_reconversion_never_brings_them_back_and_a_rerun_removes_nothing(spark
     assert web["lines_read"] == web["rows_written"] + web["duplicates_dropped"] + web["quarantined"] + web["suppressed"]
     assert not {GONE, PREV} & _ids_in(spark, lake, "events")
     assert event_tables.main(args) == 0
-    assert not {GONE, PREV} & _ids_in(spark, lake, "tracks") | _ids_in(spark, lake, "aliases")
+    assert not {GONE, PREV} & (_ids_in(spark, lake, "tracks") | _ids_in(spark, lake, "aliases"))
     assert GONE.encode() not in _bytes_under(lake["root"] / "quarantine" / "json_to_parquet")
 
     code, report = _run(lake, "--set", "forget.retention_hours=0")

@@ -239,6 +239,60 @@ def test_every_run_is_a_row_of_lake_runs_queryable_through_the_metastore(spark, 
     assert [r["job"] for r in lake.runs(spark, config, last=3).collect()][0] == "compact_partitions"
 
 
+def test_the_report_and_the_row_say_where_the_run_ran(spark, tmp_path, monkeypatch):
+    import pyspark
+
+    import lakelib
+
+    monkeypatch.setenv("AWS_EMR_SERVERLESS_APPLICATION_ID", "00app")
+    monkeypatch.setenv("AWS_EMR_SERVERLESS_JOB_RUN_ID", "00run")
+    spark.conf.set("spark.lakelib.logUri", "s3://lake-logs/serverless/")
+    try:
+        path = write_config(tmp_path, "none")
+        assert run_fake_job(path, "json_to_parquet", "succeeded") == 0
+    finally:
+        spark.conf.unset("spark.lakelib.logUri")
+    (report,) = [json.loads(p.read_text()) for p in (tmp_path / "reports" / "json_to_parquet").glob("*.json")]
+    expected = {
+        "spark_application_id": spark.sparkContext.applicationId,
+        "emr_cluster_id": None,
+        "emr_step_id": None,
+        "serverless_application_id": "00app",
+        "serverless_job_run_id": "00run",
+        "log_uri": "s3://lake-logs/serverless/applications/00app/jobs/00run/",
+        "lakelib_version": lakelib.__version__,
+        "spark_version": pyspark.__version__,
+    }
+    assert report["provenance"] == expected
+    (row,) = lake.runs(spark, load_config(path)).collect()
+    assert {k: row[k] for k in expected} == expected
+    assert row["cost_usd"] is None, "the billed use comes later (lake submit --wait)"
+
+
+def test_lake_runs_written_before_the_provenance_columns_still_read(spark, tmp_path):
+    """A lake_runs file and catalog table of an older lakelib (the first nine columns) read with the new columns
+    null, and the next run brings the table's columns up to date."""
+    from lakelib.schema import Table
+    from lakelib.tables import register
+
+    old = Table("lake_runs", LAKE_RUNS.columns[:9], ("job",))
+    path = write_config(tmp_path, "spark")
+    config = load_config(path)
+    row = ("r-old", "succeeded", datetime(2025, 1, 1), datetime(2025, 1, 1, 0, 1), 60.0, ["--x"], 1, "{}", None)
+    folder_uri = partition_location(config.lake.tables, LAKE_RUNS, {"job": "json_to_parquet"})
+    spark.createDataFrame([row], spark_schema(old)).coalesce(1).write.parquet(str(tmp_path / "old"))
+    (part,) = (tmp_path / "old").glob("part-*.parquet")
+    folder(folder_uri).mkdir(parents=True)
+    shutil.copy(part, folder(folder_uri) / "r-old.parquet")
+    register(open_catalog(config, spark), old, config.lake.tables, [Partition({"job": "json_to_parquet"}, folder_uri)])
+    (got,) = lake.runs(spark, config).collect()
+    assert got["run_id"] == "r-old" and got["spark_version"] is None and got["cost_usd"] is None
+    assert run_fake_job(path, "json_to_parquet", "succeeded") == 0
+    rows = {r["run_id"]: r for r in lake.runs(spark, config).collect()}
+    assert len(rows) == 2 and rows["r-old"]["lakelib_version"] is None
+    assert [r["lakelib_version"] for k, r in rows.items() if k != "r-old"] != [None]
+
+
 def test_runs_are_recorded_by_path_without_a_catalog(spark, tmp_path):
     path = write_config(tmp_path, "none")
     config = load_config(path)

@@ -191,28 +191,49 @@ def _set_step_state(cluster_id: str, state: str) -> None:
         step.state = state
 
 
+def popen_waiting(command: list[str], tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """Start a --wait submission; its stderr goes to a file the test reads while it runs."""
+    err_file = tmp_path / f"stderr-{time.monotonic_ns()}.txt"
+    with err_file.open("w") as handle:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=handle, text=True, env=submit_env())
+    return proc, err_file
+
+
+def _wait_until(predicate, proc) -> None:
+    deadline = time.monotonic() + 90
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def reported_running(err_file: Path, proc: subprocess.Popen) -> None:
+    """Wait until --wait has printed a RUNNING state (the run is then still running)."""
+    _wait_until(lambda: " RUNNING" in err_file.read_text(), proc)
+    assert proc.poll() is None, "--wait returned while the run was still RUNNING"
+
+
 @pytest.mark.parametrize("final, status", [("COMPLETED", 0), ("FAILED", 1)])
-def test_wait_follows_the_step_to_its_end(cluster, final, status):
-    proc = subprocess.Popen(
-        ["bash", str(SUBMIT), *submit_args(cluster["id"], "--wait", "--poll-seconds", "0.2")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=submit_env(),
-    )
+def test_wait_follows_the_step_to_its_end(cluster, final, status, tmp_path):
+    proc, err_file = popen_waiting(["bash", str(SUBMIT), *submit_args(cluster["id"], "--wait", "--poll-seconds", "0.2")],
+                                   tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"]:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        time.sleep(0.5)
-        assert proc.poll() is None, "--wait returned while the step was still RUNNING"
+        reported_running(err_file, proc)
         _set_step_state(cluster["id"], final)
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
+        err = err_file.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
     step_id = cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"][0]["Id"]
     assert proc.returncode == status, err
     assert out.strip() == step_id
+    assert f"] step {step_id} RUNNING" in err and f"] step {step_id} {final}" in err
     if final == "FAILED":
         assert err.strip().splitlines()[-1] == (
             f"submit: error: step {step_id} FAILED; logs: s3://lake-logs/emr/{cluster['id']}/steps/{step_id}/"
@@ -291,7 +312,8 @@ def test_serverless_uploads_and_starts_one_job_run(application):
     uploaded = keys(application["s3"], "lake-artifacts")
     assert driver["entryPoint"].endswith("/jobs/json_to_parquet.py")
     params = driver["sparkSubmitParameters"].split()
-    assert params[0] == "--py-files" and params[2:] == ["--conf", "spark.executor.cores=4"]
+    assert params[0] == "--py-files" and params[2:4] == ["--conf", "spark.executor.cores=4"]
+    assert params[4:] == ["--conf", "spark.lakelib.logUri=s3://lake-artifacts/emr/logs/"], "for the provenance"
     config = driver["entryPointArguments"][1]
     assert driver["entryPointArguments"] == ["--config", config, "--date", "2024-01-02", "--set", secret]
     for uri in (driver["entryPoint"], params[1], config):
@@ -323,31 +345,30 @@ def test_serverless_unknown_application_is_one_clear_line(application):
 
 
 @pytest.mark.parametrize("final, status", [("SUCCESS", 0), ("FAILED", 1), ("CANCELLED", 1)])
-def test_serverless_wait_follows_the_run_to_its_final_state(application, monkeypatch, final, status):
+def test_serverless_wait_follows_the_run_to_its_final_state(application, monkeypatch, final, status, tmp_path):
     from moto.emrserverless import models
 
     monkeypatch.setattr(models, "JOB_STATUS", "RUNNING")  # moto's runs are born SUCCESS
-    proc = subprocess.Popen(
-        ["bash", str(SUBMIT), *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=submit_env(),
-    )
+    proc, err_file = popen_waiting(
+        ["bash", str(SUBMIT), *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2")], tmp_path)
     try:
         deadline = time.monotonic() + 90
         while not moto_job_runs(application["id"]):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        time.sleep(0.6)
-        assert proc.poll() is None, "--wait returned while the job run was still RUNNING"
+        reported_running(err_file, proc)
         run = moto_job_runs(application["id"])[0]
         run.state, run.state_details = final, ("Job failed, please check complete logs" if status else None)
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
+        err = err_file.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == status, err
     assert out.strip() == run.id
     last = err.strip().splitlines()[-1]
+    assert f"] job run {run.id} RUNNING" in err and f"] job run {run.id} {final}" in err
     if final == "SUCCESS":
         assert last == f"submit: job run {run.id} SUCCESS"
     else:
@@ -370,7 +391,8 @@ def test_serverless_run_replays_from_the_uploaded_artifacts_without_lakelib_or_p
         + "".join(f"  {k}: file://{lake / k}\n" for k in ("raw", "tables", "quarantine", "reports"))
         + "catalog: {kind: none}\nspark: {spark.sql.shuffle.partitions: 2}\n"
     )
-    done = run_submit(*serverless_args(application["id"], "--wait", "--poll-seconds", "0.1", config=config,
+    done = run_submit(*serverless_args(application["id"], "--wait", "--poll-seconds", "0.1", "--allow-local-lake",
+                                       config=config,
                                        job_args=("--date", "2026-01-01", "--report", str(tmp_path / "report.json"))))
     assert done.returncode == 0, done.stderr
     driver = only_run(application)["jobDriver"]["sparkSubmit"]
@@ -453,3 +475,199 @@ def test_help_exits_0_and_names_every_mode():
     assert done.returncode == 0 and done.stderr == ""
     assert all(f"scripts/submit.sh {mode}" in done.stdout for mode in ("local", "emr", "serverless"))
     assert run_submit().returncode == 2
+
+
+# --------------------------------------------------------------------------------------------------- checked first
+
+
+def lake_submit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The installed console command, ``lake submit``."""
+    return subprocess.run([str(BIN / "lake"), "submit", *args], capture_output=True, text=True, timeout=120,
+                          env=env or submit_env())
+
+
+@pytest.mark.parametrize("runner", [run_submit, lake_submit], ids=["submit.sh", "lake submit"])
+def test_a_misspelt_job_argument_fails_with_the_jobs_usage_before_any_upload(cluster, runner):
+    args = submit_args(cluster["id"])
+    args[args.index("--date")] = "--daet"
+    done = runner(*args)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("usage: json_to_parquet [-h] --config PATH")
+    assert lines[-1] == "json_to_parquet: error: unrecognized arguments: --daet 2024-01-02"
+    assert keys(cluster["s3"], "lake-artifacts") == []
+    assert cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"] == []
+
+
+def _config(tmp_path: Path, lake: str, catalog: str) -> Path:
+    path = tmp_path / "lake.yaml"
+    path.write_text("lake:\n" + "".join(f"  {k}: {lake}/{k}\n" for k in ("raw", "tables", "quarantine", "reports"))
+                    + f"catalog: {catalog}\n")
+    return path
+
+
+@pytest.mark.parametrize("lake, catalog, key", [
+    ("file:///data/lake", "{kind: glue, glue: {region: us-east-1}}", "lake.raw: file:///data/lake/raw is on this machine"),
+    ("s3://lake", "{kind: spark, metastore: file:///tmp/ms}", "catalog.metastore: file:///tmp/ms is the embedded Derby"),
+    ("s3://lake", "{kind: spark}", "catalog.kind: spark is the cluster's own Derby metastore"),
+])
+def test_a_local_config_is_refused_for_emr_naming_the_key(cluster, tmp_path, lake, catalog, key):
+    config = _config(tmp_path, lake, catalog)
+    done = run_submit("emr", "--cluster-id", cluster["id"], "--artifacts", "s3://lake-artifacts/emr",
+                      "json_to_parquet", "--config", str(config))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"submit: error: {key}"), line
+    assert keys(cluster["s3"], "lake-artifacts") == []
+    assert cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"] == []
+
+
+def test_spark_catalog_is_accepted_on_a_cluster_with_glue_as_its_metastore(aws, tmp_path):
+    emr = boto3.client("emr", region_name="us-east-1")
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="lake-artifacts")
+    configurations = json.loads((REPO / "conf" / "emr-7.x-configurations.json").read_text())
+    cluster_id = emr.run_job_flow(
+        Name="glue", ReleaseLabel="emr-7.5.0", Configurations=configurations,
+        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
+    config = _config(tmp_path, "s3://lake", "{kind: spark}")
+    done = run_submit("emr", "--cluster-id", cluster_id, "--artifacts", "s3://lake-artifacts/emr",
+                      "json_to_parquet", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert len(emr.list_steps(ClusterId=cluster_id)["Steps"]) == 1
+
+
+@pytest.mark.parametrize("runner", [run_submit, lake_submit], ids=["submit.sh", "lake submit"])
+def test_dry_run_after_the_job_name_changes_nothing(cluster, application, runner):
+    for args in (submit_args(cluster["id"]), serverless_args(application["id"])):
+        done = runner(*args, "--dry-run")
+        assert done.returncode == 0, done.stderr
+        printed = json.loads(done.stdout)
+        job_args = printed[0]["Args"] if isinstance(printed, list) else \
+            printed["jobDriver"]["sparkSubmit"]["entryPointArguments"]
+        assert "--dry-run" not in job_args, "json_to_parquet has no --dry-run: it is the submission's own"
+    assert keys(cluster["s3"], "lake-artifacts") == []
+    assert cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"] == []
+    assert moto_job_runs(application["id"]) == []
+
+
+def test_a_jobs_own_dry_run_stays_in_its_arguments_and_nothing_is_sent(cluster):
+    done = run_submit("emr", "--cluster-id", cluster["id"], "--artifacts", "s3://lake-artifacts/emr",
+                      "compact_partitions", "--config", str(CONFIG), "--table", "events", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    (step,) = json.loads(done.stdout)
+    assert step["Args"][-1] == "--dry-run"
+    assert keys(cluster["s3"], "lake-artifacts") == [] and cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"] == []
+
+
+def test_serverless_uploads_no_wheel_and_can_log_to_cloudwatch(application):
+    done = run_submit(*serverless_args(application["id"], "--cloudwatch-logs", "--cloudwatch-log-group", "/lake"))
+    assert done.returncode == 0, done.stderr
+    uploaded = keys(application["s3"], "lake-artifacts")
+    assert not [k for k in uploaded if k.endswith(".whl")] and len(uploaded) == 3
+    monitoring = only_run(application)["configurationOverrides"]["monitoringConfiguration"]
+    assert monitoring["cloudWatchLoggingConfiguration"] == {"enabled": True, "logGroupName": "/lake"}
+
+
+# --------------------------------------------------------------------------------------------------- --wait reports
+
+
+def _put_log(s3, uri: str, text: str) -> None:
+    import gzip
+
+    bucket, key = uri[len("s3://"):].split("/", 1)
+    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    if bucket not in buckets:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(text.encode()))
+
+
+STEP_STDERR = (
+    "26/01/02 03:04:01 INFO Client: Submitted application application_1767322800000_0003\n"
+    "26/01/02 03:04:12 INFO Client: Application report for application_1767322800000_0003 (state: FINISHED)\n"
+    'Exception in thread "main" org.apache.spark.SparkException: Application finished with failed status\n'
+)
+DRIVER_STDERR = (
+    "26/01/02 03:04:05 INFO SparkContext: Running Spark version 3.5.1\n"
+    "03:04:10 report: s3://lake-reports/reports/json_to_parquet/json_to_parquet-20260102T030405Z-ab12cd34.json\n"
+    "03:04:10 json_to_parquet failed in 5.0 s\n"
+    "26/01/02 03:04:11 INFO SparkContext: Successfully stopped SparkContext\n"
+    "json_to_parquet: error: no raw data for web on 2024-01-02\n"
+)
+
+
+def test_wait_on_a_step_prints_its_states_and_the_drivers_last_lines(cluster, tmp_path):
+    proc, err_file = popen_waiting(["bash", str(SUBMIT), *submit_args(cluster["id"], "--wait", "--poll-seconds", "0.2")],
+                                   tmp_path)
+    try:
+        _wait_until(lambda: cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"], proc)
+        step_id = cluster["emr"].list_steps(ClusterId=cluster["id"])["Steps"][0]["Id"]
+        where = f"s3://lake-logs/emr/{cluster['id']}/steps/{step_id}/"
+        _put_log(cluster["s3"], where + "stderr.gz", STEP_STDERR)
+        _put_log(cluster["s3"], where + "stdout.gz", "json_to_parquet: 0 partitions\n")
+        driver = (f"s3://lake-logs/emr/{cluster['id']}/containers/application_1767322800000_0003/"
+                  "container_1767322800000_0003_01_000001/")
+        _put_log(cluster["s3"], driver + "stderr.gz", DRIVER_STDERR)
+        _put_log(cluster["s3"], driver.replace("_000001/", "_000002/") + "stderr.gz", "an executor's log\n")
+        reported_running(err_file, proc)
+        _set_step_state(cluster["id"], "INTERRUPTED")
+        out, _ = proc.communicate(timeout=60)
+        err = err_file.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    lines = err.splitlines()
+    states = [line.split("] ", 1)[1] for line in lines if line.startswith("submit: [")]
+    assert states == [f"step {step_id} RUNNING", f"step {step_id} INTERRUPTED"], "INTERRUPTED is final"
+    assert f"submit: last lines of {where}stdout.gz:" in lines and "  | json_to_parquet: 0 partitions" in lines
+    assert f"submit: last lines of {where}stderr.gz:" in lines
+    assert "  | Exception in thread \"main\" org.apache.spark.SparkException: Application finished with failed status" \
+        in lines
+    assert f"submit: last lines of {driver}stderr.gz:" in lines, "the driver's own log, in cluster mode"
+    assert "  | json_to_parquet: error: no raw data for web on 2024-01-02" in lines
+    assert "  | an executor's log" not in lines
+    assert not [line for line in lines if "INFO SparkContext" in line], "Spark's own lines are left out"
+    assert ("submit: run report: s3://lake-reports/reports/json_to_parquet/"
+            "json_to_parquet-20260102T030405Z-ab12cd34.json") in lines
+    assert lines[-1] == f"submit: error: step {step_id} INTERRUPTED; logs: {where}"
+
+
+def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_report(application, monkeypatch,
+                                                                                  tmp_path):
+    from moto.emrserverless import models
+
+    monkeypatch.setattr(models, "JOB_STATUS", "RUNNING")
+    report_uri = "s3://lake-reports/reports/json_to_parquet/r1.json"
+    s3 = application["s3"]
+    s3.create_bucket(Bucket="lake-reports")
+    s3.put_object(Bucket="lake-reports", Key="reports/json_to_parquet/r1.json",
+                  Body=json.dumps({"job": "json_to_parquet", "run_id": "r1", "status": "succeeded"}).encode())
+    proc, err_file = popen_waiting(
+        [str(BIN / "lake"), "submit", *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2",
+                                                        "--price-vcpu-hour", "0.1")], tmp_path)
+    try:
+        _wait_until(lambda: moto_job_runs(application["id"]), proc)
+        run = moto_job_runs(application["id"])[0]
+        where = f"s3://lake-artifacts/emr/logs/applications/{application['id']}/jobs/{run.id}/SPARK_DRIVER/"
+        _put_log(s3, where + "stderr.gz", f"03:04:10 report: {report_uri}\n03:04:10 json_to_parquet succeeded\n")
+        run.billed_resource_utilization = {"vCPUHour": 2.0, "memoryGBHour": 8.0, "storageGBHour": 10.0}
+        reported_running(err_file, proc)
+        run.state = "SUCCESS"
+        out, _ = proc.communicate(timeout=60)
+        err = err_file.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = err.splitlines()
+    assert "  | 03:04:10 json_to_parquet succeeded" in lines
+    assert f"submit: run report: {report_uri}" in lines
+    cost = 2.0 * 0.1 + 8.0 * 0.0057785 + 10.0 * 0.000111
+    assert (f"submit: billed 2.000 vCPU-hours, 8.000 GB-hours memory, 10.000 GB-hours storage: ${cost:.4f} "
+            "at the prices given") in lines
+    assert lines[-1] == f"submit: job run {run.id} SUCCESS"
+    report = json.loads(s3.get_object(Bucket="lake-reports", Key="reports/json_to_parquet/r1.json")["Body"].read())
+    assert report["billed"]["cost_usd"] == pytest.approx(cost) and report["billed"]["vcpu_hours"] == 2.0
+    assert report["status"] == "succeeded"
