@@ -94,8 +94,8 @@ _MESSAGE = T.StructType(
 _JUDGED = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS + ("receivedAt",)])
 #: The fields that say who sent a message (what erasure's suppression looks at), and their columns.
 ID_FIELDS = {"type": "type", "userId": "userid", "anonymousId": "anonymousid", "previousId": "previousid"}
-_JUDGED_WITH_IDS = T.StructType(_JUDGED.fields + [T.StructField(f, T.StringType()) for f in ID_FIELDS
-                                                  if f not in JUDGED_FIELDS])
+_JUDGED_WITH_IDS = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS + ("receivedAt",)
+                                 + tuple(f for f in ID_FIELDS if f not in JUDGED_FIELDS)])
 
 #: The columns :func:`parse_events` adds to the events columns.
 PARSE_COLUMNS = ("sourceid", "dt", "file", "pos", "reason", "raw", "raw_base64")
