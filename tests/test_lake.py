@@ -273,7 +273,6 @@ def test_lake_runs_written_before_the_provenance_columns_still_read(spark, tmp_p
     """A lake_runs file and catalog table of an older lakelib (the first nine columns) read with the new columns
     null, and the next run brings the table's columns up to date."""
     from lakelib.schema import Table
-    from lakelib.tables import register
 
     old = Table("lake_runs", LAKE_RUNS.columns[:9], ("job",))
     path = write_config(tmp_path, "spark")
@@ -284,7 +283,9 @@ def test_lake_runs_written_before_the_provenance_columns_still_read(spark, tmp_p
     (part,) = (tmp_path / "old").glob("part-*.parquet")
     folder(folder_uri).mkdir(parents=True)
     shutil.copy(part, folder(folder_uri) / "r-old.parquet")
-    register(open_catalog(config, spark), old, config.lake.tables, [Partition({"job": "json_to_parquet"}, folder_uri)])
+    catalog = open_catalog(config, spark)
+    catalog.ensure_table(old, f"{config.lake.tables}/lake_runs")
+    catalog.register_partitions(old, [Partition({"job": "json_to_parquet"}, folder_uri)])
     (got,) = lake.runs(spark, config).collect()
     assert got["run_id"] == "r-old" and got["spark_version"] is None and got["cost_usd"] is None
     assert run_fake_job(path, "json_to_parquet", "succeeded") == 0
