@@ -110,10 +110,10 @@ def record_registration(
 ) -> None:
     """Record in the report which partitions of ``table`` the catalog holds after a registration.
 
-    Each entry of ``report.partitions`` with the key values of one of them gets ``registered``: ``true``,
-    ``false``, or ``null`` (unknown: the catalog could not be read back). ``registration.<table>`` gets the count
-    of each and the key values of every partition that is not registered (or unknown), so nothing is lost when
-    the entries of ``report.partitions`` are not of that table.
+    Each entry of ``report.partitions`` with the key values of one of them (and no other ``table``) gets
+    ``registered``: ``true``, ``false``, or ``null`` (unknown: the catalog could not be read back).
+    ``registration.<table>`` gets the count of each and the key values of every partition that is not registered
+    (or unknown), so nothing is lost when the entries of ``report.partitions`` are not of that table.
 
     Parameters
     ----------
@@ -139,7 +139,8 @@ def record_registration(
     states = [(v, True) for v in registered] + [(v, False) for v in not_registered] + [(v, None) for v in unknown]
     for values, state in states:
         for entry in report.partitions:
-            if values and all(str(entry.get(k)) == str(v) for k, v in values.items()):
+            if values and entry.get("table", table) == table and all(
+                    str(entry.get(k)) == str(v) for k, v in values.items()):
                 entry["registered"] = state
     report.extra.setdefault("registration", {})[table] = {
         "registered": len(registered),
