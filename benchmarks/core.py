@@ -194,7 +194,7 @@ def render_erasure(erasure: Mapping[str, Any], conversion: Mapping[str, Any] | N
     met = "yes" if base and erasure["seconds"] <= base else "no"
     return ["", "Erasure, once, on the `catalog.kind: spark` lake just converted: `forget_users` of "
                 f"{erasure['users']:,} users ({erasure['rows_removed']:,} rows removed from "
-                f"{erasure['partitions_rewritten']} partitions, counts recomputed, verified, "
+                f"{erasure['partitions_rewritten']} partitions of events and the quarantine, verified, "
                 "`forget.retention_hours: 0`).", "",
             "| job | time | ratio to the conversion | target | met |", "|---|---:|---:|---:|---|",
             f"| json_to_parquet (same days) | {_fmt_s(base)} | 1.00x | | |",

@@ -281,15 +281,16 @@ class Publisher:
                 f"{t.name} {partition_dir(staged.target.values(k))}: {staged.rows.get(k, 0)} row(s) in the new "
                 f"version, {expected.get(k, 0)} expected ({len(bad)} partition(s) differ); nothing was published")
         if checksums:
-            from lakelib.checksum import checksum
+            from lakelib.checksum import checksums_by
+            from lakelib.tables import read_partitions
 
-            for key, want in sorted(checksums.items()):
-                schema = self.spark.read.parquet(staged.locations[key]).schema
-                got = checksum(self.spark.read.schema(schema).parquet(staged.locations[key]))
-                if got != want:
-                    raise VerificationError(
-                        f"{t.name} {partition_dir(staged.target.values(key))}: the new version's checksum over "
-                        "every column differs from the rows it must hold; nothing was published")
+            parts = [Partition(staged.target.values(k), staged.locations[k]) for k in sorted(checksums)]
+            got = checksums_by(read_partitions(self.spark, t, parts, t.column_names), t.partition_keys)
+            bad = [k for k, want in sorted(checksums.items()) if got.get(k) != want]
+            if bad:
+                raise VerificationError(
+                    f"{t.name} {partition_dir(staged.target.values(bad[0]))}: the new version's checksum over every "
+                    f"column differs from the rows it must hold ({len(bad)} partition(s)); nothing was published")
         log.info("%s: %d partition(s) verified, %d row(s)", t.name, len(staged.locations), sum(staged.rows.values()))
 
     def count_rows(self, target: Target, locations: Mapping[Key, str]) -> dict[Key, int]:
