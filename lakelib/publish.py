@@ -86,6 +86,12 @@ class Target:
     home: str
     catalog: Catalog
     fmt: str = "parquet"
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        """How messages name it (the table's name unless given)."""
+        return self.name or self.table.name
 
     @property
     def root(self) -> str:
@@ -245,7 +251,7 @@ class Publisher:
         written = Observation(f"publish_{t.name}")
         out = out.observe(written, F.count(F.lit(1)).alias("rows"))
         writer = out.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy(*by)
-        log.info("%s: writing %d partition(s)", t.name, len(wanted))
+        log.info("%s: writing %d partition(s)", target.label, len(wanted))
         if target.fmt == "json":
             writer.option("compression", "gzip").json(base)
         else:
@@ -291,7 +297,8 @@ class Publisher:
                 raise VerificationError(
                     f"{t.name} {partition_dir(staged.target.values(bad[0]))}: the new version's checksum over every "
                     f"column differs from the rows it must hold ({len(bad)} partition(s)); nothing was published")
-        log.info("%s: %d partition(s) verified, %d row(s)", t.name, len(staged.locations), sum(staged.rows.values()))
+        log.info("%s: %d partition(s) verified, %d row(s)", staged.target.label, len(staged.locations),
+                 sum(staged.rows.values()))
 
     def count_rows(self, target: Target, locations: Mapping[Key, str]) -> dict[Key, int]:
         """Rows per partition in the given folders, counted from the files in one Spark job (Parquet: footers)."""
@@ -388,7 +395,7 @@ class Publisher:
                                        "rerun the job")
             done.append(Published(target.table.name, target.values(key), default if new else None, aside,
                                   staged.rows.get(key, 0), staged.files.get(key, 0), staged.bytes.get(key, 0)))
-        log.info("%s: published %d partition(s) by path, removed %d", target.table.name, len(staged.locations),
+        log.info("%s: published %d partition(s) by path, removed %d", target.label, len(staged.locations),
                  len(staged.drop))
         if target.catalog.holds_locations:
             self._register(target, {k: target.default_dir(k) for k in staged.locations}, staged.drop, report)
@@ -460,7 +467,7 @@ class Publisher:
         deleted = {key: self._cleanup_partition(target, key, where, now) for key, where in sorted(current.items())}
         n = sum(len(v) for v in deleted.values())
         if n:
-            log.info("%s: deleted %d superseded folder(s)", target.table.name, n)
+            log.info("%s: deleted %d superseded folder(s)", target.label, n)
         return deleted
 
     def _cleanup_partition(self, target: Target, key: Key, current: str | None, now: float) -> list[str]:

@@ -267,7 +267,8 @@ class Tables:
 
     def quarantine(self, table: Table) -> Target:
         """A quarantine table (JSON lines under ``lake.quarantine``, read by path: no catalog holds it)."""
-        return Target(table, self.config.lake.quarantine, NoCatalog(self.catalog.database), fmt="json")
+        return Target(table, self.config.lake.quarantine, NoCatalog(self.catalog.database), fmt="json",
+                      name=f"quarantine of {table.name}")
 
     def find(self, table: TableRef, sources: Iterable[str] | None = None, days: Iterable[date | str] | None = None,
              skip: Iterable[Mapping[str, object]] = ()) -> list[Partition]:
