@@ -87,6 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- pure transforms -----------------------------------------------------------------------------------------------
 
 
+def affected_partitions(ids: DataFrame, forgotten: Forgotten, keys: Sequence[str]) -> dict[Key, tuple[int, int]]:
+    """:func:`removal_counts` of a table's id columns and keys, by erasure's row rule."""
+    from pyspark.sql import functions as F
+
+    return removal_counts(mark_goes(ids, forgotten, "_goes"), F.col("_goes"), keys)
+
+
 def removal_counts(rows: DataFrame, goes: Any, keys: Sequence[str]) -> dict[Key, tuple[int, int]]:
     """Per partition holding a row that goes: ``(rows, rows that go)``, from a frame of its id columns and keys."""
     from pyspark.sql import functions as F
@@ -122,15 +129,16 @@ def forget(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     given = Forgotten.of(salt, request.ids)
     events_parts = tables.find(EVENTS, sources, days)
     ids = tables.read(EVENTS, events_parts, list(ID_COLUMNS)).persist()
-    try:
+    try:  # one read of the events' id columns links the ids and finds the events partitions to rewrite
         forgotten = linked_ids(ids, given)
+        plans = {EVENTS.name: (events_parts, affected_partitions(ids, forgotten, EVENTS.partition_keys))}
     finally:
         ids.unpersist()
     report.extra["linked_ids_added"] = len(forgotten.hashes) - len(given.hashes)
     log.info("%d id(s) given, %d linked to them by the lake", len(given.hashes), report.extra["linked_ids_added"])
 
     targets = [tables.target(EVENTS)] + [tables.target(t.table()) for _, t in sorted(typed_tables(tables).items())]
-    plans = {t.table.name: plan_table(tables, t, forgotten, sources, days) for t in targets}
+    plans.update({t.table.name: plan_table(tables, t, forgotten, sources, days) for t in targets[1:]})
     quarantine = tables.quarantine(QUARANTINE)
     plans[QUARANTINE_NAME] = plan_quarantine(tables, quarantine, forgotten, sources, days)
     report.partitions = [{"table": name, **dict(zip(("sourceid", "dt"), key)), "rows": n, "rows_removed": gone}
@@ -144,10 +152,10 @@ def forget(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     if not stored or forgotten.hashes - stored.hashes:
         save_forgotten(tables.storage, config.lake.tables, forgotten.hashes - (stored.hashes if stored else set()),
                        salt, report.run_id, utc_now())
-    staged = [stage_rewrite(tables, target, forgotten, plans[target.table.name][1]) for target in targets
+    staged = [stage_rewrite(tables, target, forgotten, *plans[target.table.name]) for target in targets
               if plans[target.table.name][1]]
     if plans[QUARANTINE_NAME][1]:
-        staged.append(stage_quarantine(tables, quarantine, forgotten, plans[QUARANTINE_NAME][1]))
+        staged.append(stage_quarantine(tables, quarantine, forgotten, *plans[QUARANTINE_NAME]))
     published = tables.publish(*staged, report=report)
     changed = sorted(plans[EVENTS.name][1])
     recount(tables, changed)
@@ -185,10 +193,7 @@ def plan_table(tables: Tables, target: Target, forgotten: Forgotten, sources: Se
     columns = [c for c in ID_COLUMNS if c in t.column_names]
     if not parts or not columns:
         return parts, {}
-    rows = mark_goes(tables.read(t, parts, columns), forgotten, "_goes")
-    from pyspark.sql import functions as F
-
-    return parts, removal_counts(rows, F.col("_goes"), list(t.partition_keys))
+    return parts, affected_partitions(tables.read(t, parts, columns), forgotten, t.partition_keys)
 
 
 def plan_quarantine(tables: Tables, target: Target, forgotten: Forgotten, sources: Sequence[str] | None,
@@ -203,18 +208,17 @@ def plan_quarantine(tables: Tables, target: Target, forgotten: Forgotten, source
     return parts, removal_counts(rows, holds_id_string(F.col("raw"), forgotten), list(target.table.partition_keys))
 
 
-def stage_rewrite(tables: Tables, target: Target, forgotten: Forgotten,
+def stage_rewrite(tables: Tables, target: Target, forgotten: Forgotten, found: Sequence[Partition],
                   affected: Mapping[Key, tuple[int, int]]) -> Staged:
-    """The affected partitions of a table without the rows that go, staged and verified (rows, and the checksum of
-    the kept rows); a partition left empty is dropped."""
+    """The affected partitions (of those ``found`` when planning) of a table without the rows that go, staged and
+    verified (rows, and the checksum of the kept rows); a partition left empty is dropped."""
     from pyspark.sql import functions as F
 
     from lakelib.checksum import checksums_by
 
     t = target.table
     keys = list(t.partition_keys)
-    parts = [p for p in tables.find(t, sorted({k[0] for k in affected}), sorted({k[1] for k in affected}))
-             if target.key(p.values) in affected]
+    parts = [p for p in found if target.key(p.values) in affected]
     kept = mark_goes(tables.read(t, parts, t.column_names), forgotten, "_goes").where(~F.col("_goes")).drop("_goes")
     kept = kept.persist()
     expected = {k: n - gone for k, (n, gone) in affected.items() if n > gone}
@@ -228,12 +232,13 @@ def stage_rewrite(tables: Tables, target: Target, forgotten: Forgotten,
         kept.unpersist()
 
 
-def stage_quarantine(tables: Tables, target: Target, forgotten: Forgotten,
+def stage_quarantine(tables: Tables, target: Target, forgotten: Forgotten, found: Sequence[Partition],
                      affected: Mapping[Key, tuple[int, int]]) -> Staged:
-    """The affected quarantine partitions without the lines that hold a forgotten id, staged and verified."""
+    """The affected quarantine partitions (of those ``found`` when planning) without the lines that hold a forgotten
+    id, staged and verified."""
     from pyspark.sql import functions as F
 
-    parts = [p for p in tables.find_in(target) if target.key(p.values) in affected]
+    parts = [p for p in found if target.key(p.values) in affected]
     kept = tables.read_json(target, parts).where(~holds_id_string(F.col("raw"), forgotten))
     expected = {k: n - gone for k, (n, gone) in affected.items() if n > gone}
     return tables.stage(target, kept, expected, drop=[k for k in affected if k not in expected],

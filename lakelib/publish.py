@@ -428,15 +428,19 @@ class Publisher:
         The file is written to a staging folder, verified, then moved into the partition's folder (one rename: a
         reader sees the whole file or none of it), and the partition registered if it is new.
         """
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
         key = target.key(values)
+        location = target.default_dir(key)
         if not target.by_path:
             target.catalog.ensure_table(target.table, target.root)
-        location = None if target.by_path else target.catalog.partition_location(target.table, target.values(key))
-        location = location or target.default_dir(key)
+            location = target.catalog.partition_location(target.table, target.values(key)) or location
         staging = join(location, f"_staging-{self.run_id}")  # hidden from readers of the partition
-        expected = df.count()
-        df.select(*target.table.column_names).coalesce(1).write.mode("overwrite").option(
-            "compression", self.codec).parquet(staging)
+        written = Observation(f"append_{target.table.name}")
+        df.select(*target.table.column_names).observe(written, F.count(F.lit(1)).alias("rows")).coalesce(1).write \
+            .mode("overwrite").option("compression", self.codec).parquet(staging)
+        expected = int(written.get["rows"])
         try:
             files = self.storage.data_files(staging)
             counted = sum(self.count_rows(target, {key: staging}).values())

@@ -273,7 +273,7 @@ class Tables:
     def find(self, table: TableRef, sources: Iterable[str] | None = None, days: Iterable[date | str] | None = None,
              skip: Iterable[Mapping[str, object]] = ()) -> list[Partition]:
         """:func:`find_partitions` of a table of this lake."""
-        return find_partitions(table, self.config.lake.tables, self.storage, self.catalog, sources, days, skip)
+        return self.find_in(self.target(table), sources, days, skip)
 
     def registered(self, table: TableRef, sources: Iterable[str] | None = None,
                    days: Iterable[str] | None = None) -> list[Partition]:
@@ -293,9 +293,9 @@ class Tables:
         return read_partitions(self.spark, table, partitions, columns)
 
     def find_in(self, target: Target, sources: Iterable[str] | None = None,
-                days: Iterable[date | str] | None = None) -> list[Partition]:
+                days: Iterable[date | str] | None = None, skip: Iterable[Mapping[str, object]] = ()) -> list[Partition]:
         """:func:`find_partitions` of any target (the quarantine, say), through its own catalog."""
-        return find_partitions(target.table, target.home, self.storage, target.catalog, sources, days)
+        return find_partitions(target.table, target.home, self.storage, target.catalog, sources, days, skip)
 
     def read_json(self, target: Target, partitions: Sequence[Partition]) -> DataFrame:
         """Every column of some partitions of a JSON-lines target (the quarantine), the keys as string columns."""
