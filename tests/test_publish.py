@@ -15,7 +15,7 @@ import pytest
 from jobs import event_tables, json_to_parquet
 from lakelib.config import load_config
 from lakelib.errors import VerificationError
-from lakelib.paths import day_folder
+from lakelib.paths import day_folder, same_location
 from lakelib.publish import FAULT_ENV, FAULT_STEPS, MARKERS_DIR, Publisher
 from lakelib.schema import MESSAGE_TYPE_COUNTS_DAILY, spark_schema
 from lakelib.tables import open_tables
@@ -293,3 +293,16 @@ def test_event_tables_killed_at_each_step_leaves_readers_on_one_complete_version
     spark.catalog.refreshTable(f"{database}.order_completed")
     assert spark.table(f"{database}.order_completed").count() == 100
     assert len(_versions(tmp_path, "order_completed")) == 1 and len(_versions(tmp_path, "tracks")) == 1
+
+
+def test_a_version_of_an_odd_source_is_found_and_read_where_it_was_published(spark, tmp_path, spark_lake):
+    """The metastore hands locations back percent-encoded (``sourceid=my%20source``): they must name the folder."""
+    config_path, _ = spark_lake
+    key = ("my source", "2026-01-01")
+    tables = open_tables(spark, load_config(config_path), "run-1")
+    done = tables.write(MESSAGE_TYPE_COUNTS_DAILY, counts_daily(spark, [("track", 3, *key), ("page", 1, *key)]),
+                        {key: 2})
+    (found,) = tables.find(MESSAGE_TYPE_COUNTS_DAILY, ["my source"])
+    assert same_location(found.location, done[0].version) and "sourceid=my source/" in found.location
+    got = tables.read(MESSAGE_TYPE_COUNTS_DAILY, [found], ["type", "message_count"]).collect()
+    assert sorted(tuple(r) for r in got) == [("page", 1, *key), ("track", 3, *key)]

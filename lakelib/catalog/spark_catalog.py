@@ -151,7 +151,7 @@ class SparkCatalog(Catalog):
             cols = ", ".join(f"{quote_ident(c.name)} {c.type}" for c in added)
             self._sql(f"ALTER TABLE {self._name(table)} ADD COLUMNS ({cols})", f"adding columns to {name}")
             log.info("added column(s) %s to %s", ", ".join(c.name for c in added), name)
-        registered = self._external_catalog().getTable(self.database, table.name.lower()).location().toString()
+        registered = self._folder(self._external_catalog().getTable(self.database, table.name.lower()).location())
         if not paths.same_location(registered, location, s3a_is_s3=False):
             self._sql(f"ALTER TABLE {self._name(table)} SET LOCATION {sql_string(location)}",
                       f"setting the location of {name}")
@@ -238,6 +238,11 @@ class SparkCatalog(Catalog):
         if self._exists(table):
             self.spark.catalog.refreshTable(f"{self.database}.{table.name.lower()}")
 
+    def _folder(self, uri) -> str:
+        """A location the metastore holds (a ``java.net.URI``, percent-encoded: ``sourceid=my%20source``) as the
+        folder's name, which is how the rest of lakelib spells it (``sourceid=my source``)."""
+        return str(self.spark._jvm.org.apache.hadoop.fs.Path(uri).toString())
+
     def _external_catalog(self):
         return self.spark._jsparkSession.sharedState().externalCatalog()
 
@@ -287,7 +292,7 @@ class SparkCatalog(Catalog):
         while it.hasNext():
             p = it.next()
             values = {k: p.spec().get(k).get() for k in table.partition_keys}
-            out.append((values, p.location().toString()))
+            out.append((values, self._folder(p.location())))
         return out
 
     def partition_location(self, table: Table, values: Mapping[str, str]) -> str | None:
