@@ -279,7 +279,7 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
         observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
                     for r in observe(staged_rows).collect()]
         names = {r["event"] for r in counts if r["type"] == "track" and r["event"] and r["event"].strip()}
-        plan = registry.plan(observed, events=names)
+        plan = registry.plan(observed, events=names, taken=tables.catalog.foreign_tables())
         expected = expected_rows(counts, plan.registry)
         by_table: dict[str, dict[Key, int]] = {}
         for key, per_table in expected.items():

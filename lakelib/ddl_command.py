@@ -23,9 +23,6 @@ from lakelib.typed import resolve_table
 #: The location printed when neither ``--location`` nor ``--config`` says where the table is.
 PLACEHOLDER_ROOT = "s3://your-bucket/tables"
 
-_BASE_PROPERTIES = "TBLPROPERTIES ('parquet.compression'='SNAPPY')"
-
-
 def athena_ddl(table: Table, location: str, database: str = "segment_logs", projection: bool = False) -> str:
     """The Athena DDL of ``table`` at ``location`` (``s3a://`` written as ``s3://``, which Athena needs).
 
@@ -53,14 +50,8 @@ def athena_ddl(table: Table, location: str, database: str = "segment_logs", proj
     (True, True)
     """
     location = canonical_location(location)
-    ddl = create_table_ddl(table, location, database)
-    if not projection:
-        return ddl
-    if not ddl.endswith(_BASE_PROPERTIES):  # pragma: no cover - schema.create_table_ddl changed its ending
-        raise AssertionError("create_table_ddl no longer ends with its TBLPROPERTIES clause")
-    props = {"parquet.compression": "SNAPPY", **projection_parameters(table, location)}
-    lines = ",\n".join(f"  '{key}'='{value}'" for key, value in props.items())
-    return ddl[: -len(_BASE_PROPERTIES)] + f"TBLPROPERTIES (\n{lines}\n)"
+    return create_table_ddl(table, location, database,
+                            properties=projection_parameters(table, location) if projection else None)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

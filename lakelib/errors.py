@@ -43,6 +43,10 @@ class CatalogError(LakelibError):
     """The metastore (Spark's or AWS Glue) refused or failed an operation."""
 
 
+class ForeignTableError(CatalogError):
+    """A table of the catalog's database that lakelib did not create stands where lakelib would write."""
+
+
 class PartialRegistrationError(CatalogError):
     """The catalog refused a registration part way: some partitions are registered, the others are not.
 

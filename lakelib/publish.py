@@ -328,6 +328,7 @@ class Publisher:
             The catalog refused part way (the report says which partitions are published); a rerun finishes.
         """
         done: list[Published] = []
+        self._ensure_tables(stages)
         for staged in stages:
             done += self._switch_by_path(staged, report) if staged.target.by_path else self._switch(staged, report)
         fault_point("after_publish")
@@ -345,6 +346,18 @@ class Publisher:
         if report is not None and stages:
             record_publication(report, done, stages[0].target.table.name)
         return done
+
+    @staticmethod
+    def _ensure_tables(stages: Sequence[Staged]) -> None:
+        """Every table's definition first (created, columns added or widened), before any partition switches: a
+        catalog that refuses a schema (or a table lakelib did not create) stops the run with nothing published."""
+        seen: set[tuple[int, str]] = set()
+        for staged in stages:
+            target = staged.target
+            key = (id(target.catalog), target.table.name)
+            if staged.locations and target.catalog.holds_locations and key not in seen:
+                seen.add(key)
+                target.catalog.ensure_table(target.table, target.root)
 
     def _switch(self, staged: Staged, report: RunReport | None) -> list[Published]:
         target = staged.target
@@ -410,7 +423,6 @@ class Publisher:
         parts = [Partition(target.values(k), loc) for k, loc in locations.items()]
         if not parts:
             return
-        catalog.ensure_table(t, target.root)
         try:
             catalog.register_partitions(t, parts)
         except PartialRegistrationError as exc:

@@ -12,7 +12,7 @@ top-level field the spec does not name is kept in ``extras`` so that nothing of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql.types import StructType
@@ -208,12 +208,18 @@ def spark_schema(table: Table, with_partitions: bool = False) -> StructType:
     return T.StructType(fields)
 
 
+#: The table parameter (property) that marks a table lakelib created; lakelib alters no table without it.
+MARK = ("lakelib.managed", "true")
+
+
 def create_table_ddl(
-    table: Table, location: str, database: str = "segment_logs", literal: Callable[[str], str] | None = None
+    table: Table, location: str, database: str = "segment_logs", literal: Callable[[str], str] | None = None,
+    properties: Mapping[str, str] | None = None,
 ) -> str:
     """Hive ``CREATE EXTERNAL TABLE`` for a Parquet table at ``location``, its strings quoted by ``literal``: the
     rule of the engine it is sent to (Athena's, :func:`lakelib.catalog.glue_payloads.sql_literal`, by default; the
-    Spark metastore passes :func:`lakelib.catalog.spark_catalog.sql_string`).
+    Spark metastore passes :func:`lakelib.catalog.spark_catalog.sql_string`). ``TBLPROPERTIES`` holds snappy, lakelib's
+    :data:`MARK` and ``properties`` (one per line when there are more).
 
     >>> print(create_table_ddl(MESSAGE_TYPE_COUNTS_DAILY, "s3://b/t/message_type_counts_daily"))
     ... # doctest: +NORMALIZE_WHITESPACE
@@ -225,12 +231,15 @@ def create_table_ddl(
     PARTITIONED BY (`sourceid` string, `dt` string)
     STORED AS PARQUET
     LOCATION 's3://b/t/message_type_counts_daily'
-    TBLPROPERTIES ('parquet.compression'='SNAPPY')
+    TBLPROPERTIES ('parquet.compression'='SNAPPY', 'lakelib.managed'='true')
     """
     if literal is None:
         from lakelib.catalog.glue_payloads import sql_literal
 
         literal = sql_literal
+    pairs = [f"{literal(k)}={literal(v)}" for k, v in {"parquet.compression": "SNAPPY", MARK[0]: MARK[1],
+                                                       **(properties or {})}.items()]
+    props = ", ".join(pairs) if not properties else "\n" + ",\n".join(f"  {p}" for p in pairs) + "\n"
     cols = ",\n".join(f"  `{c.name}` {c.type}" for c in table.columns)
     parts = ", ".join(f"`{k}` string" for k in table.partition_keys)
     return (
@@ -239,5 +248,5 @@ def create_table_ddl(
         f"PARTITIONED BY ({parts})\n"
         "STORED AS PARQUET\n"
         f"LOCATION {literal(location)}\n"
-        f"TBLPROPERTIES ({literal('parquet.compression')}={literal('SNAPPY')})"
+        f"TBLPROPERTIES ({props})"
     )

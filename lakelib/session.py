@@ -26,10 +26,16 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 #: Settings every lakelib session gets; ``spark:`` in the config and ``extra`` override them.
+#: The session's Hive client lets a metastore in the session (Spark's embedded one, or Glue through the Hive
+#: client) take every widening of a typed table: with it on, Hive refuses ``boolean`` to ``string``. Safe here,
+#: since a widening rewrites every older partition under the wider type before it changes the table.
+HIVE_TYPE_CHANGES = "spark.hadoop.hive.metastore.disallow.incompatible.col.type.changes"
+
 BASE_CONF: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.ui.showConsoleProgress": "false",
+    HIVE_TYPE_CHANGES: "false",
 }
 
 #: Settings lakelib's results depend on: applied over the config's ``spark:`` (a copied setting that would misfile

@@ -93,26 +93,44 @@ def _bounded(name: str, named: str) -> str:
     return name if len(name) <= MAX_NAME else f"{name[:MAX_NAME - 9].rstrip('_')}_{_hash8(named)}"
 
 
+def _free(name: str, named: str, taken: set[str]) -> str:
+    """``name``, or the first of ``name_<8 hex>``, ``name_<16 hex>``, ``name_<40 hex>``, ``name_<40 hex>_2``, ...
+    (hashes of ``named``) that is not ``taken``: a fallback name is checked like any other."""
+    if name not in taken:
+        return name
+    digest = hashlib.sha1(named.encode("utf-8")).hexdigest()
+    n = 1
+    while True:
+        for width in (8, 16, 40):
+            tail = f"_{digest[:width]}" + (f"_{n}" if n > 1 else "")
+            candidate = f"{name[:MAX_NAME - len(tail)].rstrip('_')}{tail}"
+            if candidate not in taken:
+                return candidate
+        n += 1
+
+
 def event_table_name(event: str, taken: Iterable[str] = ()) -> str:
     """The table of a track event: its slug, or ``<slug>_<8 hex of sha1(event)>`` when the slug is taken.
 
-    A slug is taken when it is one of :data:`RESERVED_TABLES` or already names another event's table
-    (``taken``); an event whose name has no letter or digit gets ``event_<8 hex>``.
+    A name is taken when it is one of :data:`RESERVED_TABLES` or already names another table (``taken``: other
+    events' tables, tables lakelib did not create); a fallback that is taken too gets a longer hash
+    (``_<16 hex>``, ``_<40 hex>``, then a counter). An event whose name has no letter or digit gets
+    ``event_<8 hex>``.
 
     >>> event_table_name("Order Completed")
     'order_completed'
     >>> event_table_name("order completed", taken=["order_completed"])
     'order_completed_05dfd65a'
+    >>> event_table_name("order completed", taken=["order_completed", "order_completed_05dfd65a"])
+    'order_completed_05dfd65a844004d6'
     >>> event_table_name("Tracks")
     'tracks_3dd1a4d1'
     """
+    taken = set(taken) | RESERVED_TABLES
     slug = snake_case(event)
     if not slug:
-        return f"event_{_hash8(event)}"
-    slug = _bounded(slug, event)
-    if slug in RESERVED_TABLES or slug in set(taken):
-        return f"{slug}_{_hash8(event)}"
-    return slug
+        return _free(f"event_{_hash8(event)}", event, taken)
+    return _free(_bounded(slug, event), event, taken)
 
 
 def path_key(path: Sequence[str]) -> str:
@@ -125,8 +143,8 @@ def column_name(path: Sequence[str], taken: Iterable[str] = ()) -> str:
 
     ``context`` paths are ``context_`` + the snake-cased segments joined with ``_``; ``properties`` and ``traits``
     paths are the joined segments alone, or ``properties_``/``traits_`` + them when that would be a common
-    column, a partition key or start with ``context_``. A name already ``taken`` by another path of the table
-    (``Plan`` and ``plan``) gets ``_<8 hex of sha1(path key)>``.
+    column, a partition key or start with ``context_``. A name already ``taken`` by another column of the table
+    (``Plan`` and ``plan``) gets ``_<8 hex of sha1(path key)>``, a longer hash when that is taken too.
 
     >>> column_name(["properties", "product", "sku"]), column_name(["context", "page", "path"])
     ('product_sku', 'context_page_path')
@@ -134,6 +152,8 @@ def column_name(path: Sequence[str], taken: Iterable[str] = ()) -> str:
     ('user_id', 'traits_userid')
     >>> column_name(["properties", "Plan"], taken=["plan"])
     'plan_3f39c6a1'
+    >>> column_name(["properties", "Plan"], taken=["plan", "plan_3f39c6a1"])
+    'plan_3f39c6a16ff5f7bf'
     """
     origin, segments = path[0], [snake_case(s) for s in path[1:]]
     body = "_".join(s for s in segments if s)
@@ -145,9 +165,8 @@ def column_name(path: Sequence[str], taken: Iterable[str] = ()) -> str:
         name = body
     key = path_key(path)
     if not name:
-        return f"{origin}_{_hash8(key)}"
-    name = _bounded(name, key)
-    return f"{name}_{_hash8(key)}" if name in set(taken) else name
+        name = f"{origin}_{_hash8(key)}"
+    return _free(_bounded(name, key), key, set(taken))
 
 
 def kind_of(text: str | None) -> str | None:
@@ -319,7 +338,7 @@ class Registry:
                 return table
         raise KeyError(f"no typed table for {message_type} {event!r}")
 
-    def plan(self, observed: Iterable[Observed], events: Iterable[str] = ()) -> Plan:
+    def plan(self, observed: Iterable[Observed], events: Iterable[str] = (), taken: Iterable[str] = ()) -> Plan:
         """A new registry holding what a run observed: tables for new events, new columns, wider types.
 
         Deterministic: new event names and new paths are taken in sorted order, so the same input names the
@@ -331,6 +350,9 @@ class Registry:
             Per table and path, the value types seen (paths with no non-null value are not observed).
         events
             Every track event name of the run (an event whose calls have no properties still gets its table).
+        taken
+            Table names a new event table must not take besides the registry's own (tables of the catalog's
+            database that lakelib did not create).
         """
         reg = Registry(copy.deepcopy(self.tables))
         out = Plan(reg)
@@ -341,9 +363,10 @@ class Registry:
         obs = sorted(observed, key=lambda o: (o.message_type, o.event or "", o.event is not None, o.path))
         names = sorted({o.event for o in obs if o.event is not None} | set(events))
         known = {t.event for t in reg.tables.values() if t.event is not None}
+        foreign = {name.lower() for name in taken} - set(reg.tables)
         for event in names:
             if event not in known:
-                name = event_table_name(event, taken=reg.tables)
+                name = event_table_name(event, taken=set(reg.tables) | foreign)
                 reg.tables[name] = TypedTable(name, "track", event)
                 out.new_tables.append(name)
         for o in obs:
@@ -362,6 +385,7 @@ class Registry:
             elif (new := widen(have.type, kind)) is not None and new != have.type:
                 out.widened.append({"table": table.name, "column": have.name, "from": have.type, "to": new})
                 have.type = new
+        reg.check()
         return out
 
     def to_json(self) -> str:
@@ -379,11 +403,35 @@ class Registry:
         if not text or not text.strip():
             return cls()
         data: Mapping[str, Any] = json.loads(text)
-        return cls({
+        registry = cls({
             name: TypedTable(name, t["message_type"], t.get("event"),
                              [TypedColumn(c["name"], c["type"], list(c["path"])) for c in t.get("columns", [])])
             for name, t in data.get("tables", {}).items()
         })
+        registry.check()
+        return registry
+
+    def check(self) -> None:
+        """Every name unique for good: one table per event, one column per name in a table.
+
+        Raises
+        ------
+        ConfigError
+            A registry written by an older lakelib that gave a name twice; the message names table and column.
+        """
+        from lakelib.errors import ConfigError
+
+        seen: dict[tuple[str, str | None], str] = {}
+        for table in self.tables.values():
+            other = seen.setdefault((table.message_type, table.event), table.name)
+            if other != table.name:
+                raise ConfigError(f"registry of typed tables: tables {other} and {table.name} both hold the same "
+                                  "calls; remove one from it (and its catalog table) and rerun event_tables")
+            names = [c.name for c in table.columns] + list(table.common_columns) + list(PARTITION_KEYS)
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ConfigError(f"registry of typed tables: table {table.name} has column(s) {', '.join(twice)} "
+                                  "twice; rename one in the registry (and in the table's files) and rerun event_tables")
 
 
 # --- Spark transforms ----------------------------------------------------------------------------------------------

@@ -180,8 +180,14 @@ def test_when_the_metastore_refuses_the_second_statement_the_error_says_which_ar
 
 def test_a_column_of_another_type_is_refused(spark, catalog, database, tmp_path):
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
-    spark.sql(f"CREATE TABLE {database}.message_type_counts_daily (type string, message_count string) "
+    create = (f"CREATE TABLE {database}.message_type_counts_daily (type string, message_count string) "
               f"PARTITIONED BY (sourceid string, dt string) STORED AS PARQUET LOCATION 'file://{tmp_path}/c'")
+    spark.sql(create)   # someone else's table: not lakelib's mark, not lakelib's columns
+    with pytest.raises(CatalogError, match=r"message_type_counts_daily was not created by lakelib \(its column\(s\) "
+                                           r"message_count are not lakelib's\)"):
+        catalog.ensure_table(MESSAGE_TYPE_COUNTS_DAILY, f"file://{tmp_path}/c")
+    spark.sql(f"DROP TABLE {database}.message_type_counts_daily")
+    spark.sql(create + " TBLPROPERTIES ('lakelib.managed'='true')")   # lakelib's, narrowed by hand
     with pytest.raises(CatalogError, match=r"message_type_counts_daily has column message_count as string"):
         catalog.ensure_table(MESSAGE_TYPE_COUNTS_DAILY, f"file://{tmp_path}/c")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -235,6 +236,32 @@ def test_a_rerun_of_json_to_parquet_during_compaction_is_not_undone(small_lake, 
     code, report = lake.run("--set", "publish.retention_hours=0")  # the next run compacts the newer files
     assert code == 0 and report["partitions"][0]["action"] in ("compacted", "left")
     assert_same_rows(lake.table_rows(), newer)
+
+
+def test_two_compactions_of_one_partition_at_once_leave_readers_on_one_complete_version(small_lake, spark):
+    """Compaction and its rerun at the same moment (two schedulers, a retry): a reader of the catalog counts the
+    partition all along and only ever sees its 300 rows; afterwards one verified version is the catalog's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_publish import Reader
+
+    lake = small_lake
+    with Reader(spark, f"{lake.config.catalog.database}.events", PART["dt"]) as reader:
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda _: lake.run(), range(2)))
+        time.sleep(0.5)
+    assert reader.errors == [] and reader.seen and set(reader.seen) == {300}, (set(reader.seen), reader.errors)
+    assert [code for code, _ in runs] == [0, 0], [r.get("error") for _, r in runs]
+    actions = sorted(r["partitions"][0]["action"] for _, r in runs)
+    assert "compacted" in actions and set(actions) <= {"compacted", "left", "stopped"}, actions
+    current = lake.location()
+    assert "/_versions/events/" in current and len(lake.data_files(current)) == 1
+    assert_same_rows(lake.table_rows(), spark.createDataFrame(_rows(300), spark_schema(EVENTS)))
+
+    code, report = lake.run("--set", "publish.retention_hours=0")   # the next run leaves it and cleans up
+    assert code == 0 and report["partitions"][0]["action"] == "left"
+    versions = lake.tmp / "tables" / "_versions" / "events" / PDIR
+    assert [p.name for p in versions.iterdir() if p.name.startswith("v=")] == [current.rstrip("/").rsplit("/", 1)[1]]
 
 
 def test_a_metastore_that_refuses_the_re_point_fails_the_run_and_the_report_says_where_it_stopped(

@@ -214,8 +214,8 @@ def test_with_athena_partition_projection_partitions_stay_in_the_template_folder
 class Reader:
     """Counts the rows of one partition through the catalog, in a loop, from another thread."""
 
-    def __init__(self, spark, table: str):
-        self.spark, self.table, self.seen, self.errors = spark, table, [], []
+    def __init__(self, spark, table: str, day: str = DAY.isoformat()):
+        self.spark, self.table, self.day, self.seen, self.errors = spark, table, day, [], []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -223,7 +223,7 @@ class Reader:
         while not self._stop.is_set():
             try:
                 self.spark.catalog.refreshTable(self.table)
-                self.seen.append(self.spark.table(self.table).where(f"dt = '{DAY.isoformat()}'").count())
+                self.seen.append(self.spark.table(self.table).where(f"dt = '{self.day}'").count())
             except Exception as exc:  # noqa: BLE001 - recorded: a reader must never fail
                 self.errors.append(repr(exc))
             time.sleep(0.05)

@@ -10,8 +10,9 @@ import abc
 from dataclasses import dataclass, field
 from typing import Collection, Mapping, Sequence
 
-from lakelib.errors import PartialRegistrationError
-from lakelib.schema import Table
+from lakelib.errors import ForeignTableError, PartialRegistrationError
+from lakelib.paths import same_location
+from lakelib.schema import MARK, Table
 
 
 @dataclass
@@ -124,6 +125,43 @@ def partial_registration(
     return PartialRegistrationError(message, table=table.name, registered=done, not_registered=missing)
 
 
+def is_marked(parameters: Mapping[str, str] | None) -> bool:
+    """Whether a table's parameters carry lakelib's :data:`MARK`.
+
+    >>> is_marked({"lakelib.managed": "true"}), is_marked({"EXTERNAL": "TRUE"}), is_marked(None)
+    (True, False, False)
+    """
+    return (parameters or {}).get(MARK[0]) == MARK[1]
+
+
+def check_adoptable(name: str, table: Table, location: str, have_location: str, have_keys: Sequence[str],
+                    have_columns: Mapping[str, str]) -> None:
+    """Refuse an unmarked table unless it is the one lakelib would create (a lake made before the mark existed).
+
+    It is adopted when it lives at ``location``, has the same partition keys, and each of its columns is one of
+    ``table``'s with the same type or one that type widens to.
+
+    Raises
+    ------
+    ForeignTableError
+        It is someone else's table: the message names it, what differs, and how to proceed.
+    """
+    from lakelib.typed import is_widening
+
+    wanted = {c.name: c.type.replace(" ", "").lower() for c in table.columns}
+    odd = sorted(c for c, t in have_columns.items() if c not in wanted or not is_widening(t, wanted[c]))
+    if not same_location(have_location, location, s3a_is_s3=False):
+        why = f"it is at {have_location}, lakelib's is at {location}"
+    elif [k.lower() for k in have_keys] != list(table.partition_keys):
+        why = f"it is partitioned by ({', '.join(have_keys)}), lakelib's by ({', '.join(table.partition_keys)})"
+    elif odd:
+        why = f"its column(s) {', '.join(odd[:5])} are not lakelib's"
+    else:
+        return
+    raise ForeignTableError(f"table {name} was not created by lakelib ({why}); lakelib leaves it alone: drop or "
+                            f"rename it, or set catalog.database to another database")
+
+
 class Catalog(abc.ABC):
     """A metastore lakelib keeps true: Spark's Hive metastore, AWS Glue, or none."""
 
@@ -137,7 +175,18 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     def ensure_table(self, table: Table, location: str) -> None:
-        """Create the database and the table (external, Parquet, partitioned) if they do not exist."""
+        """Create the database and the table (external, Parquet, partitioned, marked with :data:`MARK`) if they do not
+        exist; bring a table lakelib created to ``table``'s columns.
+
+        Raises
+        ------
+        ForeignTableError
+            The table exists and lakelib did not create it (:func:`check_adoptable`).
+        """
+
+    def foreign_tables(self) -> set[str]:
+        """Names of the database's tables that lakelib did not create (no :data:`MARK`), lower case."""
+        return set()
 
     @abc.abstractmethod
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:

@@ -22,6 +22,8 @@ from lakelib.catalog.base import (
     Catalog,
     Partition,
     RegisterResult,
+    check_adoptable,
+    is_marked,
     partial_registration,
     partition_name,
     selects,
@@ -202,12 +204,32 @@ class GlueCatalog(Catalog):
                 log.info("created Glue table %s at %s", self._name(table), canonical_location(location))
                 return
             existing = self._get_table(table) or {}
+        if not is_marked(existing.get("Parameters")):
+            descriptor = existing.get("StorageDescriptor") or {}
+            check_adoptable(self._name(table), table, canonical_location(location), descriptor.get("Location", ""),
+                            [k.get("Name", "") for k in existing.get("PartitionKeys") or []],
+                            {c.get("Name", ""): c.get("Type", "").lower() for c in descriptor.get("Columns") or []})
+            log.info("Glue table %s: made by an older lakelib, marked as lakelib's", self._name(table))
         if gp.table_differs(existing, request["TableInput"]):
             update = gp.update_table_request(
                 self.database, gp.merged_table_input(existing, request["TableInput"]), catalog_id=self.catalog_id
             )
             self._call("update_table", self._name(table), **update)
             log.info("updated Glue table %s to lakelib's definition", self._name(table))
+
+    def foreign_tables(self) -> set[str]:
+        """Names of the database's tables without lakelib's mark (none when the database does not exist)."""
+        out: set[str] = set()
+        token: str | None = None
+        while True:
+            page = self._call("get_tables", f"tables of {self.database}", allow=(gp.NOT_FOUND,),
+                              DatabaseName=self.database, **({"NextToken": token} if token else {}), **self._ids())
+            if page is None:
+                return out
+            out |= {t["Name"].lower() for t in page.get("TableList", []) if not is_marked(t.get("Parameters"))}
+            token = page.get("NextToken")
+            if not token:
+                return out
 
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
         """Create missing partitions, re-point those whose location differs, leave identical ones alone.

@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any, Collection, Iterator, Mapping, Sequence, TypeVar
 
 from lakelib.paths import canonical_location
-from lakelib.schema import Table
+from lakelib.schema import MARK, Table
 
 INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
@@ -126,7 +126,7 @@ def table_parameters(table: Table, location: str, projection: bool = False) -> d
     >>> "projection.enabled" in table_parameters(LAKE_RUNS, "s3://b/t/lake_runs", projection=True)
     False
     """
-    params = {"EXTERNAL": "TRUE", "classification": "parquet", "parquet.compression": "SNAPPY"}
+    params = {"EXTERNAL": "TRUE", "classification": "parquet", "parquet.compression": "SNAPPY", MARK[0]: MARK[1]}
     if projection and any(key in DATE_KEYS for key in table.partition_keys):
         params.update(projection_parameters(table, location))
     return params

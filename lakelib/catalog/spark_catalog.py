@@ -24,13 +24,14 @@ from lakelib.catalog.base import (
     Catalog,
     Partition,
     RegisterResult,
+    check_adoptable,
     partial_registration,
     partition_name,
     selects,
     sources_and_days,
 )
 from lakelib.errors import CatalogError, one_line
-from lakelib.schema import Table, create_table_ddl
+from lakelib.schema import MARK, Table, create_table_ddl
 from lakelib.typed import is_widening
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,8 +132,17 @@ class SparkCatalog(Catalog):
             self._sql(ddl, f"creating table {name}")
             log.info("created table %s at %s", name, location)
             return
-        have = {c.name.lower(): c for c in self.spark.catalog.listColumns(f"{self.database}.{table.name.lower()}")
-                if not c.isPartition}
+        listed = self.spark.catalog.listColumns(f"{self.database}.{table.name.lower()}")
+        have = {c.name.lower(): c for c in listed if not c.isPartition}
+        meta = self._external_catalog().getTable(self.database, table.name.lower())
+        mark = meta.properties().get(MARK[0])
+        if not (mark.isDefined() and mark.get() == MARK[1]):
+            check_adoptable(name, table, location, self._folder(meta.location()),
+                            [c.name for c in listed if c.isPartition],
+                            {n: c.dataType.replace(" ", "").lower() for n, c in have.items()})
+            self._sql(f"ALTER TABLE {self._name(table)} SET TBLPROPERTIES ({sql_string(MARK[0])}="
+                      f"{sql_string(MARK[1])})", f"marking {name} as lakelib's")
+            log.info("table %s: made by an older lakelib, marked as lakelib's", name)
         widened = []
         for col in table.columns:
             got = have.get(col.name)
@@ -144,7 +154,7 @@ class SparkCatalog(Catalog):
                 widened.append(f"{col.name} {registered} -> {col.type}")
         added = [c for c in table.columns if c.name not in have]
         if widened:
-            self._set_data_schema(table, have)
+            self._set_data_schema(table, have, widened)
             log.info("widened column(s) of %s: %s%s", name, ", ".join(widened),
                      f"; added {', '.join(c.name for c in added)}" if added else "")
         elif added:
@@ -157,13 +167,17 @@ class SparkCatalog(Catalog):
                       f"setting the location of {name}")
             log.info("re-pointed table %s from %s to %s", name, registered, location)
 
-    def _set_data_schema(self, table: Table, have: Mapping[str, object]) -> None:
+    def _set_data_schema(self, table: Table, have: Mapping[str, object], widened: Sequence[str]) -> None:
         """Replace the table's data columns with ``table``'s (wider types, new columns appended).
 
         Spark SQL cannot change a Hive table's column type (``ALTER TABLE ... CHANGE COLUMN`` accepts comments
-        only, ``REPLACE COLUMNS`` needs a v2 table), so the session's external catalog is asked directly.
+        only, ``REPLACE COLUMNS`` needs a v2 table), so the session's external catalog is asked directly. A Hive
+        metastore refuses ``boolean`` to ``string`` while its ``hive.metastore.disallow.incompatible.col.type.changes``
+        is on; lakelib's sessions turn it off (:data:`lakelib.session.HIVE_TYPE_CHANGES`), which a remote metastore
+        does not see: then the error says what to set, and the table is left as it was.
         """
         from py4j.protocol import Py4JError
+        from pyspark.errors import PySparkException
 
         from lakelib.schema import spark_schema
 
@@ -174,10 +188,33 @@ class SparkCatalog(Catalog):
         schema = self.spark._jsparkSession.parseDataType(spark_schema(table).json())
         try:
             self._external_catalog().alterTableDataSchema(self.database, table.name.lower(), schema)
-        except Py4JError as exc:
-            raise CatalogError(f"spark metastore: widening {self.database}.{table.name} failed: "
-                               f"{one_line(exc)}") from exc
+        except (PySparkException, Py4JError) as exc:
+            name = f"{self.database}.{table.name}"
+            if "incompatible" in str(exc):
+                raise CatalogError(
+                    f"spark metastore refused to widen {name} ({', '.join(widened)}): set "
+                    "hive.metastore.disallow.incompatible.col.type.changes=false in the metastore's hive-site "
+                    "(lakelib rewrites every older partition under the wider type first) or use Glue as the "
+                    "metastore; the table is as it was") from exc
+            raise CatalogError(f"spark metastore: widening {name} failed: {one_line(exc)}") from exc
         self.refresh(table)
+
+    def foreign_tables(self) -> set[str]:
+        """Names of the database's tables without lakelib's mark (none when the database does not exist)."""
+        if not self.spark.catalog.databaseExists(self.database):
+            return set()
+        external = self._external_catalog()
+        names = external.listTables(self.database)
+        if names.isEmpty():
+            return set()
+        out = set()
+        it = external.getTablesByName(self.database, names).iterator()
+        while it.hasNext():
+            meta = it.next()
+            mark = meta.properties().get(MARK[0])
+            if not (mark.isDefined() and mark.get() == MARK[1]):
+                out.add(str(meta.identifier().table()).lower())
+        return out
 
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
         """Add missing partitions, re-point moved ones, then refresh the table so readers see the change.
