@@ -41,6 +41,7 @@ from lakelib.config import Config
 from lakelib.errors import UsageError
 from lakelib.forget import Forgotten, load_forgotten, mark_goes
 from lakelib.paths import join
+from lakelib.progress import progress
 from lakelib.publish import Staged
 from lakelib.report import RunReport
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
@@ -273,11 +274,12 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
                                      load_forgotten(tables.storage, config.lake.tables))
     scratch = tables.scratch(JOB)
     try:
-        staged_rows = stage_rows(spark, events, scratch)
-        counts = [r.asDict() for r in events.groupBy("sourceid", "dt", "type", "event").agg(
-            F.count(F.lit(1)).alias("n")).collect()]
-        observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
-                    for r in observe(staged_rows).collect()]
+        with progress(log, f"reading {len(parts)} events partition(s) and flattening them"):
+            staged_rows = stage_rows(spark, events, scratch)
+            counts = [r.asDict() for r in events.groupBy("sourceid", "dt", "type", "event").agg(
+                F.count(F.lit(1)).alias("n")).collect()]
+            observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
+                        for r in observe(staged_rows).collect()]
         names = {r["event"] for r in counts if r["type"] == "track" and r["event"] and r["event"].strip()}
         plan = registry.plan(observed, events=names, taken=tables.catalog.foreign_tables())
         expected = expected_rows(counts, plan.registry)
@@ -285,27 +287,36 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
         for key, per_table in expected.items():
             for name, n in per_table.items():
                 by_table.setdefault(name, {})[key] = n
-        stale = stale_partitions(tables, plan.registry, {n: list(v) for n, v in by_table.items()},
-                                 sorted({p.values["sourceid"] for p in parts}), days)
+        with progress(log, f"looking for stale partitions of {len(plan.registry.tables)} typed table(s)"):
+            stale = stale_partitions(tables, plan.registry, {n: list(v) for n, v in by_table.items()},
+                                     sorted({p.values["sourceid"] for p in parts}), days)
         log.info("%d typed table(s) to write (%d new), %d column(s) added, %d widened", len(by_table),
                  len(plan.new_tables), len(plan.added), len(plan.widened))
         for w in plan.widened:
             log.info("  widening %s.%s: %s -> %s", w["table"], w["column"], w["from"], w["to"])
 
-        def stage(name: str) -> Staged:
-            return stage_table(tables, scratch, staged_rows.schema, plan.registry.tables[name],
-                               by_table.get(name, {}), stale.get(name, []))
+        to_write = sorted(set(by_table) | set(stale))
+        with progress(log, f"writing {len(to_write)} typed table(s)", total=len(to_write)) as done:
+            def stage(name: str) -> Staged:
+                version = stage_table(tables, scratch, staged_rows.schema, plan.registry.tables[name],
+                                      by_table.get(name, {}), stale.get(name, []))
+                done.add()
+                return version
 
-        with ThreadPoolExecutor(PARALLEL_WRITES) as pool:
-            staged = dict(zip(sorted(set(by_table) | set(stale)), pool.map(stage, sorted(set(by_table) | set(stale)))))
+            with ThreadPoolExecutor(PARALLEL_WRITES) as pool:
+                staged = dict(zip(to_write, pool.map(stage, to_write)))
         older: dict[str, Staged] = {}
         rewritten_rows: dict[Key, dict[str, int]] = {}
-        for name in sorted({w["table"] for w in plan.widened}):
-            version, rows = stage_older(tables, plan.registry.tables[name], list(by_table.get(name, {})))
-            if version is not None:
-                older[name] = version
-            for key, n in rows.items():
-                rewritten_rows.setdefault(key, {})[name] = n
+        widened_tables = sorted({w["table"] for w in plan.widened})
+        with progress(log, f"rewriting older partitions of {len(widened_tables)} widened table(s)",
+                      total=len(widened_tables)) as done:
+            for name in widened_tables:
+                version, rows = stage_older(tables, plan.registry.tables[name], list(by_table.get(name, {})))
+                if version is not None:
+                    older[name] = version
+                for key, n in rows.items():
+                    rewritten_rows.setdefault(key, {})[name] = n
+                done.add()
         for w in plan.widened:
             w["partitions_rewritten"] = len(older[w["table"]].locations) if w["table"] in older else 0
 
@@ -324,7 +335,8 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
         report.extra["rewritten_partitions"] = [
             {"sourceid": p["sourceid"], "dt": p["dt"], "tables": p["tables"], "mismatches": p["mismatches"]}
             for p in reconcile(rewritten_rows, older_written, {})]
-        tables.publish(*staged.values(), *older.values(), report=report)
+        with progress(log, f"publishing {len(staged)} typed table(s)"):
+            tables.publish(*staged.values(), *older.values(), report=report)
         tables.write_state(REGISTRY_NAME, plan.registry.to_json())
     finally:
         tables.remove(scratch)

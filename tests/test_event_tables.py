@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -412,3 +414,37 @@ def test_a_widening_removes_an_older_partition_whose_events_are_gone(spark, tmp_
     assert not (tmp_path / "tables" / "order_completed" / "sourceid=web" / "dt=2020-03-01").exists()
     amounts = spark.read.schema("amount double, dt string").parquet(f"file://{tmp_path}/tables/order_completed")
     assert sorted(tuple(r) for r in amounts.select("amount", "dt").collect()) == [(12.5, "2020-03-02")] * 2
+
+
+def test_a_long_step_says_what_it_does_at_least_every_interval(spark, tmp_path, capsys, monkeypatch):
+    import lakelib.progress
+
+    monkeypatch.setattr(lakelib.progress, "EVERY_SECONDS", 0.01)   # every step outlasts it: each one speaks
+    write_config(tmp_path, "{kind: none}")
+    write_events(spark, tmp_path, day_events("2020-03-01", "12"))
+    assert run(tmp_path, "--date", "2020-03-01")[0] == 0
+    lines = capsys.readouterr().err.splitlines()
+    for step in ("still reading 1 events partition(s) and flattening them (", "still writing 9 typed table(s): ",
+                 "still publishing 9 typed table(s) ("):
+        assert any(step in line for line in lines), step
+    counted = [line.split(": ", 1)[1] for line in lines if "still writing 9 typed table(s): " in line]
+    assert all(re.search(r"[0-9] of 9 done \(\d+s\)$", c) for c in counted), counted
+
+
+def test_progress_counts_what_threads_finished():
+    import logging
+
+    from lakelib.progress import progress
+
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("progress-test")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    with progress(logger, "writing 2 tables", total=2, every=0.01) as done:
+        done.add()
+        time.sleep(0.2)
+    logger.removeHandler(handler)
+    assert records and all(r.startswith("still writing 2 tables: ") for r in records)
+    assert records[-1].startswith("still writing 2 tables: 1 of 2 done (")
