@@ -40,6 +40,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit from a checkout
 from lakelib.config import Config
 from lakelib.errors import UsageError
 from lakelib.forget import Forgotten, load_forgotten, mark_goes
+from lakelib.lock import hold
 from lakelib.paths import join
 from lakelib.progress import progress
 from lakelib.publish import Staged
@@ -66,6 +67,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from lakelib.tables import Tables
 
 JOB = "event_tables"
+#: The lock two runs take in turn: each reads the registry of typed tables at its start and saves it at its end.
+LOCK_NAME = "event_tables.lock"
 #: Tables written at the same time (Spark jobs submitted from as many driver threads).
 PARALLEL_WRITES = 4
 #: The ``events`` columns read.
@@ -250,8 +253,6 @@ def stale_partitions(tables: Tables, registry: Registry, written: Mapping[str, S
 
 def build_tables(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     """The job body for :func:`lakelib.runner.run_job`."""
-    from pyspark.sql import functions as F
-
     from lakelib.session import build_session
     from lakelib.tables import open_tables
 
@@ -266,10 +267,19 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
     parts = tables.find(EVENTS, sources or None, days)
     log.info("events: %d partition(s) for %s, %s .. %s", len(parts), ", ".join(sources) or "every source",
              days[0], days[-1])
-    registry = Registry.from_json(tables.read_state(REGISTRY_NAME))
     if not parts:
         report.totals = {"partitions": 0, "events": 0, "tables_written": 0, "rows_written": 0}
         return "nothing_to_do"
+    with hold(tables.storage, tables.state_uri(LOCK_NAME), report.run_id, log):
+        return write_typed_tables(tables, report, parts, days)
+
+
+def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], days: Sequence[Any]) -> str:
+    """The job's work once it holds the registry's lock: read the registry, write and publish, save the registry."""
+    from pyspark.sql import functions as F
+
+    spark, config = tables.spark, tables.config
+    registry = Registry.from_json(tables.read_state(REGISTRY_NAME))
     events, suppressed = drop_erased(tables.read(EVENTS, parts, INPUT_COLUMNS),
                                      load_forgotten(tables.storage, config.lake.tables))
     scratch = tables.scratch(JOB)

@@ -82,6 +82,10 @@ class PartialRegistrationError(CatalogError):
         self.unknown = [dict(v) for v in unknown]
 
 
+class LockError(LakelibError):
+    """Another run holds the lock of a step that must not run twice at once."""
+
+
 class VerificationError(LakelibError):
     """Rewritten data does not match the data it replaces; nothing was published."""
 

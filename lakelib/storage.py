@@ -106,6 +106,27 @@ class Storage:
         finally:
             stream.close()
 
+    def create_new(self, uri: str, text: str) -> bool:
+        """Write ``text`` to a file that must not exist yet; ``False`` when it does (the file is left alone).
+
+        Exclusive on a local or HDFS file system; on S3 the existence check and the write are two requests, so two
+        writers starting in the same instant may both succeed.
+        """
+        from py4j.protocol import Py4JJavaError
+
+        path = self._path(uri)
+        try:
+            stream = self._fs(path).create(path, False)
+        except Py4JJavaError as exc:
+            if "FileAlreadyExists" in str(exc.java_exception.getClass().getName()) or self.exists(uri):
+                return False
+            raise
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+        return True
+
     def read_text(self, uri: str) -> str:
         """The whole content of a small file as UTF-8 text."""
         path = self._path(uri)

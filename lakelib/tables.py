@@ -340,6 +340,10 @@ class Tables:
         """Add a run's own file to a partition (:meth:`lakelib.publish.Publisher.append`); returns the file."""
         return self.publisher.append(self.target(table), df, values, name)
 
+    def state_uri(self, name: str) -> str:
+        """Where a state file under ``<lake.tables>/_lakelib/`` lives."""
+        return join(self.config.lake.tables, STATE_DIR, name)
+
     def read_state(self, name: str) -> str | None:
         """A small lakelib state file under ``<lake.tables>/_lakelib/`` (``None`` when absent)."""
         uri = join(self.config.lake.tables, STATE_DIR, name)

@@ -448,3 +448,41 @@ def test_progress_counts_what_threads_finished():
     logger.removeHandler(handler)
     assert records and all(r.startswith("still writing 2 tables: ") for r in records)
     assert records[-1].startswith("still writing 2 tables: 1 of 2 done (")
+
+
+def test_two_runs_at_once_take_turns_and_the_registry_keeps_both_runs_tables_and_columns(spark, tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import lakelib.lock
+
+    monkeypatch.setattr(lakelib.lock, "POLL_SECONDS", 0.2)
+    write_config(tmp_path, "{kind: none}")
+    write_events(spark, tmp_path, [
+        event("a1", "track", "2020-03-01", event="Day One", properties={"first": "1"}),
+        event("b1", "track", "2020-03-02", event="Day Two", properties={"second": "x"}),
+        event("c1", "track", "2020-03-02", event="Signed Up", properties={"plan": "pro"}),
+        event("c2", "track", "2020-03-01", event="Signed Up", properties={"seats": "3"})])
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda day: run(tmp_path, "--date", day), ["2020-03-01", "2020-03-02"]))
+    assert [code for code, _ in runs] == [0, 0], [r.get("error") for _, r in runs]
+    registry = json.loads((tmp_path / "tables" / "_lakelib" / "event_tables.json").read_text())["tables"]
+    assert {"day_one", "day_two", "signed_up"} <= set(registry)
+    assert {c["name"] for c in registry["signed_up"]["columns"]} == {"plan", "seats"}
+    assert not (tmp_path / "tables" / "_lakelib" / "event_tables.lock").exists()
+
+
+def test_a_lock_held_past_the_wait_fails_naming_the_run_and_the_file(spark, tmp_path, monkeypatch):
+    import lakelib.lock
+
+    monkeypatch.setattr(lakelib.lock, "WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(lakelib.lock, "POLL_SECONDS", 0.1)
+    write_config(tmp_path, "{kind: none}")
+    write_events(spark, tmp_path, day_events("2020-03-01", "12"))
+    lock = tmp_path / "tables" / "_lakelib" / "event_tables.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"run_id": "event_tables-other", "since": time.time()}))
+    code, report = run(tmp_path, "--date", "2020-03-01")
+    assert code == 1 and "another run (event_tables-other) has held" in report["error"]
+    assert str(lock) in report["error"] and lock.exists()
+    lock.write_text(json.dumps({"run_id": "event_tables-dead", "since": time.time() - 2 * 86400}))
+    assert run(tmp_path, "--date", "2020-03-01")[0] == 0 and not lock.exists()   # a dead run's lock is taken over
