@@ -173,6 +173,20 @@ def stage_table(tables: Tables, scratch: str, schema: Any, table: TypedTable, ex
     return tables.stage(table.table(), rows, expected, drop=drop)
 
 
+def narrower_partitions(tables: Tables, table: TypedTable, skip: Sequence[Key]) -> list[Any]:
+    """The partitions of ``table`` (other than ``skip``) whose files hold a column narrower than the table's."""
+    from lakelib.schema import spark_type
+
+    t = table.table()
+    wanted = {c.name: spark_type(c.type) for c in t.columns}
+    out = []
+    for part in tables.find(t, skip=[dict(zip(PARTITION_KEYS, k)) for k in skip]):
+        fields = tables.spark.read.parquet(part.location).schema.fields
+        if any(wanted.get(f.name, f.dataType) != f.dataType for f in fields):
+            out.append(part)
+    return out
+
+
 def stage_older(tables: Tables, table: TypedTable, skip: Sequence[Key]) -> tuple[Staged | None, dict[Key, int]]:
     """Stage again the partitions of ``table`` (other than ``skip``) whose files hold a column narrower than the
     table's; returns the staged version (``None``: nothing to do) and the rows each partition holds.
@@ -186,15 +200,8 @@ def stage_older(tables: Tables, table: TypedTable, skip: Sequence[Key]) -> tuple
 
     from pyspark.sql import functions as F
 
-    from lakelib.schema import spark_type
-
     spark, t = tables.spark, table.table()
-    wanted = {c.name: spark_type(c.type) for c in t.columns}
-    stale = []
-    for part in tables.find(t, skip=[dict(zip(PARTITION_KEYS, k)) for k in skip]):
-        fields = spark.read.parquet(part.location).schema.fields
-        if any(wanted.get(f.name, f.dataType) != f.dataType for f in fields):
-            stale.append(part)
+    stale = narrower_partitions(tables, table, skip)
     if not stale:
         return None, {}
     keys = {(p.values["sourceid"], p.values["dt"]) for p in stale}
@@ -270,6 +277,8 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
     if not parts:
         report.totals = {"partitions": 0, "events": 0, "tables_written": 0, "rows_written": 0}
         return "nothing_to_do"
+    if args.dry_run:
+        return print_plan(tables, report, parts)
     with hold(tables.storage, tables.state_uri(LOCK_NAME), report.run_id, log):
         return write_typed_tables(tables, report, parts, days)
 
@@ -373,12 +382,55 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
     return "succeeded"
 
 
+def print_plan(tables: Tables, report: RunReport, parts: Sequence[Any]) -> str:
+    """``--dry-run``: the tables to create, the columns to add, the widenings and the older partitions each one
+    would rewrite, on stdout and in the report; nothing is written (one read of events, no staging)."""
+    from pyspark.sql import functions as F
+
+    registry = Registry.from_json(tables.read_state(REGISTRY_NAME))
+    events, _ = drop_erased(tables.read(EVENTS, parts, INPUT_COLUMNS),
+                            load_forgotten(tables.storage, tables.config.lake.tables))
+    with progress(log, f"reading {len(parts)} events partition(s) and flattening them"):
+        observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
+                    for r in observe(typed_rows(events)).collect()]
+        names = {r["event"] for r in events.where(F.col("type") == "track").select("event").distinct().collect()
+                 if r["event"] and r["event"].strip()}
+    plan = registry.plan(observed, events=names, taken=tables.catalog.foreign_tables())
+    run_keys = sorted((p.values["sourceid"], p.values["dt"]) for p in parts)
+    for w in plan.widened:
+        older = narrower_partitions(tables, plan.registry.tables[w["table"]], run_keys)
+        w["partitions_rewritten"] = len(older)
+        w["partitions"] = [f"{p.values['sourceid']}/{p.values['dt']}" for p in older]
+    report.extra.update({"dry_run": True, "new_tables": plan.new_tables, "columns_added": plan.added,
+                         "widened": plan.widened})
+    report.totals = {"partitions": len(parts), "new_tables": len(plan.new_tables), "columns_added": len(plan.added),
+                     "widenings": len(plan.widened),
+                     "partitions_rewritten": sum(w["partitions_rewritten"] for w in plan.widened)}
+    print(f"event_tables plan for {len(parts)} events partition(s) (dry run, nothing changed):")
+    for name in plan.new_tables:
+        print(f"  create table {name}")
+    for a in plan.added:
+        print(f"  add column {a['table']}.{a['column']} {a['type']}")
+    for w in plan.widened:
+        where = f" ({', '.join(w['partitions'])})" if w["partitions"] else ""
+        print(f"  widen {w['table']}.{w['column']} {w['from']} -> {w['to']}: rewrites {w['partitions_rewritten']} "
+              f"older partition(s){where}")
+    t = report.totals
+    print(f"{t['new_tables']} table(s) to create, {t['columns_added']} column(s) to add, {t['widenings']} "
+          f"widening(s) rewriting {t['partitions_rewritten']} older partition(s)")
+    return "dry_run"
+
+
 # --- main ------------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The common job arguments."""
-    return job_parser(JOB, "Typed tables per call type and per track event, from events.")
+    """The common job arguments plus ``--dry-run``."""
+    parser = job_parser(JOB, "Typed tables per call type and per track event, from events.")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the tables to create, columns to add and widenings (with the older partitions "
+                             "each rewrites); change nothing")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -486,3 +486,33 @@ def test_a_lock_held_past_the_wait_fails_naming_the_run_and_the_file(spark, tmp_
     assert str(lock) in report["error"] and lock.exists()
     lock.write_text(json.dumps({"run_id": "event_tables-dead", "since": time.time() - 2 * 86400}))
     assert run(tmp_path, "--date", "2020-03-01")[0] == 0 and not lock.exists()   # a dead run's lock is taken over
+
+
+def test_dry_run_prints_the_plan_with_the_partitions_each_widening_rewrites_and_writes_nothing(spark, tmp_path,
+                                                                                              capsys):
+    write_config(tmp_path, "{kind: none}")
+    write_events(spark, tmp_path, day_events("2020-03-01", "12") + day_events("2020-03-02", "12.5") + [
+        event("new2", "track", "2020-03-02", event="Cart Viewed", properties={"items": "3"})])
+    assert run(tmp_path, "--date", "2020-03-01")[0] == 0
+
+    def snapshot():
+        root = tmp_path / "tables"
+        return sorted((str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*")
+                      if "lake_runs" not in p.parts)
+
+    before = snapshot()
+    capsys.readouterr()
+    code, report = run(tmp_path, "--date", "2020-03-02", "--dry-run")
+    out = capsys.readouterr().out
+    assert code == 0 and report["status"] == "dry_run"
+    assert snapshot() == before
+    assert "  create table cart_viewed\n" in out and "  add column cart_viewed.items bigint\n" in out
+    assert ("  widen order_completed.amount bigint -> double: rewrites 1 older partition(s) (web/2020-03-01)\n"
+            in out)
+    assert out.splitlines()[-1] == ("1 table(s) to create, 1 column(s) to add, 1 widening(s) rewriting 1 older "
+                                    "partition(s)")
+    assert report["widened"][0]["partitions"] == ["web/2020-03-01"]
+
+    code, real = run(tmp_path, "--date", "2020-03-02")     # the plan is what the run then does
+    assert code == 0 and real["new_tables"] == report["new_tables"] == ["cart_viewed"]
+    assert [(w["column"], w["partitions_rewritten"]) for w in real["widened"]] == [("amount", 1)]
