@@ -69,6 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
 JOB = "event_tables"
 #: The lock two runs take in turn: each reads the registry of typed tables at its start and saves it at its end.
 LOCK_NAME = "event_tables.lock"
+MB = 1024 * 1024
 #: Tables written at the same time (Spark jobs submitted from as many driver threads).
 PARALLEL_WRITES = 4
 #: The ``events`` columns read.
@@ -122,6 +123,18 @@ def expected_rows(counts: Iterable[Mapping[str, Any]], plan_registry: Registry) 
     return out
 
 
+def rows_per_file(partition_bytes: Mapping[Key, int], rows: int, target_bytes: int) -> int:
+    """Rows a typed table's file holds at most, so files land near ``target_bytes`` as ``events`` files do: the
+    ``events`` bytes per row of the run's partitions, applied to every table (a typed row carries the same values,
+    flattened).
+
+    >>> rows_per_file({("web", "d"): 4_000}, 100, 1_000)
+    25
+    """
+    total = sum(partition_bytes.values())
+    return max(1, int(target_bytes * rows / total)) if total and rows else 0
+
+
 def reconcile(
     expected: Mapping[Key, Mapping[str, int]], written: Mapping[Key, Mapping[str, int]],
     events: Mapping[Key, Mapping[str, int]],
@@ -164,13 +177,14 @@ def stage_rows(spark: SparkSession, events: DataFrame, scratch: str) -> DataFram
 
 
 def stage_table(tables: Tables, scratch: str, schema: Any, table: TypedTable, expected: Mapping[Key, int],
-                drop: Sequence[Key]) -> Staged:
-    """Stage one typed table's partitions from its scratch folder (no shuffle: one file per scratch file)."""
+                drop: Sequence[Key], max_rows: int = 0) -> Staged:
+    """Stage one typed table's partitions from its scratch folder (no shuffle: one file per scratch file, and
+    another each ``max_rows`` rows)."""
     rows = None
     if expected:
         folder = join(scratch, f"_key={staging_key(table.message_type, table.event)}")
         rows = table_rows(tables.spark.read.schema(schema).parquet(folder), table)
-    return tables.stage(table.table(), rows, expected, drop=drop)
+    return tables.stage(table.table(), rows, expected, drop=drop, max_rows_per_file=max_rows)
 
 
 def narrower_partitions(tables: Tables, table: TypedTable, skip: Sequence[Key]) -> list[Any]:
@@ -228,6 +242,11 @@ def stage_older(tables: Tables, table: TypedTable, skip: Sequence[Key]) -> tuple
              len(expected), len(from_events), len(gone))
     union = reduce(lambda a, b: a.unionByName(b), frames) if expected else None
     return tables.stage(t, union, expected, drop=gone, one_file_per_partition=True), expected
+
+
+def events_bytes(tables: Tables, location: str) -> int:
+    """Bytes of an ``events`` partition's data files (to size the typed tables' files)."""
+    return sum(f.size for f in tables.storage.data_files(location))
 
 
 def drop_erased(events: DataFrame, forgotten: Forgotten | None) -> tuple[DataFrame, dict[Key, int] | None]:
@@ -294,9 +313,11 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
     scratch = tables.scratch(JOB)
     try:
         with progress(log, f"reading {len(parts)} events partition(s) and flattening them"):
-            staged_rows = stage_rows(spark, events, scratch)
             counts = [r.asDict() for r in events.groupBy("sourceid", "dt", "type", "event").agg(
                 F.count(F.lit(1)).alias("n")).collect()]
+            sizes = {(p.values["sourceid"], p.values["dt"]): events_bytes(tables, p.location) for p in parts}
+            max_rows = rows_per_file(sizes, sum(int(r["n"]) for r in counts), config.write.target_file_mb * MB)
+            staged_rows = stage_rows(spark, events, scratch)
             observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
                         for r in observe(staged_rows).collect()]
         names = {r["event"] for r in counts if r["type"] == "track" and r["event"] and r["event"].strip()}
@@ -318,7 +339,7 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
         with progress(log, f"writing {len(to_write)} typed table(s)", total=len(to_write)) as done:
             def stage(name: str) -> Staged:
                 version = stage_table(tables, scratch, staged_rows.schema, plan.registry.tables[name],
-                                      by_table.get(name, {}), stale.get(name, []))
+                                      by_table.get(name, {}), stale.get(name, []), max_rows)
                 done.add()
                 return version
 

@@ -199,6 +199,7 @@ class Publisher:
         drop: Iterable[Key] = (),
         one_file_per_partition: bool = False,
         checksums: Mapping[Key, Checksum] | None = None,
+        max_rows_per_file: int = 0,
     ) -> Staged:
         """Write the partitions ``expected`` names from ``df`` into a new version, and verify it.
 
@@ -218,6 +219,8 @@ class Publisher:
             Shuffle by partition first so each gets one file (small tables); otherwise each task writes its rows.
         checksums
             When given, each partition's rows must also match this checksum over every data column.
+        max_rows_per_file
+            A task starts a new file after this many rows (files sized to a target); ``0``: no limit.
 
         Raises
         ------
@@ -251,6 +254,8 @@ class Publisher:
         written = Observation(f"publish_{t.name}")
         out = out.observe(written, F.count(F.lit(1)).alias("rows"))
         writer = out.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").partitionBy(*by)
+        if max_rows_per_file:
+            writer = writer.option("maxRecordsPerFile", max_rows_per_file)
         log.info("%s: writing %d partition(s)", target.label, len(wanted))
         if target.fmt == "json":
             writer.option("compression", "gzip").json(base)

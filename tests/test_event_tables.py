@@ -516,3 +516,23 @@ def test_dry_run_prints_the_plan_with_the_partitions_each_widening_rewrites_and_
     code, real = run(tmp_path, "--date", "2020-03-02")     # the plan is what the run then does
     assert code == 0 and real["new_tables"] == report["new_tables"] == ["cart_viewed"]
     assert [(w["column"], w["partitions_rewritten"]) for w in real["widened"]] == [("amount", 1)]
+
+
+def test_typed_files_are_sized_to_the_target_like_events_files(spark, tmp_path, monkeypatch):
+    import jobs.event_tables as job
+
+    write_config(tmp_path, "{kind: none}")
+    write_events(spark, tmp_path, day_events("2020-03-01", "12"))
+    # The day's events files weigh 4 MB (as far as the plan knows): 0.4 MB a row, so 2 rows (0.8 MB) a file, and
+    # tracks (5 rows) gets 3 files.
+    monkeypatch.setattr(job, "events_bytes", lambda tables, location: 4 * 1024 * 1024)
+    code, report = run(tmp_path, "--date", "2020-03-01", "--set", "write.target_file_mb=1")
+    assert code == 0, report.get("error")
+
+    def files(table):
+        folder = tmp_path / "tables" / table / "sourceid=web" / "dt=2020-03-01"
+        return [p for p in folder.iterdir() if p.suffix == ".parquet"]
+
+    assert len(files("tracks")) == 3 and len(files("order_completed")) == 1 and len(files("identifies")) == 1
+    assert spark.read.parquet(f"file://{tmp_path}/tables/tracks").count() == 5
+    assert report["partitions"][0]["mismatches"] == [] and report["partitions"][0]["tables"]["tracks"] == 5
