@@ -116,6 +116,22 @@ def test_bad_arguments_are_usage_errors(spark, lake_none):
         lake.runs(spark, lake_none, last=-1)
 
 
+@pytest.mark.parametrize("read", [
+    lambda spark, config, bad: lake.events(spark, config, sources=["web", bad]),
+    lambda spark, config, bad: lake.read_table(spark, config, EVENTS, None, {"sourceid": (bad, "web")}),
+    lambda spark, config, bad: lake.runs(spark, config, jobs=bad),
+    lambda spark, config, bad: lake.quarantine(None, config, sources=bad),
+])
+def test_a_source_that_cannot_be_one_is_a_usage_error_before_the_metastore_sees_it(spark, tmp_path, read):
+    """A trailing backslash in a partition filter ends in Hive's MetaException on the Spark catalog."""
+    config = load_config(write_config(tmp_path, "spark"))
+    catalog = open_catalog(config, spark)
+    catalog.ensure_table(EVENTS, f"{config.lake.tables}/events")
+    catalog.register_partitions(EVENTS, write_events(spark, config, event_rows("web", DAYS[0])))
+    with pytest.raises(UsageError, match=r"'a\\\\': expected letters, digits"):
+        read(spark, config, "a\\")
+
+
 def test_counts_read_both_tables_by_their_day_key(spark, lake_none):
     config = lake_none
     daily = spark.createDataFrame(
