@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakelib.errors import one_line
 from lakelib.provenance import FIELDS as PROVENANCE_FIELDS
+from lakelib.redact import redact_args
 from lakelib.schema import LAKE_RUNS, spark_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,7 +68,7 @@ def run_row(report: RunReport) -> dict[str, Any]:
         "started_at": started,
         "finished_at": finished,
         "duration_s": None if started is None or finished is None else (finished - started).total_seconds(),
-        "arguments": None if arguments is None else [str(a) for a in arguments],
+        "arguments": None if arguments is None else redact_args([str(a) for a in arguments]),
         "partitions": len(report.partitions),
         "totals": json.dumps(report.totals, sort_keys=True, default=str),
         "error": report.extra.get("error"),

@@ -36,7 +36,7 @@ from lakelib.cli import command
 from lakelib.errors import ConfigError, LakelibError, SubmitError, UsageError, one_line
 from lakelib.paths import S3_URI
 from lakelib.provenance import LOG_URI_CONF
-from lakelib.redact import redact_args
+from lakelib.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -427,15 +427,13 @@ def run_remote(target: str, argv: Sequence[str], prog: str = "lake submit", out:
                                         emr.with_scheme(planned.layout.pyfiles, scheme), planned.job_args,
                                         name=args.name, action_on_failure=args.action_on_failure, conf=conf)
             request: Any = [emr.to_cli_step(step)]
-            printable: Any = [dict(request[0], Args=redact_args(request[0]["Args"]))]
         else:
             request = emr.build_job_run_request(
                 args.application_id, args.execution_role_arn, planned, name=args.name, conf=conf,
                 log_uri=args.log_uri, scheme=scheme,
                 cloudwatch_log_group=(args.cloudwatch_log_group or "") if args.cloudwatch_logs else None)
-            printable = emr.redacted_job_run_request(request)
         if dry_run:
-            print(json.dumps(printable, indent=2), file=out)
+            print(json.dumps(redact(request), indent=2), file=out)
             for _, uri in planned.uploads:
                 print(f"submit: would upload {uri}", file=err)
             return 0

@@ -321,7 +321,7 @@ def test_serverless_uploads_and_starts_one_job_run(application):
     logs = run["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"]
     assert logs == "s3://lake-artifacts/emr/logs/"
     assert run["name"].startswith("lakelib json_to_parquet --config s3://") and "hunter2" not in run["name"]
-    assert "hunter2" not in done.stderr and "spark.hadoop.fs.s3a.secret.key: its value is sent" in done.stderr
+    assert "hunter2" not in done.stderr and "spark.hadoop.fs.s3a.secret.key=*********(redacted): its secret is sent" in done.stderr
 
 
 def test_serverless_dry_run_prints_the_request_redacted_and_sends_nothing(application):
@@ -335,6 +335,33 @@ def test_serverless_dry_run_prints_the_request_redacted_and_sends_nothing(applic
     assert logs == "s3://lake-logs/serverless/"
     assert keys(application["s3"], "lake-artifacts") == []
     assert moto_job_runs(application["id"]) == []
+
+
+JDBC = "sink.url=jdbc:postgresql://db/lake?user=etl&password=hunter2"
+
+
+@pytest.mark.parametrize("mode", ["emr", "serverless"])
+def test_dry_runs_hide_secrets_in_conf_values_and_names(cluster, application, mode):
+    """Secrets in --conf values (sparkSubmitParameters on Serverless), inside a value (a JDBC URL's password) and
+    after a secret option in a name (--password -VALUE) are hidden in what --dry-run prints."""
+    own = ["--conf", "spark.hadoop.fs.s3a.secret.key=hunter2", "--name", "nightly --password -hunter2", "--dry-run"]
+    if mode == "emr":
+        args = submit_args(cluster["id"], *own) + ["--set", JDBC]
+    else:
+        args = serverless_args(application["id"], *own, job_args=("--date", "2024-01-02", "--set", JDBC))
+    done = run_submit(*args)
+    assert done.returncode == 0, done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
+    printed = json.loads(done.stdout)
+    if mode == "emr":
+        (step,) = printed
+        name, params, job_args = step["Name"], " ".join(step["Args"]), step["Args"]
+    else:
+        driver = printed["jobDriver"]["sparkSubmit"]
+        name, params, job_args = printed["name"], driver["sparkSubmitParameters"], driver["entryPointArguments"]
+    assert name == "nightly --password *********(redacted)"
+    assert "--conf spark.hadoop.fs.s3a.secret.key=*********(redacted)" in params
+    assert job_args[-1] == "sink.url=jdbc:postgresql://db/lake?user=etl&password=*********(redacted)"
 
 
 def test_serverless_unknown_application_is_one_clear_line(application):
