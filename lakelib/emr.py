@@ -1023,6 +1023,31 @@ def list_prices(region: str | None) -> Prices:
                   f"{base.source} (none known for {region or 'an unknown region'})")
 
 
+def add_price_arguments(parser: Any) -> None:
+    """``--price-vcpu-hour``, ``--price-gb-hour``, ``--price-storage-gb-hour`` (USD; default: list prices), for
+    ``lake submit serverless`` and ``lake runs --refresh-cost``; :func:`chosen_prices` reads them."""
+    parser.add_argument("--price-vcpu-hour", type=float, help="USD per vCPU-hour (default: list price)")
+    parser.add_argument("--price-gb-hour", type=float, help="USD per GB-hour of memory (default: list price)")
+    parser.add_argument("--price-storage-gb-hour", type=float, help="USD per GB-hour of storage")
+
+
+def chosen_prices(args: Any, region: str | None) -> Prices:
+    """The prices of :func:`add_price_arguments`' options, the region's list prices for those not given.
+
+    >>> from types import SimpleNamespace
+    >>> chosen_prices(SimpleNamespace(price_vcpu_hour=0.1, price_gb_hour=None, price_storage_gb_hour=None),
+    ...               "us-east-1").memory_gb_hour
+    0.0057785
+    """
+    base = list_prices(region)
+    given = (args.price_vcpu_hour, args.price_gb_hour, args.price_storage_gb_hour)
+    if all(v is None for v in given):
+        return base
+    chosen = [b if v is None else v for v, b in zip(given, (base.vcpu_hour, base.memory_gb_hour,
+                                                           base.storage_gb_hour))]
+    return Prices(chosen[0], chosen[1], chosen[2], "the prices given")
+
+
 def billed_usage(job_run: Mapping[str, Any], prices: Prices) -> dict[str, Any] | None:
     """A job run's billed use (``billedResourceUtilization``, else ``totalResourceUtilization``) and its cost at
     ``prices``; ``None`` when ``GetJobRun`` gave neither.

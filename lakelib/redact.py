@@ -164,7 +164,7 @@ def secrets_in(args: Sequence[str]) -> list[str]:
     >>> secrets_in(["--url", "h?user=a&password=pw;x", "--token", "t1"])
     ['pw', 't1']
     """
-    found = set()
+    found: set[str] = set()
     for original, hidden in zip(map(str, args), redact_args(args)):
         if original == hidden:
             continue
