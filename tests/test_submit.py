@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from lakelib import submit
 from tests.conftest import REPO
 
 SUBMIT = REPO / "scripts" / "submit.sh"
@@ -699,3 +700,56 @@ def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_repor
     report = json.loads(s3.get_object(Bucket="lake-reports", Key="reports/json_to_parquet/r1.json")["Body"].read())
     assert report["billed"]["cost_usd"] == pytest.approx(cost) and report["billed"]["vcpu_hours"] == 2.0
     assert report["status"] == "succeeded"
+
+
+def test_wait_records_the_billed_use_in_the_runs_lake_runs_row(application, spark, monkeypatch, tmp_path):
+    """A replay with a lake on this machine: the job run's lake_runs row (recorded by the job, here by the test)
+    gets its billed use and cost from --wait, through the publish protocol, and so does its report."""
+    from moto.emrserverless import models
+
+    from lakelib import lake
+    from lakelib.config import load_config
+    from tests.test_run_costs import BILLED, COST, record, serverless
+
+    monkeypatch.setattr(models, "JOB_STATUS", "RUNNING")
+    config_file = tmp_path / "replay.yaml"
+    config_file.write_text(f"lake: {{raw: {tmp_path}/raw, tables: {tmp_path}/tables, quarantine: {tmp_path}/q, "
+                           f"reports: {tmp_path}/reports}}\ncatalog: {{kind: none}}\n")
+    config = load_config(config_file)
+    proc, err_file = popen_waiting(
+        [str(BIN / "lake"), "submit", *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2",
+                                                        "--price-vcpu-hour", "0.1", "--allow-local-lake",
+                                                        config=config_file)], tmp_path)
+    try:
+        _wait_until(lambda: moto_job_runs(application["id"]), proc)
+        run = moto_job_runs(application["id"])[0]
+        earlier = record(spark, config, "json_to_parquet", serverless(application["id"], "00earlier"))
+        report = record(spark, config, "json_to_parquet", serverless(application["id"], run.id))
+        run.billed_resource_utilization = BILLED
+        reported_running(err_file, proc)
+        run.state = "SUCCESS"
+        out, _ = proc.communicate(timeout=300)
+        err = err_file.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = err.splitlines()
+    assert f"submit: lake_runs: billed use and cost recorded for run {report.run_id}" in lines
+    assert lines[-1] == f"submit: job run {run.id} SUCCESS"
+    rows = {r["run_id"]: r for r in lake.runs(spark, config).collect()}
+    assert sorted(rows) == sorted([earlier.run_id, report.run_id])
+    assert rows[report.run_id]["cost_usd"] == pytest.approx(COST) and rows[report.run_id]["billed_vcpu_hours"] == 2.0
+    assert rows[earlier.run_id]["cost_usd"] is None, "another run's row is left as it was"
+    written = json.loads((tmp_path / "reports" / "json_to_parquet" / f"{report.run_id}.json").read_text())
+    assert written["billed"]["cost_usd"] == pytest.approx(COST)
+
+
+def test_wait_says_why_the_row_is_not_updated_when_spark_here_cannot_reach_the_lake():
+    from lakelib.config import load_config
+
+    line = submit.record_billed(load_config(CONFIG), ("00a", "00r"), {"cost_usd": 0.1})
+    assert line.startswith("lake_runs not updated: Spark on this machine does not read s3://")
+    assert line.endswith("lake runs --refresh-cost fills it where Spark reaches the lake (the cluster, EMR Studio)")
+    assert submit.record_billed(None, ("00a", "00r"), {}) == \
+        "lake_runs not updated: --config is not a local file; lake runs --refresh-cost fills it later"
