@@ -651,7 +651,8 @@ def prepare(
     rewritten = rewrite_job_args(job_args, config_uri)
     for i, arg in enumerate(rewritten):
         if arg == "--report" and i + 1 < len(rewritten) and not S3_URI.match(rewritten[i + 1]):
-            log.warning("--report %s is a path on the driver of the job; give an s3:// URI", rewritten[i + 1])
+            log.warning("--report %s is a path on the driver of the job; give an s3:// URI",
+                        redact_arg(rewritten[i + 1]))
     uploads = [(str(zip_path), layout.pyfiles), (str(script), layout.job_script)]
     if with_wheel and wheel is not None:
         uploads.append((str(wheel), layout.wheel))

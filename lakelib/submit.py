@@ -36,7 +36,7 @@ from lakelib.cli import command
 from lakelib.errors import ConfigError, LakelibError, SubmitError, UsageError, one_line
 from lakelib.paths import S3_URI
 from lakelib.provenance import LOG_URI_CONF
-from lakelib.redact import redact
+from lakelib.redact import redact, redact_text
 from lakelib.run_reports import add_to_report
 
 log = logging.getLogger(__name__)
@@ -510,7 +510,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lake submit") -> int:
             return run_remote(mode, rest, prog)
         raise UsageError(f"unknown mode {mode!r} (local, emr or serverless; see {prog} --help)")
     except LakelibError as exc:
-        print(f"submit: error: {exc}", file=sys.stderr)
+        print(f"submit: error: {redact_text(str(exc), argv)}", file=sys.stderr)
         return exc.exit_code
     except SystemExit as exc:  # an argument parser (ours or the job's) printed its usage and error line
         return exc.code if isinstance(exc.code, int) else 2

@@ -366,6 +366,12 @@ def test_dry_runs_hide_secrets_in_conf_values_and_names(cluster, application, mo
     assert job_args[-1] == "sink.url=jdbc:postgresql://db/lake?user=etl&password=*********(redacted)"
 
 
+def test_an_error_line_quoting_a_secret_argument_hides_it(application):
+    done = run_submit(*serverless_args(application["id"], "--conf", "fs.s3a.password.hunter2", "--dry-run"))
+    assert done.returncode == 2 and "hunter2" not in done.stderr
+    assert done.stderr.strip() == "submit: error: --conf '*********(redacted)': expected key=value"
+
+
 def test_serverless_unknown_application_is_one_clear_line(application):
     done = run_submit(*serverless_args("00nosuchapp"))
     assert done.returncode != 0 and done.stdout == ""
