@@ -669,6 +669,30 @@ def test_wait_on_a_step_prints_its_states_and_the_drivers_last_lines(cluster, tm
     assert lines[-1] == f"submit: error: step {step_id} INTERRUPTED; logs: {where}"
 
 
+def billed_wait(application, tmp_path, *extra: str, config: Path = CONFIG, before_end=None) -> tuple:
+    """``lake submit serverless --wait`` (at --price-vcpu-hour 0.1) of a job run that moto bills 2 vCPU-hours,
+    8 GB-hours of memory and 10 GB-hours of storage; ``before_end(run)`` runs while it is RUNNING. The job run and
+    the submission's stderr, once it returned 0."""
+    proc, err_file = popen_waiting(
+        [str(BIN / "lake"), "submit", *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2",
+                                                        "--price-vcpu-hour", "0.1", *extra, config=config)], tmp_path)
+    try:
+        _wait_until(lambda: moto_job_runs(application["id"]), proc)
+        run = moto_job_runs(application["id"])[0]
+        if before_end is not None:
+            before_end(run)
+        run.billed_resource_utilization = {"vCPUHour": 2.0, "memoryGBHour": 8.0, "storageGBHour": 10.0}
+        reported_running(err_file, proc)
+        run.state = "SUCCESS"
+        proc.communicate(timeout=300)
+        err = err_file.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    return run, err
+
+
 def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_report(application, monkeypatch,
                                                                                   tmp_path):
     from moto.emrserverless import models
@@ -679,23 +703,12 @@ def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_repor
     s3.create_bucket(Bucket="lake-reports")
     s3.put_object(Bucket="lake-reports", Key="reports/json_to_parquet/r1.json",
                   Body=json.dumps({"job": "json_to_parquet", "run_id": "r1", "status": "succeeded"}).encode())
-    proc, err_file = popen_waiting(
-        [str(BIN / "lake"), "submit", *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2",
-                                                        "--price-vcpu-hour", "0.1")], tmp_path)
-    try:
-        _wait_until(lambda: moto_job_runs(application["id"]), proc)
-        run = moto_job_runs(application["id"])[0]
+
+    def driver_log(run) -> None:
         where = f"s3://lake-artifacts/emr/logs/applications/{application['id']}/jobs/{run.id}/SPARK_DRIVER/"
         _put_log(s3, where + "stderr.gz", f"03:04:10 report: {report_uri}\n03:04:10 json_to_parquet succeeded\n")
-        run.billed_resource_utilization = {"vCPUHour": 2.0, "memoryGBHour": 8.0, "storageGBHour": 10.0}
-        reported_running(err_file, proc)
-        run.state = "SUCCESS"
-        out, _ = proc.communicate(timeout=60)
-        err = err_file.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+
+    run, err = billed_wait(application, tmp_path, before_end=driver_log)
     lines = err.splitlines()
     assert "  | 03:04:10 json_to_parquet succeeded" in lines
     assert f"submit: run report: {report_uri}" in lines
@@ -715,31 +728,21 @@ def test_wait_records_the_billed_use_in_the_runs_lake_runs_row(application, spar
 
     from lakelib import lake
     from lakelib.config import load_config
-    from tests.test_run_costs import BILLED, COST, record, serverless
+    from tests.test_run_costs import COST, record, serverless
 
     monkeypatch.setattr(models, "JOB_STATUS", "RUNNING")
     config_file = tmp_path / "replay.yaml"
     config_file.write_text(f"lake: {{raw: {tmp_path}/raw, tables: {tmp_path}/tables, quarantine: {tmp_path}/q, "
                            f"reports: {tmp_path}/reports}}\ncatalog: {{kind: none}}\n")
     config = load_config(config_file)
-    proc, err_file = popen_waiting(
-        [str(BIN / "lake"), "submit", *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2",
-                                                        "--price-vcpu-hour", "0.1", "--allow-local-lake",
-                                                        config=config_file)], tmp_path)
-    try:
-        _wait_until(lambda: moto_job_runs(application["id"]), proc)
-        run = moto_job_runs(application["id"])[0]
-        earlier = record(spark, config, "json_to_parquet", serverless(application["id"], "00earlier"))
-        report = record(spark, config, "json_to_parquet", serverless(application["id"], run.id))
-        run.billed_resource_utilization = BILLED
-        reported_running(err_file, proc)
-        run.state = "SUCCESS"
-        out, _ = proc.communicate(timeout=300)
-        err = err_file.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+    runs = {}
+
+    def recorded(run) -> None:  # what the job does at its end
+        runs["earlier"] = record(spark, config, "json_to_parquet", serverless(application["id"], "00earlier"))
+        runs["this"] = record(spark, config, "json_to_parquet", serverless(application["id"], run.id))
+
+    run, err = billed_wait(application, tmp_path, "--allow-local-lake", config=config_file, before_end=recorded)
+    earlier, report = runs["earlier"], runs["this"]
     lines = err.splitlines()
     assert f"submit: lake_runs: billed use and cost recorded for run {report.run_id}" in lines
     assert lines[-1] == f"submit: job run {run.id} SUCCESS"
