@@ -11,7 +11,7 @@ The pure part (no AWS, no Spark) builds what a submission needs:
 - :func:`rewrite_job_args` points ``--config`` at the uploaded copy;
 - :func:`build_spark_step` returns the ``StepConfig`` dict of ``AddJobFlowSteps`` (``command-runner.jar`` running
   ``spark-submit --deploy-mode cluster``) and :func:`build_job_run_request` the ``StartJobRun`` request of EMR
-  Serverless. Names and printed forms go through :func:`lakelib.redact.redact_args`.
+  Serverless. Names and printed forms go through :mod:`lakelib.redact`.
 
 The thin part takes injected boto3 clients: :func:`upload`, :func:`add_step`, :func:`wait_for_step`
 (``DescribeStep``), :func:`start_job_run`, :func:`wait_for_job_run` (``GetJobRun``), both through :func:`follow`.
@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import json
 import logging
 import os
 import re
@@ -50,7 +49,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from lakelib.errors import SubmitError, UsageError, aws_error
 from lakelib.paths import S3_URI, canonical_location
 from lakelib.provenance import run_log_uri
-from lakelib.redact import is_secret_key, redact_args
+from lakelib.redact import redact_arg, redact_args, redact_words
 
 log = logging.getLogger(__name__)
 
@@ -417,12 +416,12 @@ def parse_conf(items: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def secret_arguments(args: Sequence[str]) -> list[str]:
-    """The keys of the ``key=value`` arguments whose values :func:`lakelib.redact.redact_args` hides.
+    """The arguments that hold a secret (:func:`lakelib.redact.redact_arg`), as redacted.
 
     >>> secret_arguments(["--set", "fs.s3a.secret.key=x", "--date", "d"])
-    ['fs.s3a.secret.key']
+    ['fs.s3a.secret.key=*********(redacted)']
     """
-    return [key for key, sep, _ in (arg.partition("=") for arg in args) if sep and is_secret_key(key)]
+    return [hidden for arg, hidden in ((a, redact_arg(a)) for a in args) if hidden != arg]
 
 
 # --------------------------------------------------------------------------------------------------- requests
@@ -478,7 +477,7 @@ def build_spark_step(
     args.append(job_script)
     args += list(job_args)
     return {
-        "Name": (name or default_name(job, job_args))[:256],
+        "Name": redact_words(name or default_name(job, job_args))[:256],
         "ActionOnFailure": action_on_failure,
         "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args},
     }
@@ -554,7 +553,7 @@ def build_job_run_request(
     return {
         "applicationId": application_id,
         "executionRoleArn": execution_role_arn,
-        "name": (name or default_name(planned.job, planned.job_args))[:256],
+        "name": redact_words(name or default_name(planned.job, planned.job_args))[:256],
         "jobDriver": {
             "sparkSubmit": {
                 "entryPoint": with_scheme(planned.layout.job_script, scheme),
@@ -564,14 +563,6 @@ def build_job_run_request(
         },
         "configurationOverrides": {"monitoringConfiguration": monitoring},
     }
-
-
-def redacted_job_run_request(request: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a ``StartJobRun`` request fit to print: secret-looking ``entryPointArguments`` values hidden."""
-    out = json.loads(json.dumps(request))
-    driver = out["jobDriver"]["sparkSubmit"]
-    driver["entryPointArguments"] = redact_args(driver.get("entryPointArguments", []))
-    return out
 
 
 def driver_stderr_location(log_uri: str | None, application_id: str, job_run_id: str) -> str | None:
@@ -635,7 +626,7 @@ def prepare(
 
         load_config(local_config)
     for key in secret_arguments(job_args):
-        log.warning("%s: its value is sent as a job argument, which EMR shows to anyone who may describe the "
+        log.warning("%s: its secret is sent as a job argument, which EMR shows to anyone who may describe the "
                     "step or job run; prefer the cluster's role or a secret store", key)
 
     work = Path(workdir)
@@ -660,7 +651,8 @@ def prepare(
     rewritten = rewrite_job_args(job_args, config_uri)
     for i, arg in enumerate(rewritten):
         if arg == "--report" and i + 1 < len(rewritten) and not S3_URI.match(rewritten[i + 1]):
-            log.warning("--report %s is a path on the driver of the job; give an s3:// URI", rewritten[i + 1])
+            log.warning("--report %s is a path on the driver of the job; give an s3:// URI",
+                        redact_arg(rewritten[i + 1]))
     uploads = [(str(zip_path), layout.pyfiles), (str(script), layout.job_script)]
     if with_wheel and wheel is not None:
         uploads.append((str(wheel), layout.wheel))
@@ -1030,6 +1022,31 @@ def list_prices(region: str | None) -> Prices:
     base = LIST_PRICES["us-east-1"]
     return Prices(base.vcpu_hour, base.memory_gb_hour, base.storage_gb_hour,
                   f"{base.source} (none known for {region or 'an unknown region'})")
+
+
+def add_price_arguments(parser: Any) -> None:
+    """``--price-vcpu-hour``, ``--price-gb-hour``, ``--price-storage-gb-hour`` (USD; default: list prices), for
+    ``lake submit serverless`` and ``lake runs --refresh-cost``; :func:`chosen_prices` reads them."""
+    parser.add_argument("--price-vcpu-hour", type=float, help="USD per vCPU-hour (default: list price)")
+    parser.add_argument("--price-gb-hour", type=float, help="USD per GB-hour of memory (default: list price)")
+    parser.add_argument("--price-storage-gb-hour", type=float, help="USD per GB-hour of storage")
+
+
+def chosen_prices(args: Any, region: str | None) -> Prices:
+    """The prices of :func:`add_price_arguments`' options, the region's list prices for those not given.
+
+    >>> from types import SimpleNamespace
+    >>> chosen_prices(SimpleNamespace(price_vcpu_hour=0.1, price_gb_hour=None, price_storage_gb_hour=None),
+    ...               "us-east-1").memory_gb_hour
+    0.0057785
+    """
+    base = list_prices(region)
+    given = (args.price_vcpu_hour, args.price_gb_hour, args.price_storage_gb_hour)
+    if all(v is None for v in given):
+        return base
+    chosen = [b if v is None else v for v, b in zip(given, (base.vcpu_hour, base.memory_gb_hour,
+                                                           base.storage_gb_hour))]
+    return Prices(chosen[0], chosen[1], chosen[2], "the prices given")
 
 
 def billed_usage(job_run: Mapping[str, Any], prices: Prices) -> dict[str, Any] | None:

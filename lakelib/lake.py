@@ -44,8 +44,10 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Sequence, Tuple,
 
 from lakelib.errors import MissingExtraError, UsageError
 from lakelib.paths import (
+    SOURCE_ID_RULE,
     date_range,
     escape_value,
+    is_source_id,
     join,
     parse_date,
     parse_partition_dir,
@@ -301,6 +303,7 @@ def read_table(
     if unknown:
         raise UsageError(f"table {t.name} has no column {', '.join(unknown)} (it has {', '.join(t.column_names)})")
     filters = dict(filters or {})
+    _check_ids(t, filters)
     if spark is None:
         return _read_local(config, t, names, filters)
     if _selects_nothing(filters):
@@ -373,6 +376,7 @@ def check_sources(
     spark: SparkSession | None, config: Config, table: Table, filters: Mapping[str, Tuple[str, ...] | KeyRange]
 ) -> None:
     """Raise :class:`UsageError` when ``filters`` asks for a source the table does not have (naming those it has)."""
+    _check_ids(table, filters)
     wanted = filters.get(table.source_key)
     if not isinstance(wanted, tuple) or not wanted:
         return
@@ -381,6 +385,15 @@ def check_sources(
     if missing:
         has = ", ".join(known or ()) or "no source yet"
         raise UsageError(f"{table.name} has no source {', '.join(missing)} (it has: {has})")
+
+
+def _check_ids(table: Table, filters: Mapping[str, Tuple[str, ...] | KeyRange]) -> None:
+    """Refuse a source (or job) that cannot be one, as the jobs do, before a metastore sees it (a trailing
+    backslash ends in Hive's MetaException)."""
+    wanted = filters.get(table.source_key)
+    bad = [s for s in wanted if not is_source_id(s)] if isinstance(wanted, tuple) else []
+    if bad:
+        raise UsageError(f"{table.source_key} {bad[0]!r}: expected {SOURCE_ID_RULE}")
 
 
 def path_glob(root: str, table: Table, filters: Mapping[str, Tuple[str, ...] | KeyRange]) -> str:

@@ -106,6 +106,8 @@ _ESCAPE_SEQUENCE = re.compile(r"%([0-9A-Fa-f]{2})")
 #: A source id: letters or digits of any script first, then letters, digits, ``_``, ``-``, ``.`` or spaces, not
 #: ending with a space. Nothing Spark escapes in a folder name, nothing Hadoop reads as a glob, never ``.``/``..``.
 SOURCE_ID = re.compile(r"[^\W_](?:[\w .-]*[\w.-])?")
+#: :data:`SOURCE_ID` for people, in error messages.
+SOURCE_ID_RULE = "letters, digits, '_', '-', '.' and inner spaces, starting with a letter or digit"
 
 
 def escape_value(value: str) -> str:

@@ -10,9 +10,9 @@ import json
 import logging
 import os
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
-from lakelib.errors import UsageError
+from lakelib.errors import UsageError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,21 @@ def write_text(uri: str, text: str, content_type: str = "text/html", s3_client: 
             handle.write(text)
         return
     _s3_client(s3_client).put_object(Bucket=s3[0], Key=s3[1], Body=text.encode("utf-8"), ContentType=content_type)
+
+
+def add_to_report(uri: str, fields: Mapping[str, Any], s3_client: Any = None) -> bool:
+    """Add ``fields`` to the JSON run report at ``uri`` (local or S3); ``False`` (and a warning) when it cannot be
+    read or written."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        report = json.loads(read_text(uri, s3_client))
+        report.update(fields)
+        write_text(uri, json.dumps(report, indent=2, default=str) + "\n", "application/json", s3_client)
+    except (OSError, ValueError, ClientError, BotoCoreError) as exc:
+        log.warning("could not add %s to the run report %s: %s", ", ".join(fields), uri, one_line(exc))
+        return False
+    return True
 
 
 def exists(uri: str, s3_client: Any = None) -> bool:

@@ -23,7 +23,7 @@ from typing import Callable, Optional, Sequence
 
 from lakelib.config import Config, load_config
 from lakelib.errors import LakelibError, PartialRegistrationError, UsageError, one_line
-from lakelib.paths import date_range, is_source_id, parse_date
+from lakelib.paths import SOURCE_ID_RULE, date_range, is_source_id, parse_date
 from lakelib.provenance import collect as collect_provenance
 from lakelib.redact import redact_args, redact_text
 from lakelib.report import RunReport, record_registration, write_report
@@ -85,8 +85,7 @@ def requested_sources(args: argparse.Namespace, config: Config) -> list[str]:
     for source in sources:
         if not is_source_id(source):
             where = "--source" if args.source else "sources:"
-            raise UsageError(f"{where} {source!r} is not a source id (letters, digits, '_', '-', '.' and inner "
-                             "spaces, starting with a letter or digit)")
+            raise UsageError(f"{where} {source!r} is not a source id ({SOURCE_ID_RULE})")
     return sources
 
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Tuple
 
 from lakelib.errors import one_line
 from lakelib.provenance import FIELDS as PROVENANCE_FIELDS
+from lakelib.redact import redact_args
 from lakelib.schema import LAKE_RUNS, spark_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,7 +68,7 @@ def run_row(report: RunReport) -> dict[str, Any]:
         "started_at": started,
         "finished_at": finished,
         "duration_s": None if started is None or finished is None else (finished - started).total_seconds(),
-        "arguments": None if arguments is None else [str(a) for a in arguments],
+        "arguments": None if arguments is None else redact_args([str(a) for a in arguments]),
         "partitions": len(report.partitions),
         "totals": json.dumps(report.totals, sort_keys=True, default=str),
         "error": report.extra.get("error"),
@@ -108,3 +109,128 @@ def record_run(spark: SparkSession, config: Config, report: RunReport) -> str | 
         return None
     log.debug("run %s recorded in %s", report.run_id, target)
     return target
+
+
+# --- the billed use of EMR Serverless runs, filled in after the run (lake submit --wait, lake runs --refresh-cost) --
+
+#: A run of EMR Serverless, as ``lake_runs`` names it: ``(serverless_application_id, serverless_job_run_id)``.
+JobRunKey = Tuple[str, str]
+
+
+def job_run_key(row: Mapping[str, Any]) -> JobRunKey | None:
+    """The EMR Serverless application and job run of a ``lake_runs`` row, or ``None`` when it did not run there."""
+    app, job_run = row.get("serverless_application_id"), row.get("serverless_job_run_id")
+    return (str(app), str(job_run)) if app and job_run else None
+
+
+def without_cost(rows: Iterable[Mapping[str, Any]]) -> list[JobRunKey]:
+    """The EMR Serverless job runs among ``rows`` whose cost is not filled in yet.
+
+    >>> without_cost([{"serverless_application_id": "00a", "serverless_job_run_id": "00r", "cost_usd": None},
+    ...               {"serverless_application_id": "00a", "serverless_job_run_id": "00s", "cost_usd": 0.1},
+    ...               {"emr_cluster_id": "j-1", "cost_usd": None}])
+    [('00a', '00r')]
+    """
+    keys = [job_run_key(r) for r in rows if r.get("cost_usd") is None]
+    return sorted({k for k in keys if k is not None})
+
+
+def with_billed(row: Mapping[str, Any], usage: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a ``lake_runs`` row with the billed columns of ``usage`` (:func:`lakelib.emr.billed_usage`)."""
+    return {**row, **{column: usage.get(key) for column, key in BILLED_COLUMNS.items()}}
+
+
+def read_runs(spark: SparkSession, config: Config) -> list[dict[str, Any]]:
+    """Every row of ``lake_runs`` (with ``job``), as dicts: the table is one small row per run."""
+    from lakelib.lake import read_table
+
+    return [r.asDict() for r in read_table(spark, config, LAKE_RUNS).collect()]
+
+
+def fill_billed(spark: SparkSession, config: Config, usage: Mapping[JobRunKey, Mapping[str, Any]],
+                attempts: int = 3) -> list[dict[str, Any]]:
+    """Fill the billed columns of the ``lake_runs`` rows of these EMR Serverless job runs that have none, by
+    republishing their partitions (``job=<job>``) through the publish protocol (stage, verify, publish).
+
+    A run that records its row while the partition is being rewritten is not lost: the partition's run ids are read
+    again before the switch, and the rewrite starts over when they changed (up to ``attempts`` times).
+
+    Returns
+    -------
+    list[dict]
+        The rows changed, as now published.
+
+    Raises
+    ------
+    LakelibError
+        Runs kept being recorded during ``attempts`` rewrites, or the protocol refused (nothing was switched).
+    """
+    from lakelib.errors import LakelibError
+    from lakelib.report import new_run_id
+    from lakelib.tables import open_tables
+
+    for _ in range(attempts):
+        rows = read_runs(spark, config)
+        changed = [with_billed(r, usage[key]) for r, key in ((r, job_run_key(r)) for r in rows)
+                   if key is not None and key in usage and r.get("cost_usd") is None]
+        if not changed:
+            return []
+        jobs = sorted({r["job"] for r in changed})
+        by_run = {r["run_id"]: r for r in changed}
+        kept = [by_run.get(r["run_id"], r) for r in rows if r["job"] in jobs]
+        tables = open_tables(spark, config, new_run_id("lake_runs"))
+        frame = spark.createDataFrame([tuple(r[c] for c in LAKE_RUNS.all_names) for r in kept],
+                                      spark_schema(LAKE_RUNS, with_partitions=True))
+        expected = {(job,): sum(r["job"] == job for r in kept) for job in jobs}
+        staged = tables.stage(LAKE_RUNS, frame, expected, one_file_per_partition=True)
+        now = {r["run_id"] for r in read_runs(spark, config) if r["job"] in jobs}
+        if now == {r["run_id"] for r in kept}:
+            tables.publish(staged)
+            log.info("%s: billed use of %d run(s) filled in", LAKE_RUNS.name, len(changed))
+            return changed
+        if staged.staging:
+            tables.remove(staged.staging)
+        log.info("%s: runs recorded meanwhile; rewriting again", LAKE_RUNS.name)
+    raise LakelibError(f"{LAKE_RUNS.name}: runs kept being recorded during {attempts} rewrites; try again")
+
+
+def refresh_costs(spark: SparkSession, config: Config, client: Any, prices: Any,
+                  s3_client: Any = None) -> list[dict[str, Any]]:
+    """Fill the billed use and cost of every ``lake_runs`` row of an EMR Serverless job run that has none, from
+    ``GetJobRun`` (``client``: an ``emr-serverless`` boto3 client) at ``prices`` (:class:`lakelib.emr.Prices`);
+    each changed run's JSON report gets its ``billed`` too. A job run not final yet, or unknown, is left for later.
+
+    Returns
+    -------
+    list[dict]
+        The rows changed, as now published.
+    """
+    from lakelib import emr
+    from lakelib.errors import SubmitError
+
+    usage = {}
+    for app, job_run in without_cost(read_runs(spark, config)):
+        try:
+            state = emr.job_run_state(client, app, job_run)
+        except SubmitError as exc:
+            log.warning("%s: left without cost: %s", job_run, exc)
+            continue
+        billed = emr.billed_usage(state.detail, prices) if state.final else None
+        if billed is not None:
+            usage[(app, job_run)] = billed
+    changed = fill_billed(spark, config, usage)
+    add_billed_to_reports(config, changed, usage, s3_client)
+    return changed
+
+
+def add_billed_to_reports(config: Config, rows: Iterable[Mapping[str, Any]],
+                          usage: Mapping[JobRunKey, Mapping[str, Any]], s3_client: Any = None) -> None:
+    """Add ``billed`` to the JSON report of each row (``<lake.reports>/<job>/<run_id>.json``) that has one."""
+    from lakelib.paths import join
+    from lakelib.run_reports import add_to_report, exists
+
+    for row in rows:
+        key = job_run_key(row)
+        uri = join(config.lake.reports, row["job"], f"{row['run_id']}.json")
+        if key is not None and key in usage and exists(uri, s3_client):
+            add_to_report(uri, {"billed": dict(usage[key])}, s3_client)

@@ -36,7 +36,8 @@ from lakelib.cli import command
 from lakelib.errors import ConfigError, LakelibError, SubmitError, UsageError, one_line
 from lakelib.paths import S3_URI
 from lakelib.provenance import LOG_URI_CONF
-from lakelib.redact import redact_args
+from lakelib.redact import redact, redact_text
+from lakelib.run_reports import add_to_report
 
 log = logging.getLogger(__name__)
 
@@ -231,10 +232,12 @@ def watch(
     prices: emr.Prices | None = None,
     session: Any = None,
     err: IO[str] | None = None,
+    config: Any = None,
 ) -> int:
     """Follow a step (``kind`` ``emr``: cluster id, step id) or a job run (``serverless``: application id, job run
     id) to its end, printing each state change, then the driver's last lines, the run report's URI and the billed
-    use (EMR Serverless; also added to the run report). Returns 0 on success, 1 otherwise."""
+    use (EMR Serverless; also added to the run report and, given the lake's ``config``, to its ``lake_runs`` row:
+    :func:`record_billed`). Returns 0 on success, 1 otherwise."""
     import boto3
 
     err = err or sys.stderr
@@ -275,8 +278,9 @@ def watch(
         usage = emr.billed_usage(final.detail, prices or emr.list_prices(session.region_name))
         if usage is not None:
             print(f"submit: {emr.format_usage(usage)}", file=err)
-            if report and S3_URI.match(report):
-                _add_to_report(s3, report, {"billed": usage})
+            if report:
+                add_to_report(report, {"billed": usage}, s3)
+            print(f"submit: {record_billed(config, (first_id, second_id), usage, s3)}", file=err, flush=True)
     if final.succeeded:
         print(f"submit: {label} {final.state}", file=err)
         return 0
@@ -314,17 +318,29 @@ def _cluster_log_uri(client: Any, cluster_id: str) -> str | None:
         return None
 
 
-def _add_to_report(s3: Any, uri: str, fields: Mapping[str, Any]) -> None:
-    """Add ``fields`` to the JSON run report at ``uri`` (a warning when it cannot be read or written)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+def record_billed(config: Any, key: tuple[str, str], usage: Mapping[str, Any], s3: Any = None) -> str:
+    """Fill the ``lake_runs`` row of an EMR Serverless job run with its billed use (:func:`lakelib.runs.fill_billed`,
+    with a Spark session on this machine) and add it to the row's report; one line saying what happened."""
+    later = "; lake runs --refresh-cost fills it later"
+    if config is None:
+        return "lake_runs not updated: --config is not a local file" + later
+    if importlib.util.find_spec("pyspark") is None:
+        return "lake_runs not updated: no PySpark here" + later
+    if config.lake.tables.startswith("s3://") and "spark.hadoop.fs.s3.impl" not in config.spark:
+        return (f"lake_runs not updated: Spark on this machine does not read {config.lake.tables} (s3:// is EMRFS)"
+                + later.replace("later", "where Spark reaches the lake (the cluster, EMR Studio)"))
+    from lakelib.runs import add_billed_to_reports, fill_billed
+    from lakelib.session import build_session
 
-    bucket, key = emr.split_s3_uri(uri)
     try:
-        report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        report.update(fields)
-        s3.put_object(Bucket=bucket, Key=key, Body=(json.dumps(report, indent=2, default=str) + "\n").encode())
-    except (ClientError, BotoCoreError, ValueError) as exc:
-        log.warning("could not add %s to the run report %s: %s", ", ".join(fields), uri, one_line(exc))
+        spark = build_session(config, app_name="lake submit --wait")
+        changed = fill_billed(spark, config, {key: usage})
+    except Exception as exc:  # noqa: BLE001 - the job run's outcome stands; the cost can be filled later
+        return f"lake_runs not updated: {one_line(exc)}" + later
+    if not changed:
+        return f"lake_runs has no row of job run {key[1]} without cost" + later
+    add_billed_to_reports(config, changed, {key: usage}, s3)
+    return f"lake_runs: billed use and cost recorded for run {changed[0]['run_id']}"
 
 
 # --------------------------------------------------------------------------------------------------- the command
@@ -343,9 +359,7 @@ def _remote_parser(prog: str, target: str) -> argparse.ArgumentParser:
         parser.add_argument("--log-uri", help="S3 logs of the job run (default <artifacts>/logs/)")
         parser.add_argument("--cloudwatch-logs", action="store_true", help="also send the logs to CloudWatch")
         parser.add_argument("--cloudwatch-log-group", help="CloudWatch log group (default: EMR Serverless's)")
-        parser.add_argument("--price-vcpu-hour", type=float, help="USD per vCPU-hour (default: list price)")
-        parser.add_argument("--price-gb-hour", type=float, help="USD per GB-hour of memory (default: list price)")
-        parser.add_argument("--price-storage-gb-hour", type=float, help="USD per GB-hour of storage")
+        emr.add_price_arguments(parser)
     parser.add_argument("--artifacts", required=True, metavar="S3_URI")
     parser.add_argument("--name")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
@@ -358,16 +372,6 @@ def _remote_parser(prog: str, target: str) -> argparse.ArgumentParser:
     parser.add_argument("job")
     parser.add_argument("job_args", nargs=argparse.REMAINDER)
     return parser
-
-
-def _prices(args: argparse.Namespace, region: str | None) -> emr.Prices:
-    base = emr.list_prices(region)
-    given = (args.price_vcpu_hour, args.price_gb_hour, args.price_storage_gb_hour)
-    if all(v is None for v in given):
-        return base
-    chosen = [b if v is None else v for v, b in zip(given, (base.vcpu_hour, base.memory_gb_hour,
-                                                           base.storage_gb_hour))]
-    return emr.Prices(chosen[0], chosen[1], chosen[2], "the prices given")
 
 
 def run_remote(target: str, argv: Sequence[str], prog: str = "lake submit", out: IO[str] | None = None,
@@ -427,15 +431,13 @@ def run_remote(target: str, argv: Sequence[str], prog: str = "lake submit", out:
                                         emr.with_scheme(planned.layout.pyfiles, scheme), planned.job_args,
                                         name=args.name, action_on_failure=args.action_on_failure, conf=conf)
             request: Any = [emr.to_cli_step(step)]
-            printable: Any = [dict(request[0], Args=redact_args(request[0]["Args"]))]
         else:
             request = emr.build_job_run_request(
                 args.application_id, args.execution_role_arn, planned, name=args.name, conf=conf,
                 log_uri=args.log_uri, scheme=scheme,
                 cloudwatch_log_group=(args.cloudwatch_log_group or "") if args.cloudwatch_logs else None)
-            printable = emr.redacted_job_run_request(request)
         if dry_run:
-            print(json.dumps(printable, indent=2), file=out)
+            print(json.dumps(redact(request), indent=2), file=out)
             for _, uri in planned.uploads:
                 print(f"submit: would upload {uri}", file=err)
             return 0
@@ -464,8 +466,8 @@ def run_remote(target: str, argv: Sequence[str], prog: str = "lake submit", out:
     import boto3
 
     session = boto3.session.Session()
-    prices = None if target == "emr" else _prices(args, session.region_name)
-    return watch(target, first, run_id, args.poll_seconds, args.timeout_seconds, prices, session, err)
+    prices = None if target == "emr" else emr.chosen_prices(args, session.region_name)
+    return watch(target, first, run_id, args.poll_seconds, args.timeout_seconds, prices, session, err, config)
 
 
 def run_local(argv: Sequence[str]) -> int:
@@ -508,7 +510,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lake submit") -> int:
             return run_remote(mode, rest, prog)
         raise UsageError(f"unknown mode {mode!r} (local, emr or serverless; see {prog} --help)")
     except LakelibError as exc:
-        print(f"submit: error: {exc}", file=sys.stderr)
+        print(f"submit: error: {redact_text(str(exc), argv)}", file=sys.stderr)
         return exc.exit_code
     except SystemExit as exc:  # an argument parser (ours or the job's) printed its usage and error line
         return exc.code if isinstance(exc.code, int) else 2

@@ -14,6 +14,7 @@ import pytest
 
 from lakelib import emr, submit
 from lakelib.errors import SubmitError, UsageError
+from lakelib.redact import redact
 from tests.conftest import REPO
 
 
@@ -312,7 +313,21 @@ def test_step_name_and_printed_args_redact_secrets_but_the_job_keeps_them():
     step = emr.build_spark_step("j", "s3://b/j.py", "s3://b/l.zip", args)
     assert "hunter2" not in step["Name"] and "secret.key=*********(redacted)" in step["Name"]
     assert step["HadoopJarStep"]["Args"][-1] == args[-1]
-    assert emr.secret_arguments(args) == ["spark.spark.hadoop.fs.s3a.secret.key"]
+    assert emr.secret_arguments(args) == ["spark.spark.hadoop.fs.s3a.secret.key=*********(redacted)"]
+
+
+def test_names_hide_secrets_inside_values_and_after_a_secret_option():
+    args = ["--config", "s3://b/c.yaml", "--set", "sink.url=jdbc:postgresql://db/lake?user=etl&password=hunter2"]
+    step = emr.build_spark_step("j", "s3://b/j.py", "s3://b/l.zip", args, name="nightly --password -hunter2")
+    assert step["Name"] == "nightly --password *********(redacted)"
+    layout = emr.artifact_layout("s3://bkt/emr", "j", "0.1.0", "ab12")
+    request = emr.build_job_run_request("00app", "r", emr.Planned("j", args, layout),
+                                        conf=[("spark.hadoop.fs.s3a.secret.key", "hunter2")])
+    assert request["name"].endswith("--set sink.url=jdbc:postgresql://db/lake?user=etl&password=*********(redacted)")
+    assert request["jobDriver"]["sparkSubmit"]["entryPointArguments"] == args, "the job gets the real values"
+    printed = json.dumps(redact(request))
+    assert "hunter2" not in printed and "spark.hadoop.fs.s3a.secret.key=*********(redacted)" in printed
+    assert emr.secret_arguments(args) == ["sink.url=jdbc:postgresql://db/lake?user=etl&password=*********(redacted)"]
 
 
 @pytest.mark.parametrize("uri", ["s3://bucket/../../x", "s3://bucket/a/./b", "s3://bucket/a//b", "s3://bucket/.."])
@@ -345,7 +360,7 @@ def test_job_run_request_for_emr_serverless(tmp_path):
             "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": "s3://bkt/emr/logs/"}}
         },
     }
-    printed = emr.redacted_job_run_request(request)
+    printed = redact(request)
     assert "pw" not in json.dumps(printed) and request["jobDriver"]["sparkSubmit"]["entryPointArguments"][-1] == \
         "a.password=pw"
     custom = emr.build_job_run_request("00app", "arn:aws:iam::1:role/r", planned, log_uri="s3://logs/x/")

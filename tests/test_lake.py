@@ -116,6 +116,22 @@ def test_bad_arguments_are_usage_errors(spark, lake_none):
         lake.runs(spark, lake_none, last=-1)
 
 
+@pytest.mark.parametrize("read", [
+    lambda spark, config, bad: lake.events(spark, config, sources=["web", bad]),
+    lambda spark, config, bad: lake.read_table(spark, config, EVENTS, None, {"sourceid": (bad, "web")}),
+    lambda spark, config, bad: lake.runs(spark, config, jobs=bad),
+    lambda spark, config, bad: lake.quarantine(None, config, sources=bad),
+])
+def test_a_source_that_cannot_be_one_is_a_usage_error_before_the_metastore_sees_it(spark, tmp_path, read):
+    """A trailing backslash in a partition filter ends in Hive's MetaException on the Spark catalog."""
+    config = load_config(write_config(tmp_path, "spark"))
+    catalog = open_catalog(config, spark)
+    catalog.ensure_table(EVENTS, f"{config.lake.tables}/events")
+    catalog.register_partitions(EVENTS, write_events(spark, config, event_rows("web", DAYS[0])))
+    with pytest.raises(UsageError, match=r"'a\\\\': expected letters, digits"):
+        read(spark, config, "a\\")
+
+
 def test_counts_read_both_tables_by_their_day_key(spark, lake_none):
     config = lake_none
     daily = spark.createDataFrame(
@@ -267,6 +283,45 @@ def test_the_report_and_the_row_say_where_the_run_ran(spark, tmp_path, monkeypat
     (row,) = lake.runs(spark, load_config(path)).collect()
     assert {k: row[k] for k in expected} == expected
     assert row["cost_usd"] is None, "the billed use comes later (lake submit --wait)"
+
+
+def test_secrets_inside_values_reach_neither_the_report_nor_the_row(spark, tmp_path):
+    path = write_config(tmp_path, "none")
+    jdbc = "spark.spark.sink.url=jdbc:postgresql://db/lake?user=etl&password=hunter2"
+    assert run_fake_job(path, "json_to_parquet", "succeeded", "--set", jdbc,
+                        "--set", "spark.spark.sink.token=hunter3") == 0
+    (report_file,) = (tmp_path / "reports" / "json_to_parquet").glob("*.json")
+    text = report_file.read_text()
+    assert "hunter2" not in text and "hunter3" not in text
+    hidden = ["--set", "spark.spark.sink.url=jdbc:postgresql://db/lake?user=etl&password=*********(redacted)",
+              "--set", "spark.spark.sink.token=*********(redacted)"]
+    assert json.loads(text)["arguments"][2:] == hidden
+    (row,) = lake.runs(spark, load_config(path)).collect()
+    assert row["arguments"][2:] == hidden
+
+
+@pytest.mark.parametrize("kind", ["none", "spark"])
+def test_two_runs_recording_at_the_same_moment_both_have_their_row(spark, tmp_path, kind):
+    import threading
+
+    config = load_config(write_config(tmp_path, kind))
+    reports = [RunReport("json_to_parquet") for _ in range(2)]
+    for report in reports:
+        report.finish("succeeded")
+    start = threading.Barrier(2)
+    written: dict[str, object] = {}
+
+    def record(report: RunReport) -> None:
+        start.wait()
+        written[report.run_id] = record_run(spark, config, report)
+
+    threads = [threading.Thread(target=record, args=(r,)) for r in reports]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(written.values()), written
+    assert sorted(r["run_id"] for r in lake.runs(spark, config).collect()) == sorted(r.run_id for r in reports)
 
 
 def test_lake_runs_written_before_the_provenance_columns_still_read(spark, tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lakelib.redact import REDACTED, redact_args, redact_mapping, redact_value
+from lakelib.redact import REDACTED, redact, redact_args, redact_mapping, redact_text, redact_value
 from lakelib.runner import job_parser, run_job
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
@@ -21,10 +21,20 @@ SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
     (["--db-password", SECRET, "--date", "2020-01-02"], ["--db-password", REDACTED, "--date", "2020-01-02"]),
     ([f"--api-token={SECRET}"], [f"--api-token={REDACTED}"]),
     (["--password", "--date", "2020-01-02"], ["--password", "--date", "2020-01-02"]),
-    (["--config", "conf/token-rotation.yaml", "--set", "write.target_file_mb=64"],
-     ["--config", "conf/token-rotation.yaml", "--set", "write.target_file_mb=64"]),
+    (["--config", "conf/lake.yaml", "--set", "write.target_file_mb=64"],
+     ["--config", "conf/lake.yaml", "--set", "write.target_file_mb=64"]),
+    # a value that matches is secret too (Spark's rule): its secret parts, or all of it
+    (["--config", "conf/token-rotation.yaml"], ["--config", REDACTED]),
+    (["--url", f"jdbc:postgresql://db:5432/lake?user=etl&password={SECRET}&ssl=true"],
+     ["--url", f"jdbc:postgresql://db:5432/lake?user=etl&password={REDACTED}&ssl=true"]),
+    ([f"--set=sink.url=jdbc:sqlserver://db;user=etl;Password={SECRET};encrypt=true"],
+     [f"--set=sink.url=jdbc:sqlserver://db;user=etl;Password={REDACTED};encrypt=true"]),
+    (["--webhook", f"https://hooks.example.com/x?channel=ops&token={SECRET}"],
+     ["--webhook", f"https://hooks.example.com/x?channel=ops&token={REDACTED}"]),
+    (["--password", f"-{SECRET}", "--date", "2020-01-02"], ["--password", REDACTED, "--date", "2020-01-02"]),
+    (["--api-token", "--x"], ["--api-token", "--x"]),
 ])
-def test_redact_args_hides_values_whose_key_looks_secret(args, expected):
+def test_redact_args_hides_values_whose_key_or_value_looks_secret(args, expected):
     assert redact_args(args) == expected
 
 
@@ -33,6 +43,20 @@ def test_redact_value_and_mapping_follow_sparks_default_regex():
     assert redact_value("spark.sql.shuffle.partitions", "8") == "8"
     assert redact_mapping({"AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "eu-west-1"}) == {
         "AWS_SECRET_ACCESS_KEY": REDACTED, "AWS_REGION": "eu-west-1"}
+
+
+def test_one_rule_for_requests_names_and_text():
+    request = {"Name": f"nightly --password -{SECRET}", "password": SECRET, "Timeout": 5,
+               "sparkSubmitParameters": f"--py-files s3://b/l.zip --conf spark.hadoop.fs.s3a.secret.key={SECRET}",
+               "Args": ["--url", f"jdbc:mysql://db/lake?password={SECRET}"]}
+    printed = redact(request)
+    assert SECRET not in json.dumps(printed) and printed["Timeout"] == 5
+    assert printed["sparkSubmitParameters"].endswith(f"--conf spark.hadoop.fs.s3a.secret.key={REDACTED}")
+    assert printed["Name"] == f"nightly --password {REDACTED}" and printed["password"] == REDACTED
+    assert redact(printed) == printed, "redacting twice changes nothing"
+    args = ["--url", f"jdbc:mysql://db/lake?password={SECRET}"]
+    assert redact_text(f"cannot reach jdbc:mysql://db/lake?password={SECRET}", args) == \
+        f"cannot reach jdbc:mysql://db/lake?password={REDACTED}"
 
 
 def test_a_secret_set_on_the_command_line_reaches_neither_the_report_nor_stderr(tmp_path, capsys):

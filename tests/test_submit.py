@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from lakelib import submit
 from tests.conftest import REPO
 
 SUBMIT = REPO / "scripts" / "submit.sh"
@@ -321,7 +322,8 @@ def test_serverless_uploads_and_starts_one_job_run(application):
     logs = run["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"]
     assert logs == "s3://lake-artifacts/emr/logs/"
     assert run["name"].startswith("lakelib json_to_parquet --config s3://") and "hunter2" not in run["name"]
-    assert "hunter2" not in done.stderr and "spark.hadoop.fs.s3a.secret.key: its value is sent" in done.stderr
+    assert "hunter2" not in done.stderr
+    assert "spark.hadoop.fs.s3a.secret.key=*********(redacted): its secret is sent" in done.stderr
 
 
 def test_serverless_dry_run_prints_the_request_redacted_and_sends_nothing(application):
@@ -335,6 +337,39 @@ def test_serverless_dry_run_prints_the_request_redacted_and_sends_nothing(applic
     assert logs == "s3://lake-logs/serverless/"
     assert keys(application["s3"], "lake-artifacts") == []
     assert moto_job_runs(application["id"]) == []
+
+
+JDBC = "sink.url=jdbc:postgresql://db/lake?user=etl&password=hunter2"
+
+
+@pytest.mark.parametrize("mode", ["emr", "serverless"])
+def test_dry_runs_hide_secrets_in_conf_values_and_names(cluster, application, mode):
+    """Secrets in --conf values (sparkSubmitParameters on Serverless), inside a value (a JDBC URL's password) and
+    after a secret option in a name (--password -VALUE) are hidden in what --dry-run prints."""
+    own = ["--conf", "spark.hadoop.fs.s3a.secret.key=hunter2", "--name", "nightly --password -hunter2", "--dry-run"]
+    if mode == "emr":
+        args = submit_args(cluster["id"], *own) + ["--set", JDBC]
+    else:
+        args = serverless_args(application["id"], *own, job_args=("--date", "2024-01-02", "--set", JDBC))
+    done = run_submit(*args)
+    assert done.returncode == 0, done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
+    printed = json.loads(done.stdout)
+    if mode == "emr":
+        (step,) = printed
+        name, params, job_args = step["Name"], " ".join(step["Args"]), step["Args"]
+    else:
+        driver = printed["jobDriver"]["sparkSubmit"]
+        name, params, job_args = printed["name"], driver["sparkSubmitParameters"], driver["entryPointArguments"]
+    assert name == "nightly --password *********(redacted)"
+    assert "--conf spark.hadoop.fs.s3a.secret.key=*********(redacted)" in params
+    assert job_args[-1] == "sink.url=jdbc:postgresql://db/lake?user=etl&password=*********(redacted)"
+
+
+def test_an_error_line_quoting_a_secret_argument_hides_it(application):
+    done = run_submit(*serverless_args(application["id"], "--conf", "fs.s3a.password.hunter2", "--dry-run"))
+    assert done.returncode == 2 and "hunter2" not in done.stderr
+    assert done.stderr.strip() == "submit: error: --conf '*********(redacted)': expected key=value"
 
 
 def test_serverless_unknown_application_is_one_clear_line(application):
@@ -634,6 +669,30 @@ def test_wait_on_a_step_prints_its_states_and_the_drivers_last_lines(cluster, tm
     assert lines[-1] == f"submit: error: step {step_id} INTERRUPTED; logs: {where}"
 
 
+def billed_wait(application, tmp_path, *extra: str, config: Path = CONFIG, before_end=None) -> tuple:
+    """``lake submit serverless --wait`` (at --price-vcpu-hour 0.1) of a job run that moto bills 2 vCPU-hours,
+    8 GB-hours of memory and 10 GB-hours of storage; ``before_end(run)`` runs while it is RUNNING. The job run and
+    the submission's stderr, once it returned 0."""
+    proc, err_file = popen_waiting(
+        [str(BIN / "lake"), "submit", *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2",
+                                                        "--price-vcpu-hour", "0.1", *extra, config=config)], tmp_path)
+    try:
+        _wait_until(lambda: moto_job_runs(application["id"]), proc)
+        run = moto_job_runs(application["id"])[0]
+        if before_end is not None:
+            before_end(run)
+        run.billed_resource_utilization = {"vCPUHour": 2.0, "memoryGBHour": 8.0, "storageGBHour": 10.0}
+        reported_running(err_file, proc)
+        run.state = "SUCCESS"
+        proc.communicate(timeout=300)
+        err = err_file.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    return run, err
+
+
 def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_report(application, monkeypatch,
                                                                                   tmp_path):
     from moto.emrserverless import models
@@ -644,23 +703,12 @@ def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_repor
     s3.create_bucket(Bucket="lake-reports")
     s3.put_object(Bucket="lake-reports", Key="reports/json_to_parquet/r1.json",
                   Body=json.dumps({"job": "json_to_parquet", "run_id": "r1", "status": "succeeded"}).encode())
-    proc, err_file = popen_waiting(
-        [str(BIN / "lake"), "submit", *serverless_args(application["id"], "--wait", "--poll-seconds", "0.2",
-                                                        "--price-vcpu-hour", "0.1")], tmp_path)
-    try:
-        _wait_until(lambda: moto_job_runs(application["id"]), proc)
-        run = moto_job_runs(application["id"])[0]
+
+    def driver_log(run) -> None:
         where = f"s3://lake-artifacts/emr/logs/applications/{application['id']}/jobs/{run.id}/SPARK_DRIVER/"
         _put_log(s3, where + "stderr.gz", f"03:04:10 report: {report_uri}\n03:04:10 json_to_parquet succeeded\n")
-        run.billed_resource_utilization = {"vCPUHour": 2.0, "memoryGBHour": 8.0, "storageGBHour": 10.0}
-        reported_running(err_file, proc)
-        run.state = "SUCCESS"
-        out, _ = proc.communicate(timeout=60)
-        err = err_file.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+
+    run, err = billed_wait(application, tmp_path, before_end=driver_log)
     lines = err.splitlines()
     assert "  | 03:04:10 json_to_parquet succeeded" in lines
     assert f"submit: run report: {report_uri}" in lines
@@ -671,3 +719,46 @@ def test_wait_on_a_job_run_prints_billed_use_and_cost_and_adds_them_to_the_repor
     report = json.loads(s3.get_object(Bucket="lake-reports", Key="reports/json_to_parquet/r1.json")["Body"].read())
     assert report["billed"]["cost_usd"] == pytest.approx(cost) and report["billed"]["vcpu_hours"] == 2.0
     assert report["status"] == "succeeded"
+
+
+def test_wait_records_the_billed_use_in_the_runs_lake_runs_row(application, spark, monkeypatch, tmp_path):
+    """A replay with a lake on this machine: the job run's lake_runs row (recorded by the job, here by the test)
+    gets its billed use and cost from --wait, through the publish protocol, and so does its report."""
+    from moto.emrserverless import models
+
+    from lakelib import lake
+    from lakelib.config import load_config
+    from tests.test_run_costs import COST, record, serverless
+
+    monkeypatch.setattr(models, "JOB_STATUS", "RUNNING")
+    config_file = tmp_path / "replay.yaml"
+    config_file.write_text(f"lake: {{raw: {tmp_path}/raw, tables: {tmp_path}/tables, quarantine: {tmp_path}/q, "
+                           f"reports: {tmp_path}/reports}}\ncatalog: {{kind: none}}\n")
+    config = load_config(config_file)
+    runs = {}
+
+    def recorded(run) -> None:  # what the job does at its end
+        runs["earlier"] = record(spark, config, "json_to_parquet", serverless(application["id"], "00earlier"))
+        runs["this"] = record(spark, config, "json_to_parquet", serverless(application["id"], run.id))
+
+    run, err = billed_wait(application, tmp_path, "--allow-local-lake", config=config_file, before_end=recorded)
+    earlier, report = runs["earlier"], runs["this"]
+    lines = err.splitlines()
+    assert f"submit: lake_runs: billed use and cost recorded for run {report.run_id}" in lines
+    assert lines[-1] == f"submit: job run {run.id} SUCCESS"
+    rows = {r["run_id"]: r for r in lake.runs(spark, config).collect()}
+    assert sorted(rows) == sorted([earlier.run_id, report.run_id])
+    assert rows[report.run_id]["cost_usd"] == pytest.approx(COST) and rows[report.run_id]["billed_vcpu_hours"] == 2.0
+    assert rows[earlier.run_id]["cost_usd"] is None, "another run's row is left as it was"
+    written = json.loads((tmp_path / "reports" / "json_to_parquet" / f"{report.run_id}.json").read_text())
+    assert written["billed"]["cost_usd"] == pytest.approx(COST)
+
+
+def test_wait_says_why_the_row_is_not_updated_when_spark_here_cannot_reach_the_lake():
+    from lakelib.config import load_config
+
+    line = submit.record_billed(load_config(CONFIG), ("00a", "00r"), {"cost_usd": 0.1})
+    assert line.startswith("lake_runs not updated: Spark on this machine does not read s3://")
+    assert line.endswith("lake runs --refresh-cost fills it where Spark reaches the lake (the cluster, EMR Studio)")
+    assert submit.record_billed(None, ("00a", "00r"), {}) == \
+        "lake_runs not updated: --config is not a local file; lake runs --refresh-cost fills it later"
