@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from lakelib.errors import one_line
 from lakelib.provenance import FIELDS as PROVENANCE_FIELDS
@@ -108,3 +109,47 @@ def record_run(spark: SparkSession, config: Config, report: RunReport) -> str | 
         return None
     log.debug("run %s recorded in %s", report.run_id, target)
     return target
+
+
+@dataclass(frozen=True)
+class JobPace:
+    """Seconds per GB of input of one job where it ran, over ``runs`` succeeded runs."""
+
+    per_gb: float
+    runs: int
+
+
+def ran_on(row: Mapping[str, Any]) -> str:
+    """Where a ``lake_runs`` row's run ran: ``serverless``, ``emr`` or ``local`` (from its provenance columns).
+
+    >>> ran_on({"emr_cluster_id": "j-1"}), ran_on({"serverless_application_id": "00a"}), ran_on({})
+    ('emr', 'serverless', 'local')
+    """
+    if row.get("serverless_application_id"):
+        return "serverless"
+    return "emr" if row.get("emr_cluster_id") else "local"
+
+
+def seconds_per_gb(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], JobPace]:
+    """Seconds per GB of input by job and where it ran (:func:`ran_on`), over the succeeded ``lake_runs`` rows
+    whose totals name ``input_bytes`` above 0 (total time over total bytes: big runs weigh more).
+
+    >>> rows = [{"job": "j", "status": "succeeded", "duration_s": 30.0, "totals": '{"input_bytes": 1000000000}'},
+    ...         {"job": "j", "status": "succeeded", "duration_s": 10.0, "totals": '{"input_bytes": 1000000000}'},
+    ...         {"job": "j", "status": "failed", "duration_s": 99.0, "totals": '{"input_bytes": 5}'}]
+    >>> seconds_per_gb(rows)
+    {('j', 'local'): JobPace(per_gb=20.0, runs=2)}
+    """
+    sums: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        try:
+            size = float(json.loads(row.get("totals") or "{}").get("input_bytes") or 0)
+        except (ValueError, AttributeError):
+            continue
+        if row.get("status") != "succeeded" or size <= 0 or row.get("duration_s") is None:
+            continue
+        seconds_bytes_runs = sums.setdefault((str(row["job"]), ran_on(row)), [0.0, 0.0, 0.0])
+        seconds_bytes_runs[0] += float(row["duration_s"])
+        seconds_bytes_runs[1] += size
+        seconds_bytes_runs[2] += 1
+    return {key: JobPace(s / (b / 1e9), int(n)) for key, (s, b, n) in sums.items()}
