@@ -17,7 +17,7 @@ CONFIG = str(REPO / "conf" / "emr.yaml")
 ARTIFACTS = "s3://lake-artifacts/emr"
 ROLE = "arn:aws:iam::123456789012:role/lake-runs"
 SCHEDULER_ROLE = "arn:aws:iam::123456789012:role/lake-scheduler"
-AIRFLOW_PYTHON = REPO / ".venv-airflow" / "bin" / "python"
+AIRFLOW_PYTHON = Path(os.environ.get("LAKELIB_AIRFLOW_VENV") or REPO / ".venv-airflow") / "bin" / "python"
 MODE_ARGS = {"emr": ["--mode", "emr", "--cluster-id", "j-ABC"],
              "serverless": ["--mode", "serverless", "--application-id", "00app", "--execution-role-arn", ROLE]}
 
