@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shlex
 from datetime import date
 from pathlib import Path
@@ -256,3 +257,45 @@ def test_a_backfill_stopped_at_its_third_batch_resumes_there_and_ends_as_an_unin
         return df.select(*[F.to_json(c).alias(c) if t.startswith("map") else F.col(c) for c, t in df.dtypes])
 
     assert_df_equality(table(tmp_path / "interrupted"), table(tmp_path / "uninterrupted"), ignore_row_order=True)
+
+
+@pytest.mark.skipif(not _takes_changed(), reason="json_to_parquet has no --changed option yet (issue 25, first half)")
+@pytest.mark.parametrize("status, code, runs", [("SUCCESS", 0, 2), ("FAILED", 1, 1)])
+def test_serverless_batches_are_submitted_in_order_each_waited_for(aws, tmp_path, monkeypatch, capsys, status, code,
+                                                                    runs):
+    import sys
+
+    import boto3
+    from moto.emrserverless import models
+
+    monkeypatch.setattr(models, "JOB_STATUS", status)  # moto's job runs are born in this state
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # the aws CLI
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in ("lake-raw", "lake-data", "lake-artifacts"):
+        s3.create_bucket(Bucket=bucket)
+    for day in ("2026-01-01", "2026-01-03"):
+        s3.put_object(Bucket="lake-raw", Key=f"segment-logs/web/{day_folder(D(day))}/part-0.gz",
+                      Body=gzip.compress("\n".join(events(D(day), 3, "s")).encode()))
+    config = tmp_path / "s3.yaml"
+    config.write_text("lake:\n  raw: s3://lake-raw/segment-logs\n  tables: s3://lake-data/tables\n"
+                      "  quarantine: s3://lake-data/quarantine\n  reports: s3://lake-data/reports\n"
+                      "catalog: {kind: none}\n")
+    client = boto3.client("emr-serverless", region_name="us-east-1")
+    app = client.create_application(name="lake", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+    got = cli.main(["backfill", "--config", str(config), "--start", "2026-01-01", "--end", "2026-01-04",
+                    "--batch-days", "2", "--mode", "serverless", "--application-id", app, "--execution-role-arn",
+                    "arn:aws:iam::123456789012:role/lake", "--artifacts", "s3://lake-artifacts/emr",
+                    "--poll-seconds", "0.1"])
+    out, err = capsys.readouterr()
+    assert got == code, err
+    assert out.startswith("backfill 2026-01-01..2026-01-04: 2 batch(es), 2 day(s) with raw data")  # listed on S3
+    run_ids = [line for line in out.splitlines() if not line.startswith(("backfill", "expected", "  batch"))]
+    assert len(run_ids) == runs
+    dates = [client.get_job_run(applicationId=app, jobRunId=r)["jobRun"]["jobDriver"]["sparkSubmit"][
+        "entryPointArguments"][2:7] for r in run_ids]
+    assert dates == [["--date", "2026-01-01", "--end-date", "2026-01-02", "--changed"],
+                     ["--date", "2026-01-03", "--end-date", "2026-01-04", "--changed"]][:runs]
+    if status == "FAILED":
+        assert err.strip().splitlines()[-1].strip().startswith(
+            f"lake backfill --config {config} --start 2026-01-01 --end 2026-01-04 --batch-days 2 --mode serverless "
+            f"--application-id {app}")
