@@ -199,7 +199,7 @@ def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: boo
         "files_written": events.files.get(key, 0),
         "bytes_written": events.bytes.get(key, 0),
         "input_files": len(day.files),
-        "input_bytes": day.bytes,  # the pace of lake backfill's estimate (lakelib.runs.seconds_per_gb)
+        "input_bytes": day.bytes,  # the pace of lake backfill's estimate (lakelib.runs.job_paces)
     }
     if with_earlier:
         entry["duplicates_earlier_days"] = counts["duplicates_earlier_days"]

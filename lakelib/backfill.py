@@ -51,11 +51,16 @@ class Batch:
 
 @dataclass(frozen=True)
 class Pace:
-    """Seconds per GB of raw input, and what the figure rests on (``runs`` of history, or none: the default)."""
+    """Seconds per run and per GB of raw input, and what the figures rest on (``runs`` of history, or none)."""
 
-    seconds_per_gb: float
+    per_run: float
+    per_gb: float
     runs: int
     basis: str
+
+    def seconds(self, batch: Batch) -> float:
+        """Expected seconds of one batch."""
+        return self.per_run + batch.bytes / GB * self.per_gb
 
 
 def plan_batches(start: date, end: date, batch_days: int, raw: Mapping[date, tuple[int, int]]) -> list[Batch]:
@@ -98,19 +103,20 @@ def job_args(batch: Batch, config: str, sources: Sequence[str] = (), sets: Seque
 
 def pace_of(rows: Iterable[Mapping], where: str) -> Pace:
     """The pace of ``json_to_parquet`` where a backfill will run (``local``, ``emr``, ``serverless``), from
-    ``lake_runs`` rows (:func:`lakelib.runs.seconds_per_gb`), or :data:`DEFAULT_SECONDS_PER_GB`, saying so.
+    ``lake_runs`` rows (:func:`lakelib.runs.job_paces`), or :data:`DEFAULT_SECONDS_PER_GB`, saying so.
 
     >>> pace_of([], "emr").basis
     'no json_to_parquet run on emr in the history: 361 s per GB assumed (BENCHMARKS.md, 2 cores)'
     """
-    from lakelib.runs import seconds_per_gb
+    from lakelib.runs import job_paces
 
-    known = seconds_per_gb(rows).get((JOB, where))
+    known = job_paces(rows).get((JOB, where))
     if known is None:
-        return Pace(DEFAULT_SECONDS_PER_GB, 0, f"no {JOB} run on {where} in the history: "
+        return Pace(0.0, DEFAULT_SECONDS_PER_GB, 0, f"no {JOB} run on {where} in the history: "
                     f"{DEFAULT_SECONDS_PER_GB:.0f} s per GB assumed (BENCHMARKS.md, 2 cores)")
-    return Pace(known.per_gb, known.runs, f"{known.per_gb:,.0f} s per GB, from the last {known.runs} {JOB} "
-                f"run(s) on {where}")
+    per_run = f"{known.per_run:,.0f} s per run + " if known.per_run else ""
+    return Pace(known.per_run, known.per_gb, known.runs, f"{per_run}{known.per_gb:,.0f} s per GB, from the last "
+                f"{known.runs} {JOB} run(s) on {where}")
 
 
 def format_duration(seconds: float) -> str:
@@ -135,7 +141,7 @@ def format_plan(batches: Sequence[Batch], pace: Pace, start: date, end: date) ->
     """The estimate, then one line per batch (days with data, day folders, raw bytes, expected time)."""
     days = sum(b.days_with_data for b in batches)
     size = sum(b.bytes for b in batches)
-    total = size / GB * pace.seconds_per_gb
+    total = sum(pace.seconds(b) for b in batches)
     lines = [
         f"backfill {start}..{end}: {len(batches)} batch(es), {days} day(s) with raw data "
         f"({sum(b.day_folders for b in batches)} day folder(s)), {_mb(size)} of raw input",
@@ -144,7 +150,7 @@ def format_plan(batches: Sequence[Batch], pace: Pace, start: date, end: date) ->
     ]
     for i, b in enumerate(batches, 1):
         lines.append(f"  batch {i}/{len(batches)}  {b.label:<22} {b.days_with_data:>3} day(s) {b.day_folders:>4} "
-                     f"folder(s) {_mb(b.bytes):>12}  ~{format_duration(b.bytes / GB * pace.seconds_per_gb)}")
+                     f"folder(s) {_mb(b.bytes):>12}  ~{format_duration(pace.seconds(b))}")
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from lakelib.errors import one_line
 from lakelib.provenance import FIELDS as PROVENANCE_FIELDS
@@ -113,10 +113,16 @@ def record_run(spark: SparkSession, config: Config, report: RunReport) -> str | 
 
 @dataclass(frozen=True)
 class JobPace:
-    """Seconds per GB of input of one job where it ran, over ``runs`` succeeded runs."""
+    """How long one job takes where it ran: seconds per run (Spark starting, listings) plus seconds per GB of input,
+    over ``runs`` succeeded runs."""
 
+    per_run: float
     per_gb: float
     runs: int
+
+    def seconds(self, size: float) -> float:
+        """Expected seconds of one run reading ``size`` bytes."""
+        return self.per_run + size / 1e9 * self.per_gb
 
 
 def ran_on(row: Mapping[str, Any]) -> str:
@@ -130,26 +136,44 @@ def ran_on(row: Mapping[str, Any]) -> str:
     return "emr" if row.get("emr_cluster_id") else "local"
 
 
-def seconds_per_gb(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], JobPace]:
-    """Seconds per GB of input by job and where it ran (:func:`ran_on`), over the succeeded ``lake_runs`` rows
-    whose totals name ``input_bytes`` above 0 (total time over total bytes: big runs weigh more).
+def fit_pace(points: Sequence[tuple[float, float]]) -> JobPace:
+    """``seconds = per_run + GB * per_gb`` by least squares over ``(bytes, seconds)`` points; with one size only, or
+    a fit that is not positive, all the time is per GB (total seconds over total GB).
+
+    >>> fit_pace([(1e9, 30.0), (3e9, 50.0)])
+    JobPace(per_run=20.0, per_gb=10.0, runs=2)
+    >>> fit_pace([(1e9, 30.0), (1e9, 10.0)])
+    JobPace(per_run=0.0, per_gb=20.0, runs=2)
+    """
+    n = len(points)
+    gbs = [b / 1e9 for b, _ in points]
+    secs = [s for _, s in points]
+    mean_gb, mean_s = sum(gbs) / n, sum(secs) / n
+    spread = sum((g - mean_gb) ** 2 for g in gbs)
+    if spread > 0:
+        slope = sum((g - mean_gb) * (t - mean_s) for g, t in zip(gbs, secs)) / spread
+        intercept = mean_s - slope * mean_gb
+        if slope > 0 and intercept >= 0:
+            return JobPace(intercept, slope, n)
+    return JobPace(0.0, sum(secs) / sum(gbs), n)
+
+
+def job_paces(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], JobPace]:
+    """:func:`fit_pace` by job and where it ran (:func:`ran_on`), over the succeeded ``lake_runs`` rows whose totals
+    name ``input_bytes`` above 0.
 
     >>> rows = [{"job": "j", "status": "succeeded", "duration_s": 30.0, "totals": '{"input_bytes": 1000000000}'},
     ...         {"job": "j", "status": "succeeded", "duration_s": 10.0, "totals": '{"input_bytes": 1000000000}'},
     ...         {"job": "j", "status": "failed", "duration_s": 99.0, "totals": '{"input_bytes": 5}'}]
-    >>> seconds_per_gb(rows)
-    {('j', 'local'): JobPace(per_gb=20.0, runs=2)}
+    >>> job_paces(rows)
+    {('j', 'local'): JobPace(per_run=0.0, per_gb=20.0, runs=2)}
     """
-    sums: dict[tuple[str, str], list[float]] = {}
+    points: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for row in rows:
         try:
             size = float(json.loads(row.get("totals") or "{}").get("input_bytes") or 0)
         except (ValueError, AttributeError):
             continue
-        if row.get("status") != "succeeded" or size <= 0 or row.get("duration_s") is None:
-            continue
-        seconds_bytes_runs = sums.setdefault((str(row["job"]), ran_on(row)), [0.0, 0.0, 0.0])
-        seconds_bytes_runs[0] += float(row["duration_s"])
-        seconds_bytes_runs[1] += size
-        seconds_bytes_runs[2] += 1
-    return {key: JobPace(s / (b / 1e9), int(n)) for key, (s, b, n) in sums.items()}
+        if row.get("status") == "succeeded" and size > 0 and row.get("duration_s") is not None:
+            points.setdefault((str(row["job"]), ran_on(row)), []).append((size, float(row["duration_s"])))
+    return {key: fit_pace(found) for key, found in points.items()}

@@ -13,7 +13,7 @@ import pytest
 from lakelib import backfill, backfill_command, cli
 from lakelib.backfill import Batch, plan_batches
 from lakelib.paths import day_folder
-from lakelib.runs import seconds_per_gb
+from lakelib.runs import JobPace, job_paces
 
 D = date.fromisoformat
 
@@ -66,25 +66,27 @@ def test_each_batch_is_one_changed_conversion_of_its_days():
 
 def test_the_estimate_uses_the_pace_of_the_runs_where_the_backfill_runs():
     rows = [
-        {"job": "json_to_parquet", "status": "succeeded", "duration_s": 100.0, "totals": '{"input_bytes": 2e9}'},
+        {"job": "json_to_parquet", "status": "succeeded", "duration_s": 30.0, "totals": '{"input_bytes": 1e9}'},
+        {"job": "json_to_parquet", "status": "succeeded", "duration_s": 50.0, "totals": '{"input_bytes": 3e9}'},
         {"job": "json_to_parquet", "status": "succeeded", "duration_s": 40.0, "totals": '{"input_bytes": 1e9}',
          "emr_cluster_id": "j-1"},
         {"job": "json_to_parquet", "status": "succeeded", "duration_s": 9.0, "totals": '{"input_bytes": 0}'},
         {"job": "json_to_parquet", "status": "succeeded", "duration_s": 9.0, "totals": '{"lines_read": 3}'},
+        {"job": "json_to_parquet", "status": "failed", "duration_s": 900.0, "totals": '{"input_bytes": 1e9}'},
     ]
-    assert seconds_per_gb(rows)[("json_to_parquet", "local")].per_gb == 50.0
+    assert job_paces(rows)[("json_to_parquet", "local")] == JobPace(per_run=20.0, per_gb=10.0, runs=2)
     local, on_emr, serverless = (backfill.pace_of(rows, where) for where in ("local", "emr", "serverless"))
-    assert (local.seconds_per_gb, local.runs, on_emr.seconds_per_gb, on_emr.runs) == (50.0, 1, 40.0, 1)
-    assert serverless.runs == 0 and serverless.seconds_per_gb == backfill.DEFAULT_SECONDS_PER_GB
+    assert (on_emr.per_run, on_emr.per_gb, on_emr.runs) == (0.0, 40.0, 1)
+    assert serverless.runs == 0 and serverless.per_gb == backfill.DEFAULT_SECONDS_PER_GB
     text = backfill.format_plan([Batch(D("2026-01-01"), D("2026-01-07"), 7, 14, 3_000_000_000),
                                  Batch(D("2026-01-08"), D("2026-01-08"), 1, 2, 600_000_000)], local,
                                 D("2026-01-01"), D("2026-01-08"))
     lines = text.splitlines()
     assert lines[0] == ("backfill 2026-01-01..2026-01-08: 2 batch(es), 8 day(s) with raw data (16 day folder(s)), "
                         "3,600.0 MB of raw input")
-    assert lines[1].startswith("expected time: 3 min 00 s (50 s per GB, from the last 1 json_to_parquet run(s) on "
-                               "local)")
-    assert "batch 2/2  2026-01-08" in lines[3] and lines[3].endswith("~30 s")
+    assert lines[1].startswith("expected time: 1 min 16 s (20 s per run + 10 s per GB, from the last 2 "
+                               "json_to_parquet run(s) on local)")
+    assert "batch 2/2  2026-01-08" in lines[3] and lines[3].endswith("~26 s")
 
 
 def test_the_pace_comes_from_the_lakes_run_reports(tmp_path):
@@ -98,7 +100,7 @@ def test_the_pace_comes_from_the_lakes_run_reports(tmp_path):
             f"{seconds % 60:02d}.000000Z", "partitions": [], "totals": {"input_bytes": size}}))
     config = cli.config_of(cli.build_parser().parse_args(["runs", "--config", str(write_config(tmp_path))]))
     pace = backfill.history_pace(config, "local")
-    assert (pace.seconds_per_gb, pace.runs) == (40.0, 2)
+    assert (pace.per_run, pace.per_gb, pace.runs) == (0.0, 40.0, 2)  # a negative per-run fit: all per GB
 
 
 def test_the_raw_listing_counts_day_folders_and_bytes_without_spark(tmp_path):
