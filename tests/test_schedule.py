@@ -169,3 +169,17 @@ def test_airflows_dagbag_loads_the_dag_without_import_errors(tmp_path, mode, ope
     assert all(t["type"] == operator and t["deferrable"] is True for t in tasks.values())
     assert {t["retries"] for t in tasks.values()} == {schedule.RETRIES if mode == "emr" else 0}
     assert dag["compact"][-4:] == ["--table", "events", "--date", "2026-01-02"]
+
+
+def test_upload_puts_every_artifact_the_schedule_names_in_place(aws, tmp_path, monkeypatch):
+    import re
+    import sys
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # the aws CLI
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="lake-artifacts")
+    out = lake_schedule(tmp_path, "stepfunctions", "serverless", "sm.json", "--upload")
+    named = set(re.findall(r"s3://lake-artifacts/([^\s\"']+\.(?:py|zip|yaml))", out.read_text()))
+    stored = {o["Key"] for o in s3.list_objects_v2(Bucket="lake-artifacts")["Contents"]}
+    assert len(named) == 6  # four job scripts (message_type_counts runs twice), the --py-files zip, the config
+    assert named <= stored
