@@ -20,6 +20,7 @@ from lakelib.backfill import JOB, Batch
 from lakelib.cli import add_config_arguments, command, config_of, default_config
 from lakelib.errors import UsageError
 from lakelib.paths import date_range, parse_date
+from lakelib.runner import requested_sources
 
 RunBatch = Callable[[Batch], int]
 
@@ -51,11 +52,14 @@ def runner(mode: str, submit_options: Sequence[str], config: str, sources: Seque
 
 def run_batches(batches: Sequence[Batch], run_batch: RunBatch, clock: Callable[[], float] = time.monotonic
                 ) -> Batch | None:
-    """Run the batches in order; the first that fails (nothing after it runs), or ``None``."""
+    """Run the batches in order; the first that fails or is interrupted (nothing after it runs), or ``None``."""
     for i, batch in enumerate(batches, 1):
         print(f"backfill: batch {i}/{len(batches)} {batch.label} ...", flush=True)
         started = clock()
-        code = run_batch(batch)
+        try:
+            code = run_batch(batch)
+        except KeyboardInterrupt:  # Ctrl-C: the batch did not finish, and the resume line is still worth having
+            code = 130
         took = backfill.format_duration(clock() - started)
         if code != 0:
             print(f"backfill: batch {i}/{len(batches)} {batch.label} failed (exit {code}) after {took}", flush=True)
@@ -94,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--start/--end: {exc}") from None
     options = check_submit_options(args.mode, args.passed)
     config = config_of(args)
-    sources = list(dict.fromkeys(args.source or config.sources))
+    sources = requested_sources(args, config)
     batches = backfill.plan_batches(start, end, args.batch_days, backfill.list_raw(config, sources,
                                                                                      date_range(start, end)))
     print(backfill.format_plan(batches, backfill.history_pace(config, args.mode), start, end), flush=True)

@@ -2,9 +2,10 @@
 
 ``lake sample`` writes realistic raw Segment logs, ``lake ddl`` prints a table's Athena DDL, ``lake sql`` queries
 the lake's tables by name, ``lake runs``, ``lake chart`` and ``lake report`` show what the jobs did (without Spark
-where they can). Every command lives in the module named in :data:`COMMAND_MODULES`, as one ``run``
-function marked with :func:`command`; ``lake --help`` imports exactly those modules, so the list is explicit and
-``python -m lakelib.cli`` sees the same commands as ``lake``.
+where they can), ``lake submit`` runs a job here or on EMR, ``lake backfill`` a range of days in batches, and
+``lake schedule`` writes the daily chain for Airflow or Step Functions. Every command lives in the module named in
+:data:`COMMAND_MODULES`, as one ``run`` function marked with :func:`command`; ``lake --help`` imports exactly those
+modules, so the list is explicit and ``python -m lakelib.cli`` sees the same commands as ``lake``.
 """
 from __future__ import annotations
 

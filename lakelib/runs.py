@@ -15,6 +15,9 @@ after the first run of a job.
 A run is recorded only when it has a SparkSession: a usage or config error exits before Spark starts, and a job
 that fails before building its session has none either; their JSON report (if any) is the record. Recording never
 changes a run's outcome: a failure to record is logged as a warning.
+
+:func:`job_paces` reads the rows back the other way: how long a job takes where it ran, per run and per GB of
+input (``lake backfill``'s estimate).
 """
 from __future__ import annotations
 

@@ -301,3 +301,19 @@ def test_serverless_batches_are_submitted_in_order_each_waited_for(aws, tmp_path
         assert err.strip().splitlines()[-1].strip().startswith(
             f"lake backfill --config {config} --start 2026-01-01 --end 2026-01-04 --batch-days 2 --mode serverless "
             f"--application-id {app}")
+
+
+def test_an_interrupted_batch_stops_the_backfill_like_a_failed_one(capsys):
+    batches = [Batch(D("2026-01-01"), D("2026-01-01"), 1, 1, 1), Batch(D("2026-01-02"), D("2026-01-02"), 1, 1, 1)]
+
+    def interrupted(batch: Batch) -> int:
+        raise KeyboardInterrupt
+
+    assert backfill_command.run_batches(batches, interrupted) == batches[0]
+    assert "batch 1/2 2026-01-01 failed (exit 130)" in capsys.readouterr().out
+
+
+def test_a_source_that_is_not_an_id_is_refused_before_any_listing(tmp_path, capsys):
+    code = cli.main(["backfill", "--config", str(write_config(tmp_path)), "--start", "2026-01-01", "--end",
+                     "2026-01-01", "--source", "../etc"])
+    assert code == 2 and "--source '../etc' is not a source id" in capsys.readouterr().err
