@@ -2,6 +2,8 @@
 # Each Spark line has its own virtual environment, created on first use: .venv for Spark 3.5 (EMR 7),
 # .venv-spark40 for Spark 4.0 (EMR 8.0), .venv-spark4 for Spark 4.1 (EMR 8.1; SPARK=4 means 4.1).
 # make test PYTEST_ARGS="tests/test_emr.py -x" runs part of the suite.
+# make test-airflow: Airflow 2.10 and the Amazon provider in .venv-airflow (their own environment, never lakelib's),
+# then the test that loads `lake schedule`'s DAG with Airflow's DagBag (skipped by `make test` without that venv).
 PYTHON ?= python3
 SPARK  ?= 3.5
 ifeq ($(SPARK),3.5)
@@ -21,7 +23,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(LINE)
 PYTEST_ARGS ?=
 
-.PHONY: install demo notebook test lint bench clean
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_PINS := "apache-airflow==2.10.5" "apache-airflow-providers-amazon==9.2.0"
+
+.PHONY: install demo notebook test test-airflow lint bench clean
 
 install: $(STAMP)
 
@@ -43,6 +48,17 @@ notebook: $(STAMP)
 # pytest's own exit status: 0 all passed, 1 failures, 2-4 interrupted or misused, 5 no test collected (a failure).
 test: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+$(AIRFLOW_VENV)/.installed: Makefile
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	@echo "installing $(AIRFLOW_PINS) into $(AIRFLOW_VENV) ..."
+	@$(AIRFLOW_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(AIRFLOW_PINS) 2>&1 \
+		| grep -v "^WARNING: Location" || true
+	@$(AIRFLOW_VENV)/bin/python -c "import airflow.providers.amazon.aws.operators.emr"
+	@touch $@
+
+test-airflow: $(STAMP) $(AIRFLOW_VENV)/.installed
+	@LAKELIB_REQUIRE_AIRFLOW=1 LAKELIB_AIRFLOW_VENV=$(abspath $(AIRFLOW_VENV)) $(BIN)/python -m pytest -q tests/test_schedule.py -k airflow
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .

@@ -112,7 +112,7 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
                                          forgotten is not None) for d in raw_days]
     counters = CONVERSION_COUNTERS + (("duplicates_earlier_days",) if window > 1 else ()) + (
         ("suppressed",) if forgotten is not None else ())
-    report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason",))
+    report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason", "input_bytes"))
     report.extra["dedup_window_days"] = window
     tables.publish(events, quarantine, report=report)
     print_summary(report)
@@ -199,6 +199,7 @@ def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: boo
         "files_written": events.files.get(key, 0),
         "bytes_written": events.bytes.get(key, 0),
         "input_files": len(day.files),
+        "input_bytes": day.bytes,  # the pace of lake backfill's estimate (lakelib.runs.job_paces)
     }
     if with_earlier:
         entry["duplicates_earlier_days"] = counts["duplicates_earlier_days"]

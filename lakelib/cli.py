@@ -2,9 +2,10 @@
 
 ``lake sample`` writes realistic raw Segment logs, ``lake ddl`` prints a table's Athena DDL, ``lake sql`` queries
 the lake's tables by name, ``lake runs``, ``lake chart`` and ``lake report`` show what the jobs did (without Spark
-where they can). Every command lives in the module named in :data:`COMMAND_MODULES`, as one ``run``
-function marked with :func:`command`; ``lake --help`` imports exactly those modules, so the list is explicit and
-``python -m lakelib.cli`` sees the same commands as ``lake``.
+where they can), ``lake submit`` runs a job here or on EMR, ``lake backfill`` a range of days in batches, and
+``lake schedule`` writes the daily chain for Airflow or Step Functions. Every command lives in the module named in
+:data:`COMMAND_MODULES`, as one ``run`` function marked with :func:`command`; ``lake --help`` imports exactly those
+modules, so the list is explicit and ``python -m lakelib.cli`` sees the same commands as ``lake``.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ COMMAND_MODULES = (
     "lakelib.chart_command",
     "lakelib.report_command",
     "lakelib.submit",
+    "lakelib.backfill_command",
+    "lakelib.schedule_command",
 )
 
 #: The config every ``lake`` command reads when ``--config`` is not given: ``$LAKELIB_CONFIG``, else this.
@@ -52,13 +55,15 @@ class Command:
     help: str
     add_arguments: AddArguments
     run: Run
+    pass_through: bool = False
 
 
-def command(name: str, help_text: str, add_args: AddArguments) -> Callable[[Run], Run]:
-    """Mark ``run(args) -> int`` as ``lake <name>`` (the mark is read by :func:`commands`; nothing is registered)."""
+def command(name: str, help_text: str, add_args: AddArguments, pass_through: bool = False) -> Callable[[Run], Run]:
+    """Mark ``run(args) -> int`` as ``lake <name>`` (the mark is read by :func:`commands`; nothing is registered).
+    With ``pass_through``, the arguments its parser does not know reach ``run`` as ``args.passed``."""
 
     def mark(run: Run) -> Run:
-        run.lake_command = Command(name, help_text, add_args, run)  # type: ignore[attr-defined]
+        run.lake_command = Command(name, help_text, add_args, run, pass_through)  # type: ignore[attr-defined]
         return run
 
     return mark
@@ -68,7 +73,7 @@ def commands() -> list[Command]:
     """The commands of :data:`COMMAND_MODULES`, in that order.
 
     >>> [c.name for c in commands()]
-    ['sample', 'ddl', 'sql', 'runs', 'chart', 'report', 'submit']
+    ['sample', 'ddl', 'sql', 'runs', 'chart', 'report', 'submit', 'backfill', 'schedule']
     """
     return [importlib.import_module(name).run.lake_command for name in COMMAND_MODULES]
 
@@ -99,14 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lake (lakelib) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for cmd in commands():
-        cmd.add_arguments(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help))
-        sub.choices[cmd.name].set_defaults(run=cmd.run)
+        # a command passing options on takes no abbreviation: `--conf` must not become its `--config`
+        cmd.add_arguments(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help,
+                                         allow_abbrev=not cmd.pass_through))
+        sub.choices[cmd.name].set_defaults(run=cmd.run, pass_through=cmd.pass_through)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lake``: exit 2 for a usage or config error, 1 for a failed command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, passed = parser.parse_known_args(argv)
+    if passed and not args.pass_through:
+        parser.error(f"unrecognized arguments: {' '.join(passed)}")
+    args.passed = passed
     try:
         code = args.run(args)
         sys.stdout.flush()

@@ -18,12 +18,13 @@ import io
 import json
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, List, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from lakelib.catalog.base import Partition
 from lakelib.errors import LakelibError, MissingExtraError
 from lakelib.paths import partition_dir, unescape_value
+from lakelib.storage import FileInfo, Storage
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -206,3 +207,32 @@ def read_json_lines(table: Table, partitions: Sequence[Partition], names: Sequen
                     if limit is not None and len(rows) >= limit:
                         return pa.Table.from_pylist(rows, schema=schema).to_pandas()
     return pa.Table.from_pylist(rows, schema=schema).to_pandas()
+
+
+class ArrowListing(Storage):
+    """The listing calls of :class:`lakelib.storage.Storage` (``list``, ``data_files``, ``walk_files``) through
+    pyarrow, so :func:`lakelib.raw.find_raw_days` lists raw folders without Spark (``lake backfill``'s estimate).
+    Listing only: the other calls need a SparkSession."""
+
+    def __init__(self) -> None:  # no session: nothing of Hadoop's is used
+        pass
+
+    def _entries(self, uri: str, recursive: bool) -> List[FileInfo]:
+        from pyarrow.fs import FileSelector, FileType
+
+        fs, path = filesystem(uri)
+        try:
+            entries = fs.get_file_info(FileSelector(path, allow_not_found=True, recursive=recursive))
+        except NotADirectoryError:
+            return []
+        root = uri.rstrip("/")
+        return [FileInfo(f"{root}/{e.path[len(path):].lstrip('/')}", e.base_name, int(e.size or 0),
+                         e.type == FileType.Directory, int((e.mtime_ns or 0) // 1_000_000)) for e in entries]
+
+    def list(self, uri: str) -> List[FileInfo]:
+        """The entries directly under ``uri``, sorted by name; empty when it does not exist."""
+        return sorted(self._entries(uri, False), key=lambda f: f.name)
+
+    def walk_files(self, uri: str) -> List[FileInfo]:
+        """Every file below ``uri``, recursively, sorted by path."""
+        return sorted((f for f in self._entries(uri, True) if not f.is_dir), key=lambda f: f.path)

@@ -15,13 +15,17 @@ after the first run of a job.
 A run is recorded only when it has a SparkSession: a usage or config error exits before Spark starts, and a job
 that fails before building its session has none either; their JSON report (if any) is the record. Recording never
 changes a run's outcome: a failure to record is logged as a warning.
+
+:func:`job_paces` reads the rows back the other way: how long a job takes where it ran, per run and per GB of
+input (``lake backfill``'s estimate).
 """
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Tuple
 
 from lakelib.errors import one_line
 from lakelib.provenance import FIELDS as PROVENANCE_FIELDS
@@ -234,3 +238,71 @@ def add_billed_to_reports(config: Config, rows: Iterable[Mapping[str, Any]],
         uri = join(config.lake.reports, row["job"], f"{row['run_id']}.json")
         if key is not None and key in usage and exists(uri, s3_client):
             add_to_report(uri, {"billed": dict(usage[key])}, s3_client)
+
+
+@dataclass(frozen=True)
+class JobPace:
+    """How long one job takes where it ran: seconds per run (Spark starting, listings) plus seconds per GB of input,
+    over ``runs`` succeeded runs."""
+
+    per_run: float
+    per_gb: float
+    runs: int
+
+    def seconds(self, size: float) -> float:
+        """Expected seconds of one run reading ``size`` bytes."""
+        return self.per_run + size / 1e9 * self.per_gb
+
+
+def ran_on(row: Mapping[str, Any]) -> str:
+    """Where a ``lake_runs`` row's run ran: ``serverless``, ``emr`` or ``local`` (from its provenance columns).
+
+    >>> ran_on({"emr_cluster_id": "j-1"}), ran_on({"serverless_application_id": "00a"}), ran_on({})
+    ('emr', 'serverless', 'local')
+    """
+    if row.get("serverless_application_id"):
+        return "serverless"
+    return "emr" if row.get("emr_cluster_id") else "local"
+
+
+def fit_pace(points: Sequence[tuple[float, float]]) -> JobPace:
+    """``seconds = per_run + GB * per_gb`` by least squares over ``(bytes, seconds)`` points; with one size only, or
+    a fit that is not positive, all the time is per GB (total seconds over total GB).
+
+    >>> fit_pace([(1e9, 30.0), (3e9, 50.0)])
+    JobPace(per_run=20.0, per_gb=10.0, runs=2)
+    >>> fit_pace([(1e9, 30.0), (1e9, 10.0)])
+    JobPace(per_run=0.0, per_gb=20.0, runs=2)
+    """
+    n = len(points)
+    gbs = [b / 1e9 for b, _ in points]
+    secs = [s for _, s in points]
+    mean_gb, mean_s = sum(gbs) / n, sum(secs) / n
+    spread = sum((g - mean_gb) ** 2 for g in gbs)
+    if spread > 0:
+        slope = sum((g - mean_gb) * (t - mean_s) for g, t in zip(gbs, secs)) / spread
+        intercept = mean_s - slope * mean_gb
+        if slope > 0 and intercept >= 0:
+            return JobPace(intercept, slope, n)
+    return JobPace(0.0, sum(secs) / sum(gbs), n)
+
+
+def job_paces(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], JobPace]:
+    """:func:`fit_pace` by job and where it ran (:func:`ran_on`), over the succeeded ``lake_runs`` rows whose totals
+    name ``input_bytes`` above 0.
+
+    >>> rows = [{"job": "j", "status": "succeeded", "duration_s": 30.0, "totals": '{"input_bytes": 1000000000}'},
+    ...         {"job": "j", "status": "succeeded", "duration_s": 10.0, "totals": '{"input_bytes": 1000000000}'},
+    ...         {"job": "j", "status": "failed", "duration_s": 99.0, "totals": '{"input_bytes": 5}'}]
+    >>> job_paces(rows)
+    {('j', 'local'): JobPace(per_run=0.0, per_gb=20.0, runs=2)}
+    """
+    points: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for row in rows:
+        try:
+            size = float(json.loads(row.get("totals") or "{}").get("input_bytes") or 0)
+        except (ValueError, AttributeError):
+            continue
+        if row.get("status") == "succeeded" and size > 0 and row.get("duration_s") is not None:
+            points.setdefault((str(row["job"]), ran_on(row)), []).append((size, float(row["duration_s"])))
+    return {key: fit_pace(found) for key, found in points.items()}
