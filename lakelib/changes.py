@@ -166,11 +166,11 @@ def find_changes(tables: Tables, raw_days: Sequence[RawDay], missing: Iterable[K
 
 def record_conversion(tables: Tables, raw_days: Sequence[RawDay], published: Sequence[Published],
                       reasons: Mapping[Key, str] | None = None) -> None:
-    """After a conversion is published: each day's listing with the ``events`` version it became (``None``: the
-    day yields no row), then the run's log of partitions for the jobs that follow ``events``.
+    """After a conversion is published: the run's log of partitions for the jobs that follow ``events``, then each
+    day's listing with the ``events`` version it became (``None``: the day yields no row).
 
-    Written only once the switch is done: a run that fails before leaves the old record, so ``--changed``
-    converts the day again.
+    Written only once the switch is done: a run that fails before (or while writing the log) leaves the old
+    listing, so ``--changed`` converts the day again and logs it again.
     """
     versions = {(p.values["sourceid"], p.values["dt"]): p.version for p in published
                 if p.table == EVENTS.name}
@@ -178,16 +178,17 @@ def record_conversion(tables: Tables, raw_days: Sequence[RawDay], published: Seq
     records = [{"sourceid": d.source, "dt": d.key[1], "version": versions.get(d.key), "run_id": tables.run_id,
                 "recorded_at": at, "files": listing_of(d)} for d in raw_days]
 
-    def write(record: dict[str, Any]) -> None:
-        tables.write_state(listing_name((record["sourceid"], record["dt"])), json.dumps(record, indent=1) + "\n")
-
-    with ThreadPoolExecutor(PARALLEL_STATE_CALLS) as pool:
-        list(pool.map(write, records))
     entries = [{k: r[k] for k in ("sourceid", "dt", "version")} for r in records]
     for e in entries:
         e["reason"] = (reasons or {}).get((e["sourceid"], e["dt"]))
     tables.write_state(f"{CONVERSIONS}/{tables.run_id}.json",
                        json.dumps({"run_id": tables.run_id, "recorded_at": at, "partitions": entries}, indent=1) + "\n")
+
+    def write(record: dict[str, Any]) -> None:
+        tables.write_state(listing_name((record["sourceid"], record["dt"])), json.dumps(record, indent=1) + "\n")
+
+    with ThreadPoolExecutor(PARALLEL_STATE_CALLS) as pool:
+        list(pool.map(write, records))
     log.info("raw listings of %d day(s) recorded", len(records))
 
 

@@ -64,7 +64,7 @@ def listing_state(tmp_path: Path, day: str) -> Path:
 # --- json_to_parquet ---------------------------------------------------------------------------------------------
 
 
-def test_a_late_file_for_an_earlier_day_is_converted_by_the_next_changed_run_and_nothing_else(lake):
+def test_a_late_file_for_an_earlier_day_is_converted_by_the_next_changed_run_and_nothing_else(spark, lake):
     tmp_path, config = lake
     write_raw(tmp_path, D1, range(3))
     write_raw(tmp_path, D2, range(4))
@@ -86,6 +86,8 @@ def test_a_late_file_for_an_earlier_day_is_converted_by_the_next_changed_run_and
     assert second["totals"]["days_converted"] == 1 and second["totals"]["day_reasons"] == {
         f"web/{D1}": "new files", f"web/{D2}": "unchanged"}
     assert json.loads(listing_state(tmp_path, D2).read_text())["run_id"] == first["run_id"]
+    row = spark.read.parquet(f"{tmp_path}/tables/lake_runs/job=json_to_parquet/{second['run_id']}.parquet").first()
+    assert json.loads(row["totals"])["day_reasons"] == {f"web/{D1}": "new files", f"web/{D2}": "unchanged"}
     assert json.loads(listing_state(tmp_path, D1).read_text())["version"] == second["partitions"][0]["version"]
 
 
