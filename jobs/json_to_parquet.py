@@ -1,6 +1,7 @@
 """json_to_parquet: Segment's raw day folders to the ``events`` Parquet table, with a quarantine for bad lines.
 
     spark-submit jobs/json_to_parquet.py --config conf/local.yaml --date 2026-01-01 [--end-date ...]
+    spark-submit jobs/json_to_parquet.py --config conf/local.yaml --changed [--lookback-days 14]
 
 Reads ``<lake.raw>/<sourceId>/<received-day-epoch-ms>/*.gz`` for the requested sources and days (no ``--date``:
 every day found), judges every line (``lakelib.parse``), keeps the earliest-received copy of each messageId per
@@ -10,6 +11,8 @@ source and day, and writes ``<lake.tables>/events/sourceid=<id>/dt=<day>/`` (sna
 the catalog once the data is complete, and its run report proves that every line was accounted for:
 ``lines_read == rows_written + duplicates_dropped + quarantined`` (``+ duplicates_earlier_days`` with
 ``dedup.window_days`` over 1: a messageId already seen for the source in the window's earlier days is dropped too).
+Once published, each day's raw listing is recorded; ``--changed`` converts only the days whose listing differs
+from it (:mod:`lakelib.changes`, ``docs/operations.md``).
 
 Two passes over the same scan (one per day, its files packed into the planned number of tasks): the judge pass
 parses the three judged fields and ``receivedAt`` of every line and caches a narrow result (counts, quarantine, and
@@ -473,6 +476,8 @@ def print_summary(report: RunReport) -> None:
     reasons = {k: v for k, v in t.get("quarantined_by_reason", {}).items() if v}
     if reasons:
         print("  quarantined by reason: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))
+    if "days_by_reason" in t:
+        print("  --changed: days by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(t["days_by_reason"].items())))
     sys.stdout.flush()
 
 

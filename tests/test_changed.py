@@ -149,36 +149,42 @@ CHAIN = [(event_tables.main, []), (message_type_counts.main, ["--period", "day"]
          (message_type_counts.main, ["--period", "year"])]
 
 
-def test_an_unchanged_lake_makes_changed_a_no_op_for_every_job_and_a_late_file_redoes_only_its_day(lake):
+def test_an_unchanged_lake_makes_changed_a_no_op_for_every_job_and_late_files_redo_only_their_days(lake):
     tmp_path, config = lake
-    write_raw(tmp_path, D1, range(3))
-    write_raw(tmp_path, D2, range(4))
+    for source in ("web", "ios"):
+        write_raw(tmp_path, D1, range(3), source=source)
+        write_raw(tmp_path, D2, range(4), source=source)
     assert run(tmp_path, config, json_to_parquet.main, "--changed", *RANGE)[0] == 0
     for main, args in CHAIN:
         code, report = run(tmp_path, config, main, "--changed", *args)
         assert code == 0 and report["status"] == "succeeded", report.get("error")
     first_year = published(report, "message_type_counts_yearly")
-    assert first_year == {("message_type_counts_yearly", "web", D1), ("message_type_counts_yearly", "web", D2)}
+    assert first_year == {("message_type_counts_yearly", s, d) for s in ("web", "ios") for d in (D1, D2)}
 
     code, report = run(tmp_path, config, json_to_parquet.main, "--changed", *RANGE)
     assert code == 0 and report["status"] == "nothing_to_do" and not report.get("published")
-    assert report["totals"]["days_unchanged"] == 2 and report["totals"]["rows_written"] == 0
+    assert report["totals"]["days_unchanged"] == 4 and report["totals"]["rows_written"] == 0
     for main, args in CHAIN:
         code, report = run(tmp_path, config, main, "--changed", *args)
         assert code == 0 and report["status"] == "nothing_to_do" and not report.get("published"), report
 
-    write_raw(tmp_path, D1, range(3, 6), name="part-1.gz")
+    write_raw(tmp_path, D1, range(3, 6), name="part-1.gz")  # late files: web's first day, ios's second
+    write_raw(tmp_path, D2, range(4, 5), name="part-1.gz", source="ios")
+    late = {("web", D1), ("ios", D2)}
     code, report = run(tmp_path, config, json_to_parquet.main, "--changed", *RANGE)
-    assert code == 0 and published(report, "events") == {("events", "web", D1)}
+    assert code == 0 and {k[1:] for k in published(report, "events")} == late
     code, report = run(tmp_path, config, event_tables.main, "--changed")
-    assert code == 0 and {k[2] for k in published(report)} == {D1}
-    assert {p["dt"]: p["events"] for p in report["partitions"]} == {D1: 6}
+    assert code == 0 and {k[1:] for k in published(report)} == late  # tracks and order_completed, nothing dropped
+    assert all(p["version"] for p in report["published"])
+    assert {(p["sourceid"], p["dt"]): p["events"] for p in report["partitions"]} == {("web", D1): 6, ("ios", D2): 5}
     code, report = run(tmp_path, config, message_type_counts.main, "--changed", "--period", "day")
-    assert code == 0 and published(report) == {("message_type_counts_daily", "web", D1)}
-    assert report["partitions"][0]["message_count"] == 6
+    assert code == 0 and {k[1:] for k in published(report)} == late
+    assert {(p["sourceid"], p["dt"]): p["message_count"] for p in report["partitions"]} == {("web", D1): 6,
+                                                                                            ("ios", D2): 5}
     code, report = run(tmp_path, config, message_type_counts.main, "--changed", "--period", "year")
-    assert code == 0 and published(report, "message_type_counts_yearly") == first_year  # both windows hold D1
-    assert {p["end_dt"]: p["message_count"] for p in report["partitions"]} == {D1: 6, D2: 10}
+    assert code == 0 and published(report, "message_type_counts_yearly") == first_year  # every window holds one
+    assert {(p["sourceid"], p["end_dt"]): p["message_count"] for p in report["partitions"]} == {
+        ("web", D1): 6, ("web", D2): 10, ("ios", D1): 3, ("ios", D2): 8}
     for main, args in [(json_to_parquet.main, RANGE)] + CHAIN:
         code, report = run(tmp_path, config, main, "--changed", *args)
         assert code == 0 and report["status"] == "nothing_to_do" and not report.get("published")
