@@ -7,6 +7,10 @@ properties (traits for identifies and groups) flattened to typed columns. The ru
 widening) are in :mod:`lakelib.typed` and ``docs/typed-tables.md``.
 
     spark-submit jobs/event_tables.py --config conf/local.yaml --date 2026-01-01 --end-date 2026-01-03
+    spark-submit jobs/event_tables.py --config conf/local.yaml --changed
+
+``--changed`` builds exactly the ``events`` partitions converted since this job's last ``--changed`` run
+(:func:`lakelib.changes.changed_partitions`; ``docs/operations.md``).
 
 How a run goes, whatever the number of event names (one scan of ``events``, not one per table):
 
@@ -32,11 +36,13 @@ import logging
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from lakelib.changes import add_changed_arguments, changed_partitions, mark_followed
 from lakelib.config import Config
 from lakelib.errors import UsageError
 from lakelib.forget import Forgotten, load_forgotten, mark_goes
@@ -283,27 +289,40 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
     from lakelib.tables import open_tables
 
     days = requested_days(args)
-    if days is None:
-        raise UsageError("--date is required (the received day to build, or the first one with --end-date)")
+    if days is None and not args.changed:
+        raise UsageError("--date is required (the received day to build, or the first one with --end-date), "
+                         "unless --changed")
     sources = requested_sources(args, config)
-    report.extra.update({"sources": sources or "all", "dates": [days[0].isoformat(), days[-1].isoformat()]})
     spark = build_session(config, app_name=JOB)
     tables = open_tables(spark, config, report.run_id)
 
-    parts = tables.find(EVENTS, sources or None, days)
-    log.info("events: %d partition(s) for %s, %s .. %s", len(parts), ", ".join(sources) or "every source",
-             days[0], days[-1])
+    followed, only = None, None
+    if args.changed:  # the events partitions converted since the last --changed run, and only those
+        followed = changed_partitions(tables, JOB, sources, days)
+        only = set(followed.keys)
+        report.extra["changed_partitions"] = [{"sourceid": s, "dt": d} for s, d in followed.keys]
+        sources, days = sorted({s for s, _ in only}), sorted({date.fromisoformat(d) for _, d in only})
+    report.extra.update({"sources": sources or "all", "dates": [days[0].isoformat(), days[-1].isoformat()]
+                         if days else []})
+    parts = [p for p in tables.find(EVENTS, sources or None, days) if only is None
+             or (p.values["sourceid"], p.values["dt"]) in only] if days else []
+    log.info("events: %d partition(s) for %s, %s", len(parts), ", ".join(sources) or "every source",
+             f"{days[0]} .. {days[-1]}" if days else "no day changed")
     if not parts:
         report.totals = {"partitions": 0, "events": 0, "tables_written": 0, "rows_written": 0}
+        if followed is not None:
+            mark_followed(tables, followed)
         return "nothing_to_do"
     if args.dry_run:
         return print_plan(tables, report, parts)
     with hold(tables.storage, tables.state_uri(LOCK_NAME), report.run_id, log):
-        return write_typed_tables(tables, report, parts, days)
+        return write_typed_tables(tables, report, parts, days, only, followed)
 
 
-def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], days: Sequence[Any]) -> str:
-    """The job's work once it holds the registry's lock: read the registry, write and publish, save the registry."""
+def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], days: Sequence[Any],
+                       only: set[Key] | None = None, followed: Any = None) -> str:
+    """The job's work once it holds the registry's lock: read the registry, write and publish, save the registry
+    (``only``, ``followed``: the partitions a ``--changed`` run follows, marked followed once published)."""
     from pyspark.sql import functions as F
 
     spark, config = tables.spark, tables.config
@@ -330,6 +349,8 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
         with progress(log, f"looking for stale partitions of {len(plan.registry.tables)} typed table(s)"):
             stale = stale_partitions(tables, plan.registry, {n: list(v) for n, v in by_table.items()},
                                      sorted({p.values["sourceid"] for p in parts}), days)
+        if only is not None:  # --changed: not the other pairs of those sources and days
+            stale = {n: [k for k in keys if k in only] for n, keys in stale.items() if any(k in only for k in keys)}
         log.info("%d typed table(s) to write (%d new), %d column(s) added, %d widened", len(by_table),
                  len(plan.new_tables), len(plan.added), len(plan.widened))
         for w in plan.widened:
@@ -378,6 +399,8 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
         with progress(log, f"publishing {len(staged)} typed table(s)"):
             tables.publish(*staged.values(), *older.values(), report=report)
         tables.write_state(REGISTRY_NAME, plan.registry.to_json())
+        if followed is not None:
+            mark_followed(tables, followed)
     finally:
         tables.remove(scratch)
 
@@ -446,8 +469,9 @@ def print_plan(tables: Tables, report: RunReport, parts: Sequence[Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The common job arguments plus ``--dry-run``."""
+    """The common job arguments, ``--changed`` and ``--dry-run``."""
     parser = job_parser(JOB, "Typed tables per call type and per track event, from events.")
+    add_changed_arguments(parser)
     parser.add_argument("--dry-run", action="store_true",
                         help="print the tables to create, columns to add and widenings (with the older partitions "
                              "each rewrites); change nothing")

@@ -1,6 +1,7 @@
 """json_to_parquet: Segment's raw day folders to the ``events`` Parquet table, with a quarantine for bad lines.
 
     spark-submit jobs/json_to_parquet.py --config conf/local.yaml --date 2026-01-01 [--end-date ...]
+    spark-submit jobs/json_to_parquet.py --config conf/local.yaml --changed [--lookback-days 14]
 
 Reads ``<lake.raw>/<sourceId>/<received-day-epoch-ms>/*.gz`` for the requested sources and days (no ``--date``:
 every day found), judges every line (``lakelib.parse``), keeps the earliest-received copy of each messageId per
@@ -10,6 +11,8 @@ source and day, and writes ``<lake.tables>/events/sourceid=<id>/dt=<day>/`` (sna
 the catalog once the data is complete, and its run report proves that every line was accounted for:
 ``lines_read == rows_written + duplicates_dropped + quarantined`` (``+ duplicates_earlier_days`` with
 ``dedup.window_days`` over 1: a messageId already seen for the source in the window's earlier days is dropped too).
+Once published, each day's raw listing is recorded; ``--changed`` converts only the days whose listing differs
+from it (:mod:`lakelib.changes`, ``docs/operations.md``).
 
 Two passes over the same scan (one per day, its files packed into the planned number of tasks): the judge pass
 parses the three judged fields and ``receivedAt`` of every line and caches a narrow result (counts, quarantine, and
@@ -23,7 +26,7 @@ import argparse
 import logging
 import os
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Mapping, Sequence
 
 if __package__ in (None, ""):  # run as a script by spark-submit from a checkout: the repository root is importable
@@ -33,10 +36,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from lakelib.changes import UNCHANGED, DayChange, add_changed_arguments, find_changes, lookback_days, record_conversion
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
 from lakelib.forget import Forgotten, holds_id_string, load_forgotten, mark_goes
 from lakelib.parse import TOO_DEEP, judge_lines, losing_copies, parse_valid, too_deep
+from lakelib.paths import raw_day_dir
 from lakelib.publish import Staged
 from lakelib.raw import NOT_GZIP_SIGN, RawDay, find_corrupt_gzip, find_raw_days, read_raw_lines
 from lakelib.report import CONVERSION_COUNTERS, RunReport, sum_counters
@@ -59,8 +64,10 @@ _READ_FAILURE_SIGNS = ("FAILED_READ_FILE", "Unexpected end of input stream", "CR
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The job's command line (the contract's common arguments)."""
-    return job_parser(JOB, "Convert Segment's raw JSON logs to the events Parquet table.")
+    """The job's command line (the contract's common arguments, ``--changed`` and ``--lookback-days``)."""
+    parser = job_parser(JOB, "Convert Segment's raw JSON logs to the events Parquet table.")
+    add_changed_arguments(parser, lookback=True)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     """The job's body: find, read, judge, dedupe, stage the events and the quarantine, verify, publish, report."""
-    days = requested_days(args)
+    days = lookback_days(args, requested_days(args))
     sources = requested_sources(args, config)
     spark = build_session(config, app_name=JOB)
     tables = open_tables(spark, config, report.run_id)
@@ -79,6 +86,13 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     report.extra["skipped_days"] = [{"sourceid": s, "dt": d.isoformat()} for s, d in skipped]
     for source, day in skipped:
         log.info("no raw folder for source %s on %s: skipped", source, day)
+    changes = None
+    if args.changed:
+        changes = find_changes(tables, raw_days, [(s, d.isoformat()) for s, d in skipped])
+        raw_days = changed_days(raw_days, changes, config.lake.raw)
+        report_changes(report, changes)
+        if not raw_days:
+            return nothing_changed(report, changes)
     if not raw_days:
         wanted = ", ".join(sources) or "any source"
         when = f"on {days[0]}" if days and len(days) == 1 else (f"{days[0]}..{days[-1]}" if days else "at all")
@@ -94,19 +108,23 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
     # losing copies of each messageId come from that cache; the write pass parses every field, drops the rejected
     # lines and the losers with a broadcast anti-join and writes each task's rows into its day's folder, with no
     # shuffle.
-    plan = plan_file_counts(raw_days, config.write.target_file_mb)
-    lines = read_raw_lines(spark, raw_days, plan)
     window = config.dedup.window_days
     forgotten = load_forgotten(tables.storage, config.lake.tables)  # people erased: their events never come back
-    counts, dropped, quarantine = judge_pass(spark, lines, raw_days, config, tables, forgotten)
-
     keys = [d.key for d in raw_days]
-    expected = {k: _expected_rows(counts[k]) for k in keys if k in counts and _expected_rows(counts[k])}
-    try:
-        read = sum(c["lines_read"] for c in counts.values())
-        events = stage_events(tables, lines, dropped, expected, [k for k in keys if k not in expected], read)
-    finally:
-        dropped.unpersist()
+    if n_files:
+        plan = plan_file_counts(raw_days, config.write.target_file_mb)
+        lines = read_raw_lines(spark, raw_days, plan)
+        counts, dropped, quarantine = judge_pass(spark, lines, raw_days, config, tables, forgotten)
+        expected = {k: _expected_rows(counts[k]) for k in keys if k in counts and _expected_rows(counts[k])}
+        try:
+            read = sum(c["lines_read"] for c in counts.values())
+            events = stage_events(tables, lines, dropped, expected, [k for k in keys if k not in expected], read)
+        finally:
+            dropped.unpersist()
+    else:  # --changed, and every file of these days is gone: their partitions go
+        counts = {}
+        events = tables.stage(EVENTS, None, {}, drop=keys)
+        quarantine = tables.stage(tables.quarantine(QUARANTINE), None, {}, drop=keys)
 
     report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), events, window > 1,
                                          forgotten is not None) for d in raw_days]
@@ -114,9 +132,49 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
         ("suppressed",) if forgotten is not None else ())
     report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason", "input_bytes"))
     report.extra["dedup_window_days"] = window
-    tables.publish(events, quarantine, report=report)
+    published = tables.publish(events, quarantine, report=report)
+    reasons = None if changes is None else {c.key: c.reason for c in changes}
+    if reasons is not None:
+        for entry in report.partitions:
+            entry["reason"] = reasons.get((entry["sourceid"], entry["dt"]))
+        report_changes(report, changes)
+    record_conversion(tables, raw_days, published, reasons)
     print_summary(report)
     return "succeeded"
+
+
+def changed_days(raw_days: Sequence[RawDay], changes: Sequence[DayChange], raw: str) -> list[RawDay]:
+    """The days ``--changed`` converts: the listed days that changed, and (with no file) those whose every file is
+    gone, so that their partitions are removed."""
+    todo = {c.key for c in changes if c.reason != UNCHANGED}
+    out = [d for d in raw_days if d.key in todo]
+    listed = {d.key for d in out}
+    for source, dt in sorted(todo - listed):
+        day = date.fromisoformat(dt)
+        out.append(RawDay(source, day, raw_day_dir(raw, source, day)))
+    return out
+
+
+def report_changes(report: RunReport, changes: Sequence[DayChange]) -> None:
+    """Why each day of a ``--changed`` run was converted or skipped: ``changed_days`` in the report, and in the
+    totals (so in ``lake_runs``) the count per reason and each day's reason."""
+    report.extra["changed_days"] = [c.to_dict() for c in changes]
+    by_reason: dict[str, int] = {}
+    for c in changes:
+        by_reason[c.reason] = by_reason.get(c.reason, 0) + 1
+    report.totals["days_converted"] = sum(n for r, n in by_reason.items() if r != UNCHANGED)
+    report.totals["days_unchanged"] = by_reason.get(UNCHANGED, 0)
+    report.totals["days_by_reason"] = by_reason
+    report.totals["day_reasons"] = {f"{c.source}/{c.dt}": c.reason for c in changes}
+
+
+def nothing_changed(report: RunReport, changes: Sequence[DayChange]) -> str:
+    """A ``--changed`` run with no day to convert: zero counters, the reasons, a summary line; nothing published."""
+    reasons = dict(report.totals)
+    report.totals = {**sum_counters([], CONVERSION_COUNTERS + ("quarantined_by_reason",)), **reasons}
+    print(f"{JOB} --changed: no day changed ({len(changes)} day folder(s) listed, all unchanged); nothing converted")
+    sys.stdout.flush()
+    return "nothing_to_do"
 
 
 def judge_pass(
@@ -419,6 +477,8 @@ def print_summary(report: RunReport) -> None:
     reasons = {k: v for k, v in t.get("quarantined_by_reason", {}).items() if v}
     if reasons:
         print("  quarantined by reason: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))
+    if "days_by_reason" in t:
+        print("  --changed: days by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(t["days_by_reason"].items())))
     sys.stdout.flush()
 
 
