@@ -128,7 +128,7 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
 
     report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), events, window > 1,
                                          forgotten is not None) for d in raw_days]
-    counters = CONVERSION_COUNTERS + (("duplicates_earlier_days",) if window > 1 else ()) + (
+    counters = CONVERSION_COUNTERS + ("timestamps_truncated",) + (("duplicates_earlier_days",) if window > 1 else ()) + (
         ("suppressed",) if forgotten is not None else ())
     report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason", "input_bytes"))
     report.extra["dedup_window_days"] = window
@@ -208,16 +208,17 @@ def judge_pass(
             )
             earlier = ids_seen_before(seen, window)
         rejected = judged.where(F.col("reason").isNotNull()).select(
-            "sourceid", "dt", "pos", F.lit("quarantined").alias("kind")
+            "sourceid", "dt", "pos", F.lit("quarantined").alias("kind"), F.lit(False).alias("truncated")
         )
-        losers = find_losers(judged, earlier).select("sourceid", "dt", "pos", "kind")
+        losers = find_losers(judged, earlier).select("sourceid", "dt", "pos", "kind", "truncated")
         dropped = losers.unionByName(rejected)
         if forgotten is not None:
             dropped = dropped.unionByName(find_suppressed(judged, losers, forgotten))
         dropped = dropped.persist(StorageLevel.MEMORY_AND_DISK)
-        for (key, kind), n in count_by_partition(dropped, "kind").items():
+        for (key, kind, truncated), n in count_by_partition(dropped, "kind", "truncated").items():
             if kind != "quarantined":  # counted by count_lines already
-                counts[key][kind] = n
+                counts[key][kind] += n
+                counts[key]["truncated"] -= n if truncated else 0  # a timestamp of a row not written
         rejects = judged.where(F.col("reason").isNotNull())
         if forgotten is not None and total["quarantined"]:
             held = holds_id_string(F.col("raw"), forgotten)
@@ -258,6 +259,7 @@ def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: boo
         "bytes_written": events.bytes.get(key, 0),
         "input_files": len(day.files),
         "input_bytes": day.bytes,  # the pace of lake backfill's estimate (lakelib.runs.job_paces)
+        "timestamps_truncated": counts["truncated"],
     }
     if with_earlier:
         entry["duplicates_earlier_days"] = counts["duplicates_earlier_days"]
@@ -289,7 +291,8 @@ def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDa
     InputError
         A gzip file is truncated or corrupt: naming each such file (nothing has been written).
     """
-    agg = judged.groupBy("sourceid", "dt", "reason").agg(F.count(F.lit(1)).alias("lines"))
+    agg = judged.groupBy("sourceid", "dt", "reason").agg(F.count(F.lit(1)).alias("lines"),
+                                                         F.count(F.when(F.col("truncated"), 1)).alias("truncated"))
     try:
         return agg.collect()
     except Exception as exc:  # a Py4JJavaError from reading the input
@@ -307,7 +310,7 @@ def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDa
 
 
 def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFrame:
-    """The valid lines the write pass drops: ``sourceid, dt, pos, messageid, kind``.
+    """The valid lines the write pass drops: ``sourceid, dt, pos, messageid, kind, truncated``.
 
     ``kind`` is ``duplicates_earlier_days`` for every copy of a messageId that ``earlier`` holds for its source and
     day, ``duplicates`` for the other copies that are not the kept one of their day
@@ -320,9 +323,9 @@ def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFram
     earlier
         ``sourceid, dt, messageid``: the ids seen in the dedup window before each day (:func:`ids_seen_before`).
     """
-    columns = ["sourceid", "dt", "messageid", "receivedat", "file_idx", "pos"]
+    columns = ["sourceid", "dt", "messageid", "receivedat", "file_idx", "pos", "truncated"]
     valid = judged.where(F.col("reason").isNull()).select(*columns)
-    out = ["sourceid", "dt", "pos", "messageid"]
+    out = ["sourceid", "dt", "pos", "messageid", "truncated"]
     dropped_earlier = None
     if earlier is not None:
         marked = valid.join(earlier.withColumn("_earlier", F.lit(True)), ["sourceid", "dt", "messageid"], "left")
@@ -333,12 +336,13 @@ def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFram
 
 
 def find_suppressed(judged: DataFrame, losers: DataFrame, forgotten: Forgotten) -> DataFrame:
-    """The kept copies of erased people's messages (``sourceid, dt, pos, kind``, kind ``suppressed``): valid lines
+    """The kept copies of erased people's messages (``sourceid, dt, pos, kind, truncated``, kind ``suppressed``): valid
+    lines
     that are not a losing copy and that go by erasure's rule (:func:`lakelib.forget.mark_goes`, on salted hashes)."""
     kept = judged.where(F.col("reason").isNull()).join(losers.select("pos"), "pos", "left_anti")
-    gone = mark_goes(kept.select("sourceid", "dt", "pos", "type", "userid", "anonymousid", "previousid"), forgotten,
-                     "_goes")
-    return gone.where(F.col("_goes")).select("sourceid", "dt", "pos", F.lit("suppressed").alias("kind"))
+    gone = mark_goes(kept.select("sourceid", "dt", "pos", "type", "userid", "anonymousid", "previousid", "truncated"),
+                     forgotten, "_goes")
+    return gone.where(F.col("_goes")).select("sourceid", "dt", "pos", F.lit("suppressed").alias("kind"), "truncated")
 
 
 def earlier_partitions(tables: Tables, raw_days: Sequence[RawDay], window: int) -> list[Partition]:
@@ -395,6 +399,7 @@ def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
         c["lines_read"] += row["lines"]
         if row["reason"] is None:
             c["valid"] += row["lines"]
+            c["truncated"] += row["truncated"]
         else:
             c["quarantined"] += row["lines"]
             c["by_reason"][row["reason"]] += row["lines"]
@@ -404,7 +409,7 @@ def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
 def _empty_counts() -> dict:
     return {
         "lines_read": 0, "valid": 0, "duplicates": 0, "duplicates_earlier_days": 0, "suppressed": 0,
-        "suppressed_rejects": 0, "quarantined": 0,
+        "suppressed_rejects": 0, "quarantined": 0, "truncated": 0,
         "by_reason": {reason: 0 for reason in REJECT_REASONS},
     }
 
@@ -474,6 +479,8 @@ def print_summary(report: RunReport) -> None:
         )
     if t.get("suppressed"):
         print(f"  {t['suppressed']:,} message(s) of erased people suppressed (not written)")
+    if t.get("timestamps_truncated"):
+        print(f"  {t['timestamps_truncated']:,} row(s) with a timestamp cut to the microsecond (digits beyond dropped)")
     reasons = {k: v for k, v in t.get("quarantined_by_reason", {}).items() if v}
     if reasons:
         print("  quarantined by reason: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))

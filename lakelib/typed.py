@@ -60,6 +60,13 @@ REGISTRY_NAME = "event_tables.json"
 PATH_SEP = "\u001f"
 
 _BIGINT_TEXT = r"^-?(0|[1-9][0-9]{0,17})$"
+#: Any JSON integer (a longer one than :data:`_BIGINT_TEXT` fits neither ``bigint`` nor, exactly, ``double``).
+_INTEGER_TEXT = r"^-?(0|[1-9][0-9]*)$"
+#: The largest integer size a ``double`` holds exactly.
+EXACT_IN_DOUBLE = 2 ** 53
+#: A value kind, not a column type: an integer that ``bigint`` holds but ``double`` does not (beyond 2^53 in size).
+#: A column of such values is ``bigint``; with a ``double`` value it becomes ``string``, never ``double``.
+LARGE_BIGINT = "bigint>2^53"
 _NUMBER_TEXT = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _EVENT_TYPES = {c.name: c.type for c in EVENT_COLUMNS}
 
@@ -174,6 +181,8 @@ def kind_of(text: str | None) -> str | None:
 
     >>> [kind_of(t) for t in ("true", "12", "12.50", "1e3", "007", "2020-01-02T03:04:05Z", "{}", None)]
     ['boolean', 'bigint', 'double', 'double', 'string', 'timestamp', 'string', None]
+    >>> [kind_of(t) for t in ("9007199254740993", "-9007199254740992", "12345678901234567890")]
+    ['bigint>2^53', 'bigint', 'string']
     """
     from datetime import datetime
 
@@ -184,7 +193,9 @@ def kind_of(text: str | None) -> str | None:
     if text in ("true", "false"):
         return BOOLEAN
     if re.match(_BIGINT_TEXT, text):
-        return BIGINT
+        return BIGINT if abs(int(text)) <= EXACT_IN_DOUBLE else LARGE_BIGINT
+    if re.match(_INTEGER_TEXT, text):
+        return STRING
     if re.match(_NUMBER_TEXT, text):
         return DOUBLE
     if re.match(ISO_8601, text):
@@ -199,8 +210,9 @@ def kind_of(text: str | None) -> str | None:
 def value_kind(text: SparkColumn) -> SparkColumn:
     """Spark: the type one value's text asks for (``boolean``, ``bigint``, ``double``, ``timestamp``, ``string``).
 
-    JSON numbers (no leading zero, no ``+``) of at most 18 digits are ``bigint``, other JSON numbers ``double``;
-    ``true``/``false`` are ``boolean``; ISO-8601 text is ``timestamp``; anything else is ``string``.
+    JSON integers (no leading zero, no ``+``) of at most 18 digits are ``bigint`` (:data:`LARGE_BIGINT` beyond
+    2^53 in size), longer ones ``string``, other JSON numbers ``double``; ``true``/``false`` are ``boolean``;
+    ISO-8601 text is ``timestamp``; anything else is ``string``.
     """
     from pyspark.sql import functions as F
 
@@ -209,7 +221,9 @@ def value_kind(text: SparkColumn) -> SparkColumn:
     return (
         F.when(text.isNull(), F.lit(None).cast("string"))
         .when(text.isin("true", "false"), F.lit(BOOLEAN))
-        .when(text.rlike(_BIGINT_TEXT), F.lit(BIGINT))
+        .when(text.rlike(_BIGINT_TEXT), F.when(F.abs(text.cast("bigint")) <= F.lit(EXACT_IN_DOUBLE), F.lit(BIGINT))
+              .otherwise(F.lit(LARGE_BIGINT)))
+        .when(text.rlike(_INTEGER_TEXT), F.lit(STRING))
         .when(text.rlike(_NUMBER_TEXT), F.lit(DOUBLE))
         .when(parse_timestamp(text).isNotNull(), F.lit(TIMESTAMP))
         .otherwise(F.lit(STRING))
@@ -232,10 +246,15 @@ def typed_value(text: SparkColumn, hive_type: str) -> SparkColumn:
 
 
 def widen(a: str | None, b: str | None) -> str | None:
-    """The narrowest type holding values of types ``a`` and ``b`` (``None`` = no value yet).
+    """The narrowest kind holding values of kinds ``a`` and ``b`` (``None`` = no value yet).
+
+    ``bigint`` and ``double`` make ``double`` only while every integer is exact in a double: with
+    :data:`LARGE_BIGINT` they make ``string`` (:func:`column_type` is the column type of a kind).
 
     >>> widen("bigint", "double"), widen("double", "bigint"), widen("bigint", "boolean"), widen(None, "timestamp")
     ('double', 'double', 'string', 'timestamp')
+    >>> widen("bigint", LARGE_BIGINT), widen(LARGE_BIGINT, "double")
+    ('bigint>2^53', 'string')
     """
     if a is None or a == b:
         return b if a is None else a
@@ -243,7 +262,19 @@ def widen(a: str | None, b: str | None) -> str | None:
         return a
     if {a, b} == {BIGINT, DOUBLE}:
         return DOUBLE
+    if {a, b} == {BIGINT, LARGE_BIGINT}:
+        return LARGE_BIGINT
     return STRING
+
+
+def column_type(kind: str) -> str:
+    """The column type of a kind :func:`widen` gives (:data:`LARGE_BIGINT` is ``bigint``)."""
+    return BIGINT if kind == LARGE_BIGINT else kind
+
+
+def column_kind(column: TypedColumn) -> str:
+    """The kind a registered column holds: :data:`LARGE_BIGINT` for a ``bigint`` column that has held such values."""
+    return LARGE_BIGINT if column.type == BIGINT and column.large else column.type
 
 
 def is_widening(old: str, new: str) -> bool:
@@ -265,6 +296,8 @@ class TypedColumn:
     name: str
     type: str
     path: list[str]
+    #: A ``bigint`` column that has held an integer beyond 2^53 (a ``double`` value then makes it ``string``).
+    large: bool = False
 
 
 @dataclass
@@ -379,12 +412,16 @@ class Registry:
             have = table.by_path().get(path_key(o.path))
             if have is None:
                 taken = set(table.common_columns) | set(PARTITION_KEYS) | {c.name for c in table.columns}
-                col = TypedColumn(column_name(list(o.path), taken), kind, list(o.path))
+                col = TypedColumn(column_name(list(o.path), taken), column_type(kind), list(o.path),
+                                  kind == LARGE_BIGINT)
                 table.columns.append(col)
-                out.added.append({"table": table.name, "column": col.name, "type": kind})
-            elif (new := widen(have.type, kind)) is not None and new != have.type:
-                out.widened.append({"table": table.name, "column": have.name, "from": have.type, "to": new})
-                have.type = new
+                out.added.append({"table": table.name, "column": col.name, "type": col.type})
+            elif (new := widen(column_kind(have), kind)) is not None and column_type(new) != have.type:
+                out.widened.append({"table": table.name, "column": have.name, "from": have.type,
+                                    "to": column_type(new)})
+                have.type, have.large = column_type(new), new == LARGE_BIGINT
+            else:
+                have.large = have.large or new == LARGE_BIGINT
         reg.check()
         return out
 
@@ -392,7 +429,8 @@ class Registry:
         """The registry as JSON text (sorted, stable)."""
         tables = {
             name: {"message_type": t.message_type, "event": t.event,
-                   "columns": [{"name": c.name, "type": c.type, "path": c.path} for c in t.columns]}
+                   "columns": [{"name": c.name, "type": c.type, "path": c.path, **({"large": True} if c.large else {})}
+                               for c in t.columns]}
             for name, t in sorted(self.tables.items())
         }
         return json.dumps({"version": 1, "tables": tables}, indent=1, ensure_ascii=False) + "\n"
@@ -405,7 +443,8 @@ class Registry:
         data: Mapping[str, Any] = json.loads(text)
         registry = cls({
             name: TypedTable(name, t["message_type"], t.get("event"),
-                             [TypedColumn(c["name"], c["type"], list(c["path"])) for c in t.get("columns", [])])
+                             [TypedColumn(c["name"], c["type"], list(c["path"]), bool(c.get("large")))
+                              for c in t.get("columns", [])])
             for name, t in data.get("tables", {}).items()
         })
         registry.check()

@@ -14,8 +14,11 @@ from jobs.event_tables import main, reconcile, staging_key, staging_key_column
 from lakelib.cli import main as cli_main
 from lakelib.schema import EVENTS, spark_schema
 from lakelib.typed import (
+    LARGE_BIGINT,
     Observed,
     Registry,
+    TypedColumn,
+    TypedTable,
     column_name,
     event_table_name,
     kind_of,
@@ -23,6 +26,7 @@ from lakelib.typed import (
     snake_case,
     table_rows,
     typed_rows,
+    value_kind,
     widen,
 )
 
@@ -67,7 +71,8 @@ def test_column_names_flatten_paths_and_keep_clear_of_common_columns():
 
 @pytest.mark.parametrize("text, kind", [
     ("true", "boolean"), ("false", "boolean"), ("True", "string"), ("0", "bigint"), ("-12", "bigint"),
-    ("123456789012345678", "bigint"), ("1234567890123456789", "double"), ("12.50", "double"), ("1e3", "double"),
+    ("9007199254740992", "bigint"),
+    ("123456789012345678", "bigint>2^53"), ("1234567890123456789", "string"), ("12.50", "double"), ("1e3", "double"),
     ("007", "string"), ("+1", "string"), ("1.", "string"), ("2020-01-02T03:04:05.123Z", "timestamp"),
     ("2020-01-02", "timestamp"), ("2020-13-02T00:00:00Z", "string"), ("[1,2]", "string"), ("", "string"),
 ])
@@ -80,6 +85,46 @@ def test_widen_is_a_lattice_bigint_double_string():
     for a, b in [("bigint", "string"), ("double", "boolean"), ("timestamp", "bigint"), ("boolean", "bigint")]:
         assert widen(a, b) == "string" == widen(b, a)
     assert widen(None, "boolean") == "boolean" and widen("timestamp", None) == "timestamp"
+
+
+def test_bigint_and_double_make_double_only_while_every_integer_is_exact_in_a_double():
+    assert widen("bigint", LARGE_BIGINT) == LARGE_BIGINT == widen(LARGE_BIGINT, "bigint")
+    assert widen(LARGE_BIGINT, "double") == "string" == widen("double", LARGE_BIGINT)
+    assert widen(LARGE_BIGINT, "boolean") == "string" and widen(None, LARGE_BIGINT) == LARGE_BIGINT
+
+
+def test_a_column_of_large_integers_is_bigint_and_a_double_makes_it_string_in_a_run_or_a_later_one():
+    path = ["properties", "id"]
+    one = Registry().plan([obs("E", path, "bigint", LARGE_BIGINT, "double"), obs("E", ["properties", "n"], "bigint",
+                                                                                  "double")])
+    cols = {c.name: c.type for c in one.registry.table_for("track", "E").columns}
+    assert cols == {"id": "string", "n": "double"}
+
+    first = Registry().plan([obs("E", path, LARGE_BIGINT), obs("E", ["properties", "n"], "bigint")]).registry
+    assert [(c.name, c.type, c.large) for c in first.table_for("track", "E").columns] == [
+        ("id", "bigint", True), ("n", "bigint", False)]
+    again = Registry.from_json(first.to_json())                       # the registry keeps what the column held
+    later = again.plan([obs("E", path, "double"), obs("E", ["properties", "n"], "double")])
+    assert later.widened == [{"table": "e", "column": "id", "from": "bigint", "to": "string"},
+                             {"table": "e", "column": "n", "from": "bigint", "to": "double"}]
+    small_then_large = Registry.from_json(again.plan([obs("E", ["properties", "n"], LARGE_BIGINT)]).registry.to_json())
+    assert small_then_large.table_for("track", "E").columns[1].large
+    assert small_then_large.plan([obs("E", ["properties", "n"], "double")]).widened[0]["to"] == "string"
+
+
+def test_a_registry_without_the_mark_reads_as_before():
+    table = TypedTable("e", "track", "E", [TypedColumn("id", "bigint", ["properties", "id"])])
+    text = Registry({"e": table}).to_json()
+    assert '"large"' not in text and not Registry.from_json(text).tables["e"].columns[0].large
+
+
+def test_value_kind_in_spark_agrees_with_kind_of(spark):
+    from pyspark.sql import functions as F
+
+    texts = ["9007199254740992", "-9007199254740993", "123456789012345678", "1234567890123456789", "12", "2.5",
+             "-0", "999999999999999999"]
+    got = spark.createDataFrame([(t,) for t in texts], "v string").select(value_kind(F.col("v"))).collect()
+    assert [r[0] for r in got] == [kind_of(t) for t in texts]
 
 
 def obs(event, path, *kinds, message_type="track"):
@@ -536,3 +581,16 @@ def test_typed_files_are_sized_to_the_target_like_events_files(spark, tmp_path, 
     assert len(files("tracks")) == 3 and len(files("order_completed")) == 1 and len(files("identifies")) == 1
     assert spark.read.parquet(f"file://{tmp_path}/tables/tracks").count() == 5
     assert report["partitions"][0]["mismatches"] == [] and report["partitions"][0]["tables"]["tracks"] == 5
+
+
+def test_an_id_beyond_2_53_beside_a_double_makes_a_string_column_that_keeps_its_digits(spark, tmp_path):
+    database = f"tt_{uuid.uuid4().hex[:8]}"
+    write_config(tmp_path, f"{{kind: spark, database: {database}}}")
+    rows = [event("a", "track", "2020-03-01", event="Paid", properties={"ref": "123456789012345678", "n": "7"}),
+            event("b", "track", "2020-03-01", event="Paid", properties={"ref": "2.5", "n": "7.5"})]
+    write_events(spark, tmp_path, rows)
+    code, report = run(tmp_path, "--date", "2020-03-01")
+    assert code == 0, report.get("error")
+    paid = spark.table(f"{database}.paid")
+    assert dict(paid.dtypes)["ref"] == "string" and dict(paid.dtypes)["n"] == "double"
+    assert sorted(r["ref"] for r in paid.collect()) == ["123456789012345678", "2.5"]

@@ -595,3 +595,44 @@ def test_a_day_whose_every_message_came_earlier_leaves_no_partition(spark, tmp_p
     day2 = next(p for p in report["partitions"] if p["dt"] == "2026-01-02")
     assert (day2["rows_written"], day2["files_written"], day2["duplicates_earlier_days"]) == (0, 0, 1)
     _accounted(report)
+
+
+# --- issue 21: a key repeated inside a nested object; timestamps beyond the microsecond ---------------------------
+
+
+def test_a_key_repeated_inside_a_nested_object_is_stored_with_its_last_value_only(spark, tmp_path):
+    repeated = ('{"messageId":"m1","type":"track","timestamp":"2026-01-01T00:00:00Z",'
+                '"context": {"device": {"id": "first", "id": "last"}, "os": {"name": "iOS"}},'
+                '"properties": {"items": [{"sku": "a", "sku": "b"}, {"sku": "c"}], "note": "{\\"k\\":1,\\"k\\":2}"},'
+                '"_meta": {"x": {"y": 1, "y": 2}}}')
+    plain = _msg("m2", context={"library": {"name": "a", "version": "1"}, "os": {"name": "iOS", "version": "17"}},
+                 properties={"items": [{"sku": "a"}, {"sku": "c"}]})
+    write_raw(tmp_path / "raw", "web", DAY1, [repeated, plain])
+    assert run(write_config(tmp_path), "--date", "2026-01-01") == 0
+    rows = read_events(spark, tmp_path).select(
+        "messageid", "context", "properties", "extras",
+        F.get_json_object(F.col("context")["device"], "$.id").alias("device_id")).collect()
+    got = {r["messageid"]: r for r in rows}
+    assert got["m1"]["device_id"] == "last"
+    assert got["m1"]["context"] == {"device": '{"id":"last"}', "os": '{"name":"iOS"}'}
+    assert got["m1"]["properties"] == {"items": '[{"sku":"b"},{"sku":"c"}]', "note": '{"k":1,"k":2}'}, \
+        "a string that holds JSON text is a string: kept as sent"
+    assert got["m1"]["extras"] == {"_meta": '{"x":{"y":2}}'}
+    assert got["m2"]["context"] == {"library": '{"name":"a","version":"1"}', "os": '{"name":"iOS","version":"17"}'}
+    assert got["m2"]["properties"] == {"items": '[{"sku":"a"},{"sku":"c"}]'}
+
+
+def test_timestamps_beyond_the_microsecond_are_cut_and_counted_in_the_report(spark, tmp_path):
+    seven = "2026-01-01T10:00:00.1234567Z"
+    lines = [_msg("m1", timestamp=seven), _msg("m2", sentAt="2026-01-01T10:00:00.1234560Z"),
+             _msg("m3", originalTimestamp="2026-01-01T10:00:00.123456789+01:00"),
+             _msg("m1", timestamp=seven, receivedAt="2026-01-02T00:00:00Z"),   # a losing copy: not written
+             _msg("m4", sentAt="not a time .1234567")]
+    write_raw(tmp_path / "raw", "web", DAY1, lines)
+    report_path = tmp_path / "report.json"
+    assert run(write_config(tmp_path), "--date", "2026-01-01", "--report", str(report_path)) == 0
+    report = json.loads(report_path.read_text())
+    assert report["partitions"][0]["timestamps_truncated"] == 2 == report["totals"]["timestamps_truncated"]
+    stored = {r["messageid"]: r for r in read_events(spark, tmp_path).collect()}
+    assert stored["m1"]["timestamp"] == datetime(2026, 1, 1, 10, 0, 0, 123456)
+    assert stored["m3"]["originaltimestamp"] == datetime(2026, 1, 1, 9, 0, 0, 123456)
