@@ -128,7 +128,7 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
 
     report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), events, window > 1,
                                          forgotten is not None) for d in raw_days]
-    counters = CONVERSION_COUNTERS + ("timestamps_truncated",) + (("duplicates_earlier_days",) if window > 1 else ()) + (
+    counters = CONVERSION_COUNTERS + (("duplicates_earlier_days",) if window > 1 else ()) + (
         ("suppressed",) if forgotten is not None else ())
     report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason", "input_bytes"))
     report.extra["dedup_window_days"] = window
@@ -208,17 +208,16 @@ def judge_pass(
             )
             earlier = ids_seen_before(seen, window)
         rejected = judged.where(F.col("reason").isNotNull()).select(
-            "sourceid", "dt", "pos", F.lit("quarantined").alias("kind"), F.lit(False).alias("truncated")
+            "sourceid", "dt", "pos", F.lit("quarantined").alias("kind")
         )
-        losers = find_losers(judged, earlier).select("sourceid", "dt", "pos", "kind", "truncated")
+        losers = find_losers(judged, earlier).select("sourceid", "dt", "pos", "kind")
         dropped = losers.unionByName(rejected)
         if forgotten is not None:
             dropped = dropped.unionByName(find_suppressed(judged, losers, forgotten))
         dropped = dropped.persist(StorageLevel.MEMORY_AND_DISK)
-        for (key, kind, truncated), n in count_by_partition(dropped, "kind", "truncated").items():
+        for (key, kind), n in count_by_partition(dropped, "kind").items():
             if kind != "quarantined":  # counted by count_lines already
-                counts[key][kind] += n
-                counts[key]["truncated"] -= n if truncated else 0  # a timestamp of a row not written
+                counts[key][kind] = n
         rejects = judged.where(F.col("reason").isNotNull())
         if forgotten is not None and total["quarantined"]:
             held = holds_id_string(F.col("raw"), forgotten)
@@ -259,7 +258,6 @@ def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: boo
         "bytes_written": events.bytes.get(key, 0),
         "input_files": len(day.files),
         "input_bytes": day.bytes,  # the pace of lake backfill's estimate (lakelib.runs.job_paces)
-        "timestamps_truncated": counts["truncated"],
     }
     if with_earlier:
         entry["duplicates_earlier_days"] = counts["duplicates_earlier_days"]
@@ -291,8 +289,7 @@ def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDa
     InputError
         A gzip file is truncated or corrupt: naming each such file (nothing has been written).
     """
-    agg = judged.groupBy("sourceid", "dt", "reason").agg(F.count(F.lit(1)).alias("lines"),
-                                                         F.count(F.when(F.col("truncated"), 1)).alias("truncated"))
+    agg = judged.groupBy("sourceid", "dt", "reason").agg(F.count(F.lit(1)).alias("lines"))
     try:
         return agg.collect()
     except Exception as exc:  # a Py4JJavaError from reading the input
@@ -310,7 +307,7 @@ def count_lines(spark: SparkSession, judged: DataFrame, raw_days: Sequence[RawDa
 
 
 def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFrame:
-    """The valid lines the write pass drops: ``sourceid, dt, pos, messageid, kind, truncated``.
+    """The valid lines the write pass drops: ``sourceid, dt, pos, messageid, kind``.
 
     ``kind`` is ``duplicates_earlier_days`` for every copy of a messageId that ``earlier`` holds for its source and
     day, ``duplicates`` for the other copies that are not the kept one of their day
@@ -323,9 +320,9 @@ def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFram
     earlier
         ``sourceid, dt, messageid``: the ids seen in the dedup window before each day (:func:`ids_seen_before`).
     """
-    columns = ["sourceid", "dt", "messageid", "receivedat", "file_idx", "pos", "truncated"]
+    columns = ["sourceid", "dt", "messageid", "receivedat", "file_idx", "pos"]
     valid = judged.where(F.col("reason").isNull()).select(*columns)
-    out = ["sourceid", "dt", "pos", "messageid", "truncated"]
+    out = ["sourceid", "dt", "pos", "messageid"]
     dropped_earlier = None
     if earlier is not None:
         marked = valid.join(earlier.withColumn("_earlier", F.lit(True)), ["sourceid", "dt", "messageid"], "left")
@@ -336,13 +333,12 @@ def find_losers(judged: DataFrame, earlier: DataFrame | None = None) -> DataFram
 
 
 def find_suppressed(judged: DataFrame, losers: DataFrame, forgotten: Forgotten) -> DataFrame:
-    """The kept copies of erased people's messages (``sourceid, dt, pos, kind, truncated``, kind ``suppressed``): valid
-    lines
+    """The kept copies of erased people's messages (``sourceid, dt, pos, kind``, kind ``suppressed``): valid lines
     that are not a losing copy and that go by erasure's rule (:func:`lakelib.forget.mark_goes`, on salted hashes)."""
     kept = judged.where(F.col("reason").isNull()).join(losers.select("pos"), "pos", "left_anti")
-    gone = mark_goes(kept.select("sourceid", "dt", "pos", "type", "userid", "anonymousid", "previousid", "truncated"),
-                     forgotten, "_goes")
-    return gone.where(F.col("_goes")).select("sourceid", "dt", "pos", F.lit("suppressed").alias("kind"), "truncated")
+    gone = mark_goes(kept.select("sourceid", "dt", "pos", "type", "userid", "anonymousid", "previousid"), forgotten,
+                     "_goes")
+    return gone.where(F.col("_goes")).select("sourceid", "dt", "pos", F.lit("suppressed").alias("kind"))
 
 
 def earlier_partitions(tables: Tables, raw_days: Sequence[RawDay], window: int) -> list[Partition]:
@@ -399,7 +395,6 @@ def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
         c["lines_read"] += row["lines"]
         if row["reason"] is None:
             c["valid"] += row["lines"]
-            c["truncated"] += row["truncated"]
         else:
             c["quarantined"] += row["lines"]
             c["by_reason"][row["reason"]] += row["lines"]
@@ -409,7 +404,7 @@ def per_partition_counts(stats: Sequence) -> dict[tuple[str, str], dict]:
 def _empty_counts() -> dict:
     return {
         "lines_read": 0, "valid": 0, "duplicates": 0, "duplicates_earlier_days": 0, "suppressed": 0,
-        "suppressed_rejects": 0, "quarantined": 0, "truncated": 0,
+        "suppressed_rejects": 0, "quarantined": 0,
         "by_reason": {reason: 0 for reason in REJECT_REASONS},
     }
 
@@ -479,8 +474,6 @@ def print_summary(report: RunReport) -> None:
         )
     if t.get("suppressed"):
         print(f"  {t['suppressed']:,} message(s) of erased people suppressed (not written)")
-    if t.get("timestamps_truncated"):
-        print(f"  {t['timestamps_truncated']:,} row(s) with a timestamp cut to the microsecond (digits beyond dropped)")
     reasons = {k: v for k, v in t.get("quarantined_by_reason", {}).items() if v}
     if reasons:
         print("  quarantined by reason: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))

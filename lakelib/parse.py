@@ -30,12 +30,8 @@ How a line is judged, in the contract's order (the first that applies):
 Every other field is taken as it comes: a number where a string is expected becomes its JSON text, an object
 where a string is expected becomes its JSON text, a non-object where a map is expected becomes ``null``, an
 unparseable ``sentAt`` becomes ``null``. Nothing but the five rules rejects a line. A key repeated in one object
-resolves to its last value (as in Python's ``json`` and JavaScript's ``JSON.parse``), at the top level, inside
-the maps (``properties``, ``context``, ``extras``...) and inside the nested objects whose JSON text the maps hold
-alike: Spark's text of a nested object keeps every copy of a repeated key, so a line whose nested text may repeat
-one (:func:`may_repeat_nested_key`, a regex over the maps' values that only such lines, and a few others, match)
-is parsed again without the earlier copies (:func:`drop_repeated_keys`); every other line is parsed once, its
-text as Spark makes it. Lines longer than :data:`MAX_REWRITE` characters are not rewritten.
+resolves to its last value (as in Python's ``json`` and JavaScript's ``JSON.parse``), at the top level and inside
+the maps (``properties``, ``context``, ``extras``...) alike.
 
 One ``from_json`` per line does all of it: the message is parsed straight into a struct of the known fields (maps
 stay maps), and Spark's partial results (``spark.sql.json.enablePartialResults``, on by default since Spark 3.4)
@@ -45,8 +41,7 @@ with only the three judged fields in the struct: Spark then skips every other va
 from __future__ import annotations
 
 import secrets
-from functools import reduce
-from typing import Callable, Sequence
+from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -95,29 +90,12 @@ JUDGED_FIELDS = ("messageId", "type", "timestamp")
 _MESSAGE = T.StructType(
     [T.StructField(c.field, _STRING_MAP if c.type == MAP else T.StringType()) for c in EVENT_COLUMNS if c.field]
 )
-#: The timestamp fields (``TIMESTAMP`` columns).
-TIMESTAMP_FIELDS = tuple(c.field for c in EVENT_COLUMNS if c.field and c.type == TIMESTAMP)
-#: Digits beyond the microsecond, not all zeros: what a timestamp column drops (.NET clients send seven).
-_BEYOND_MICROS = r":\d{2}\.\d{6}0*[1-9]"
-#: The narrow parse: the judged fields, ``receivedAt`` for the dedup rule, the other timestamps (what they drop).
-_JUDGED = T.StructType([T.StructField(field, T.StringType())
-                        for field in dict.fromkeys(JUDGED_FIELDS + ("receivedAt",) + TIMESTAMP_FIELDS)])
+#: The narrow parse: the judged fields, and ``receivedAt`` for the dedup rule.
+_JUDGED = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS + ("receivedAt",)])
 #: The fields that say who sent a message (what erasure's suppression looks at), and their columns.
 ID_FIELDS = {"type": "type", "userId": "userid", "anonymousId": "anonymousid", "previousId": "previousid"}
-_JUDGED_WITH_IDS = T.StructType([*_JUDGED.fields, *[T.StructField(f, T.StringType()) for f in ID_FIELDS
-                                                      if f not in JUDGED_FIELDS]])
-
-#: A key whose text repeats inside one map value (values joined with NUL, escapes blanked; any object or depth):
-#: true for every nested object that repeats a key, and for some that do not (arrays of objects with the same keys).
-_REPEATED_KEY = r'[{,]"([^"\u0000]*+)":[^\u0000]*?[{,]"\1":'
-#: A JSON escape, blanked (same length) before looking for keys and tokens.
-_ESCAPE = r"(?s)\\."
-#: A JSON token of a line whose escapes are blanked: a string, a structural character, or a run of anything else.
-_TOKEN = r'"[^"]*+"?|[{}\[\],:]|[^"{}\[\],:]++'
-#: Longest line :func:`drop_repeated_keys` rewrites (twice Segment's 32 KB limit on a message).
-MAX_REWRITE = 65536
-_FRAME = "struct<obj:boolean,id:int,key:string,start:int,expect:boolean>"
-_ENTRY = "struct<id:int,key:string,start:int,end:int>"
+_JUDGED_WITH_IDS = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS + ("receivedAt",)
+                                 + tuple(f for f in ID_FIELDS if f not in JUDGED_FIELDS)])
 
 #: The columns :func:`parse_events` adds to the events columns.
 PARSE_COLUMNS = ("sourceid", "dt", "file", "pos", "reason", "raw", "raw_base64")
@@ -167,22 +145,10 @@ def parse_valid(lines: DataFrame) -> DataFrame:
 
 def _event_columns(df: DataFrame, msg: Column, valid: Column, keep: Sequence[str]) -> DataFrame:
     """``keep`` and the events columns, from ``msg`` (the parsed message) and ``value`` (the line); ``extras`` only
-    where ``valid``. A line whose nested text may repeat a key is parsed again without the earlier copies."""
+    where ``valid``."""
     utc = in_utc(df)
-    first = df.select(*keep, "value", msg.alias("_msg"), _extras(valid).alias("_extras"))
-    repeats = may_repeat_nested_key(*[F.col("_msg")[c.field] for c in EVENT_COLUMNS if c.field and c.type == MAP],
-                                    F.col("_extras"))
-    fixed = first.withColumn("_fixed", F.when(repeats & (F.length("value") <= MAX_REWRITE),
-                                              drop_repeated_keys(F.col("value"))))
-    again = fixed.select(*keep, "value", "_msg", "_extras", "_fixed",
-                         F.when(F.col("_fixed").isNotNull(), F.from_json("_fixed", _MESSAGE, JSON_OPTIONS))
-                         .alias("_msg2"),
-                         F.when(F.col("_fixed").isNotNull(), _extras(valid, F.col("_fixed"))).alias("_extras2"))
-    redo = F.col("_fixed").isNotNull()
-    columns = [F.when(redo, _column_from(F.col("_msg2"), c.field, c.type, utc))
-               .otherwise(_column_from(F.col("_msg"), c.field, c.type, utc)).alias(c.name)
-               for c in EVENT_COLUMNS if c.field]
-    return again.select(*keep, *columns, F.when(redo, F.col("_extras2")).otherwise(F.col("_extras")).alias("extras"))
+    columns = [_column_from(msg, c.field, c.type, utc).alias(c.name) for c in EVENT_COLUMNS if c.field]
+    return df.select(*keep, *columns, _extras(valid).alias("extras"))
 
 
 def judge_lines(lines: DataFrame, keep: Sequence[str] = (), ids: bool = False) -> DataFrame:
@@ -202,26 +168,15 @@ def judge_lines(lines: DataFrame, keep: Sequence[str] = (), ids: bool = False) -
     Returns
     -------
     DataFrame
-        ``sourceid, dt, file, pos, reason, raw, raw_base64``, ``messageid``, ``receivedat`` (``None`` for a
-        rejected line, ``receivedat`` as :func:`parse_events` has it) and ``truncated`` (a valid line with a
-        timestamp stored to the microsecond, having more digits: :func:`drops_digits`), then ``keep``, then the
-        ``ids`` columns.
+        ``sourceid, dt, file, pos, reason, raw, raw_base64``, ``messageid`` and ``receivedat`` (both ``None`` for a
+        rejected line, ``receivedat`` as :func:`parse_events` has it), then ``keep``, then the ``ids`` columns.
     """
     judged = _judge(lines, _JUDGED_WITH_IDS if ids else _JUDGED)
     valid = F.col("reason").isNull()
     message_id = F.when(valid, _message_id(F.col("_msg")))
     received = F.when(valid, _column_from(F.col("_msg"), "receivedAt", TIMESTAMP, in_utc(lines)))
-    truncated = valid & reduce(lambda a, b: a | b, [drops_digits(F.col("_msg")[f]) for f in TIMESTAMP_FIELDS])
     who = [F.when(valid, F.col("_msg")[f]).alias(c) for f, c in ID_FIELDS.items()] if ids else []
-    return judged.select(*PARSE_COLUMNS, message_id.alias("messageid"), received.alias("receivedat"),
-                         truncated.alias("truncated"), *keep, *who)
-
-
-def drops_digits(text: Column) -> Column:
-    """Whether a timestamp's text has non-zero digits beyond the microsecond (a timestamp column keeps six; the
-    rest are cut, not rounded). False for text that is not a timestamp."""
-    long_enough = F.coalesce(F.length(text) >= 27, F.lit(False))  # yyyy-MM-ddTHH:mm:ss.fffffff: the regex only then
-    return long_enough & text.rlike(_BEYOND_MICROS) & parse_timestamp(text).isNotNull()
+    return judged.select(*PARSE_COLUMNS, message_id.alias("messageid"), received.alias("receivedat"), *keep, *who)
 
 
 def _judge(lines: DataFrame, message: T.StructType) -> DataFrame:
@@ -317,19 +272,17 @@ def _message_id(msg: Column) -> Column:
     return F.when(parsed.rlike(_PRINTED_NUMBER) & (as_written != ""), as_written).otherwise(parsed)
 
 
-def _extras(valid: Column, line: Column | None = None) -> Column:
-    """Top-level keys of ``line`` (default: ``value``) without a column of their own, with their JSON text;
-    ``null`` when there are none.
+def _extras(valid: Column) -> Column:
+    """Top-level keys without a column of their own, with their JSON text; ``null`` when there are none.
 
     Listing a line's keys is cheap next to parsing it; the line is parsed into a map only when one is unknown.
     """
     def unknown(key: Column) -> Column:
         return ~key.isin(*KNOWN_FIELDS)
 
-    text = F.col("value") if line is None else line
-    parsed = _number_text(last_key_wins(F.from_json(text, _STRING_MAP, JSON_OPTIONS)))
+    parsed = _number_text(last_key_wins(F.from_json(F.col("value"), _STRING_MAP, JSON_OPTIONS)))
     extras = F.map_filter(parsed, lambda k, _v: unknown(k))
-    return F.when(valid & F.exists(F.json_object_keys(text), unknown), extras)
+    return F.when(valid & F.exists(F.json_object_keys("value"), unknown), extras)
 
 
 def last_key_wins(m: Column) -> Column:
@@ -341,83 +294,6 @@ def last_key_wins(m: Column) -> Column:
     later = lambda i: F.slice(keys, i + 2, F.size(keys) + 1)  # noqa: E731 - the keys after position i
     kept = F.filter(F.map_entries(m), lambda e, i: ~F.array_contains(later(i), e["key"]))
     return F.when(F.size(F.array_distinct(keys)) < F.size(keys), F.map_from_entries(kept)).otherwise(m)
-
-
-def may_repeat_nested_key(*maps: Column) -> Column:
-    """Whether a value of one of ``maps`` (JSON text as Spark makes it: compact) may hold an object that repeats a key.
-
-    True for every such value; also for some others (the same key in two objects of one value, as in an array of
-    products), which :func:`drop_repeated_keys` then leaves as they are. One regex per map, no lambda: compiled.
-    """
-    found = []
-    for m in maps:
-        joined = F.array_join(F.map_values(m), "\u0000")
-        blanked = F.when(joined.contains("\\"), F.regexp_replace(joined, _ESCAPE, "__")).otherwise(joined)
-        found.append(F.coalesce(blanked.rlike(_REPEATED_KEY), F.lit(False)))
-    return reduce(lambda a, b: a | b, found)
-
-
-def drop_repeated_keys(text: Column) -> Column:
-    """JSON text without the earlier copies of a key repeated in one object, at any depth; other bytes as they are.
-
-    A walk over the text's tokens records each object's entries (key, start, end including the comma after it);
-    an entry whose key comes again later in its object is cut out. Slow (a lambda per token): for the lines
-    :func:`may_repeat_nested_key` picks. Text that is not JSON comes back as it is or cut somewhere harmless.
-    """
-    tokens = F.regexp_extract_all(F.regexp_replace(text, _ESCAPE, "__"), F.lit(_TOKEN), 0)
-    no_text, no_int = F.lit(None).cast("string"), F.lit(None).cast("int")
-
-    def frame(obj: Column, id_: Column, key: Column, start: Column, expect: bool) -> Column:
-        return F.struct(obj.alias("obj"), id_.alias("id"), key.alias("key"), start.alias("start"),
-                        F.lit(expect).alias("expect"))
-
-    def step(acc: Column, tok: Column) -> Column:
-        stack, off = acc["stack"], acc["off"]
-        depth = F.size(stack)
-        top = F.when(depth > 0, F.element_at(stack, -1))
-        rest = F.when(depth > 0, F.slice(stack, 1, depth - 1)).otherwise(stack)
-        in_obj = F.coalesce(top["obj"], F.lit(False))
-        end = off + F.length(tok)
-        opens, closes, comma = tok.isin("{", "["), tok.isin("}", "]"), (tok == ",") & in_obj
-        is_key = tok.startswith('"') & in_obj & F.coalesce(top["expect"], F.lit(False))
-        key = _key_text(text.substr(off + 1, F.length(tok)))
-        stack = (F.when(opens, F.concat(stack, F.array(frame(tok == "{", acc["n"], no_text, no_int, True))))
-                 .when(closes, rest)
-                 .when(comma, F.concat(rest, F.array(frame(F.lit(True), top["id"], no_text, no_int, True))))
-                 .when(is_key, F.concat(rest, F.array(frame(F.lit(True), top["id"], key, off, False))))
-                 .otherwise(stack))
-        entry = F.struct(top["id"].alias("id"), top["key"].alias("key"), top["start"].alias("start"),
-                         end.alias("end"))
-        emit = (comma | (closes & in_obj)) & top["key"].isNotNull()
-        entries = F.when(emit, F.concat(acc["entries"], F.array(entry))).otherwise(acc["entries"])
-        return F.struct(end.alias("off"), (acc["n"] + F.when(opens, 1).otherwise(0)).alias("n"), stack.alias("stack"),
-                        entries.alias("entries"))
-
-    def cut(entries: Column) -> Column:  # entries sorted by object, key, then position: a copy before its next goes
-        cuts = F.array_sort(F.filter(F.zip_with(entries, F.slice(entries, 2, F.size(entries)), lambda a, b: F.when(
-            (a["id"] == b["id"]) & (a["key"] == b["key"]), F.struct(a["start"].alias("s"), a["end"].alias("e")))),
-            lambda c: c.isNotNull()))
-        kept = F.aggregate(cuts, F.struct(F.lit("").alias("out"), F.lit(0).alias("pos")), lambda acc, c: F.struct(
-            F.when(c["s"] >= acc["pos"], F.concat(acc["out"], text.substr(acc["pos"] + 1, c["s"] - acc["pos"])))
-            .otherwise(acc["out"]).alias("out"),
-            F.greatest(acc["pos"], c["e"]).alias("pos")))
-        return F.concat(kept["out"], text.substr(kept["pos"] + 1, F.length(text)))
-
-    zero = F.struct(F.lit(0).alias("off"), F.lit(0).alias("n"), F.array().cast(f"array<{_FRAME}>").alias("stack"),
-                    F.array().cast(f"array<{_ENTRY}>").alias("entries"))
-    # ``_let``: a value computed once and named (a lambda evaluates each reference to a column again).
-    return F.aggregate(tokens, zero, step, lambda acc: _let(F.array_sort(acc["entries"]), cut))
-
-
-def _let(value: Column, body: Callable[[Column], Column]) -> Column:
-    """``body(value)`` with ``value`` computed once however often ``body`` refers to it."""
-    return F.element_at(F.transform(F.array(value), body), 1)
-
-
-def _key_text(token: Column) -> Column:
-    """The name a key token stands for (decoded when it holds an escape, so that ``"a"`` and ``"\\u0061"`` match)."""
-    decoded = F.from_json(F.concat(F.lit("["), token, F.lit("]")), "array<string>")[0]
-    return F.when(token.contains("\\"), decoded).otherwise(F.regexp_extract(token, '^"(.*)"$', 1))
 
 
 def _number_text(m: Column) -> Column:

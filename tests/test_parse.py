@@ -14,10 +14,7 @@ from lakelib.parse import (
     ISO_8601,
     PARTIAL_RESULTS,
     dedupe_by_message_id,
-    drop_repeated_keys,
-    drops_digits,
     judge_lines,
-    may_repeat_nested_key,
     parse_events,
     parse_valid,
     too_deep,
@@ -359,36 +356,3 @@ def test_dedup_ties_go_to_the_first_file_then_the_first_line_and_null_received_l
     got = dedupe_by_message_id(spark.createDataFrame(rows, DEDUP_SCHEMA))
     expected = spark.createDataFrame([rows[2], rows[4]], DEDUP_SCHEMA)
     assert_df_equality(got, expected, ignore_row_order=True)
-
-
-@pytest.mark.parametrize("text, expected", [
-    ('{"a":{"id":"first","id":"last"}}', '{"a":{"id":"last"}}'),
-    ('{"k":{"id":1,"n":{"id":2,"z":[{"q":1,"q":{"r":0,"r":3}}]},"id":3}}',
-     '{"k":{"n":{"id":2,"z":[{"q":{"r":3}}]},"id":3}}'),
-    ('{ "a" : 1 , "b" : {"c": 1, "c" :2 } }', '{ "a" : 1 , "b" : { "c" :2 } }'),
-    ('{"a\\u0062":1,"ab":2}', '{"ab":2}'),
-    ('{"s":"{\\"x\\":1,\\"x\\":2}","t":"a,\\"b\\":{"}', None),
-    ('[{"a":1},{"a":2}]', None),
-    ('{"name":"a","os":{"name":"b"},"e":{},"f":[]}', None),
-    ('{"unterminated', None), ('}}]]{', None), ("", None),
-])
-def test_drop_repeated_keys_cuts_earlier_copies_in_every_object_and_keeps_every_other_byte(spark, text, expected):
-    got = spark.createDataFrame([(text,)], "v string").select(drop_repeated_keys(F.col("v"))).first()[0]
-    assert got == (text if expected is None else expected)
-
-
-def test_the_cheap_check_finds_every_nested_repeat_and_skips_keys_shared_by_two_values(spark):
-    maps = [({"d": '{"id":"a","id":"b"}'}, True), ({"d": '[{"x":{"id":1,"n":{"y":0},"id":2}}]'}, True),
-            ({"d": '{"a\\"b":1,"a\\"b":2}'}, True), ({"lib": '{"name":"a"}', "os": '{"name":"b"}'}, False),
-            ({"s": "plain text", "n": "12"}, False), (None, False)]
-    df = spark.createDataFrame([(m,) for m, _ in maps], "m map<string,string>")
-    assert [r[0] for r in df.select(may_repeat_nested_key(F.col("m"))).collect()] == [want for _, want in maps]
-
-
-@pytest.mark.parametrize("text, cut", [
-    ("2015-12-10T04:08:31.1234567Z", True), ("2015-12-10T04:08:31.123456789+01:00", True),
-    ("2015-12-10T04:08:31.1234560Z", False), ("2015-12-10T04:08:31.123456Z", False),
-    ("2015-12-10T04:08:31.909+02:00", False), ("not a time 00:00.1234567", False), (None, False),
-])
-def test_drops_digits_says_when_a_timestamp_loses_digits_beyond_the_microsecond(spark, text, cut):
-    assert spark.createDataFrame([(text,)], "t string").select(drops_digits(F.col("t"))).first()[0] is cut
