@@ -205,7 +205,7 @@ def test_publishing_creates_the_table_first_then_registers_the_version_in_one_ca
     done = tables.write(DAILY, daily_df(spark, [("track", 1, "web", "2020-01-01"), ("page", 2, "ios", "2020-01-01")]),
                         {("web", "2020-01-01"): 1, ("ios", "2020-01-01"): 1})
     calls = [c if isinstance(c, str) else c[0] for c in catalog.calls]
-    assert calls == ["list_partitions", "ensure_table", "register_partitions"]  # one registration, once the table is
+    assert calls == ["ensure_table", "list_partitions", "register_partitions"]  # schemas first, then one registration
     assert catalog.tables == {DAILY.name: f"{root}/message_type_counts_daily"}
     assert sorted(catalog.parts.values()) == sorted(p.version for p in done)
     assert all(p.version.startswith(f"{root}/_versions/message_type_counts_daily/") for p in done)
