@@ -33,7 +33,7 @@ def _holder(storage: Storage, uri: str) -> dict[str, Any]:
 
     try:
         return json.loads(storage.read_text(uri))
-    except (ValueError, Py4JJavaError):  # half written, or gone between the look and the read
+    except (ValueError, OSError, Py4JJavaError):  # gone between the look and the read
         return {}
 
 

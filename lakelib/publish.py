@@ -583,6 +583,8 @@ def read_json(storage: Storage, uri: str) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(storage.read_text(uri))
+    except FileNotFoundError:  # deleted by another run between the look and the read
+        return None
     except ValueError:
         log.warning("ignoring unreadable file %s", uri)
         return None

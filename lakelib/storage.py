@@ -6,6 +6,8 @@ credentials, so jobs never need a second S3 client for listing, moving or deleti
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List
 
@@ -97,24 +99,41 @@ class Storage:
         s, d = self._path(src), self._path(dst)
         return bool(self._fs(s).rename(s, d))
 
+    # Small files (state, markers, locks) are written whole: a reader sees the old content or the new, never a
+    # half-written file. On S3 a PUT is atomic already. Hadoop's local file system writes in place and keeps a
+    # ``.crc`` beside each file, so a reader racing a writer could read half a file or a checksum error: ``file:``
+    # URIs, which only a driver on the machine itself uses, are written to a temporary sibling and renamed instead.
+
+    def _local(self, path) -> str | None:
+        """The driver's own path of a ``file:`` URI; ``None`` for other file systems."""
+        fs = self._fs(path)
+        if str(fs.getScheme()) != "file":
+            return None
+        return str(fs.pathToFile(path).getPath())
+
     def write_text(self, uri: str, text: str) -> None:
-        """Write ``text`` (UTF-8) to a file, replacing it."""
-        path = self._path(uri)
-        stream = self._fs(path).create(path, True)
-        try:
-            stream.write(bytearray(text.encode("utf-8")))
-        finally:
-            stream.close()
+        """Write ``text`` (UTF-8) to a file, replacing it whole."""
+        self.write_bytes(uri, text.encode("utf-8"))
 
     def create_new(self, uri: str, text: str) -> bool:
         """Write ``text`` to a file that must not exist yet; ``False`` when it does (the file is left alone).
 
-        Exclusive on a local or HDFS file system; on S3 the existence check and the write are two requests, so two
-        writers starting in the same instant may both succeed.
+        Exclusive on a local file system (the file appears whole, with a hard link); on S3 the existence check and
+        the write are two requests, so two writers starting in the same instant may both succeed.
         """
         from py4j.protocol import Py4JJavaError
 
         path = self._path(uri)
+        local = self._local(path)
+        if local is not None:
+            tmp = _write_temporary(local, text.encode("utf-8"))
+            try:
+                os.link(tmp, local)
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+            return True
         try:
             stream = self._fs(path).create(path, False)
         except Py4JJavaError as exc:
@@ -129,38 +148,54 @@ class Storage:
 
     def read_text(self, uri: str) -> str:
         """The whole content of a small file as UTF-8 text."""
-        path = self._path(uri)
-        stream = self._fs(path).open(path)
-        try:
-            reader = self._jvm.java.io.BufferedReader(
-                self._jvm.java.io.InputStreamReader(stream, self._jvm.java.nio.charset.StandardCharsets.UTF_8)
-            )
-            lines = []
-            line = reader.readLine()
-            while line is not None:
-                lines.append(line)
-                line = reader.readLine()
-            return "\n".join(lines)
-        finally:
-            stream.close()
+        return self.read_bytes(uri).decode("utf-8")
 
     def read_bytes(self, uri: str) -> bytes:
-        """The whole content of a file, byte for byte."""
+        """The whole content of a file, byte for byte; :class:`FileNotFoundError` when there is none."""
         path = self._path(uri)
-        stream = self._fs(path).open(path)
+        local = self._local(path)
+        if local is not None:
+            with open(local, "rb") as handle:
+                return handle.read()
+        from py4j.protocol import Py4JJavaError
+
+        try:
+            stream = self._fs(path).open(path)
+        except Py4JJavaError as exc:
+            if "FileNotFound" in str(exc.java_exception.getClass().getName()):
+                raise FileNotFoundError(uri) from None
+            raise
         try:
             return bytes(stream.readAllBytes())
         finally:
             stream.close()
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        """Write ``data`` to a file, replacing it (on S3 the object appears whole when the stream closes)."""
+        """Write ``data`` to a file, replacing it whole (on S3 the object appears when the stream closes)."""
         path = self._path(uri)
+        local = self._local(path)
+        if local is not None:
+            folder, name = os.path.split(local)
+            crc = os.path.join(folder, f".{name}.crc")  # left by a Hadoop write: it would not match the new content
+            if os.path.exists(crc):
+                os.unlink(crc)
+            os.replace(_write_temporary(local, data), local)
+            return
         stream = self._fs(path).create(path, True)
         try:
             stream.write(bytearray(data))
         finally:
             stream.close()
+
+
+def _write_temporary(local: str, data: bytes) -> str:
+    """Write ``data`` to a new hidden sibling of the local file ``local`` (its folders created); returns its path."""
+    folder, name = os.path.split(local)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    return tmp
 
 
 def _info(status) -> FileInfo:
