@@ -53,6 +53,7 @@ from lakelib.publish import Staged
 from lakelib.report import RunReport
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
 from lakelib.schema import EVENTS
+from lakelib.session import without_codegen
 from lakelib.typed import (
     BASE_COLUMNS,
     PARTITION_KEYS,
@@ -78,6 +79,9 @@ LOCK_NAME = "event_tables.lock"
 MB = 1024 * 1024
 #: Tables written at the same time (Spark jobs submitted from as many driver threads).
 PARALLEL_WRITES = 4
+#: A typed table with fewer rows than this in a run is written without whole-stage code generation
+#: (:func:`lakelib.session.without_codegen`): compiling each table's plan costs more than it saves.
+SMALL_TABLE_ROWS = 100_000
 #: The ``events`` columns read.
 INPUT_COLUMNS = ("type",) + BASE_COLUMNS + ("event", "name", "groupid", "previousid", "context", "properties",
                                              "traits")
@@ -183,14 +187,15 @@ def stage_rows(spark: SparkSession, events: DataFrame, scratch: str) -> DataFram
 
 
 def stage_table(tables: Tables, scratch: str, schema: Any, table: TypedTable, expected: Mapping[Key, int],
-                drop: Sequence[Key], max_rows: int = 0) -> Staged:
-    """Stage one typed table's partitions from its scratch folder (no shuffle: one file per scratch file, and
-    another each ``max_rows`` rows)."""
+                drop: Sequence[Key], max_rows: int = 0, spark: SparkSession | None = None) -> Staged:
+    """Write one typed table's partitions from its scratch folder (no shuffle: one file per scratch file, and
+    another each ``max_rows`` rows) with ``spark`` (the run's session by default); verified later with the others
+    (:meth:`lakelib.tables.Tables.verify`)."""
     rows = None
     if expected:
         folder = join(scratch, f"_key={staging_key(table.message_type, table.event)}")
-        rows = table_rows(tables.spark.read.schema(schema).parquet(folder), table)
-    return tables.stage(table.table(), rows, expected, drop=drop, max_rows_per_file=max_rows)
+        rows = table_rows((spark or tables.spark).read.schema(schema).parquet(folder), table)
+    return tables.stage(table.table(), rows, expected, drop=drop, max_rows_per_file=max_rows, verify=False)
 
 
 def narrower_partitions(tables: Tables, table: TypedTable, skip: Sequence[Key]) -> list[Any]:
@@ -357,15 +362,20 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
             log.info("  widening %s.%s: %s -> %s", w["table"], w["column"], w["from"], w["to"])
 
         to_write = sorted(set(by_table) | set(stale))
+        small = without_codegen(spark)
         with progress(log, f"writing {len(to_write)} typed table(s)", total=len(to_write)) as done:
             def stage(name: str) -> Staged:
+                rows = sum(by_table.get(name, {}).values())
                 version = stage_table(tables, scratch, staged_rows.schema, plan.registry.tables[name],
-                                      by_table.get(name, {}), stale.get(name, []), max_rows)
+                                      by_table.get(name, {}), stale.get(name, []), max_rows,
+                                      small if rows < SMALL_TABLE_ROWS else spark)
                 done.add()
                 return version
 
             with ThreadPoolExecutor(PARALLEL_WRITES) as pool:
                 staged = dict(zip(to_write, pool.map(stage, to_write)))
+        with progress(log, f"verifying {len(staged)} typed table(s)"):
+            tables.verify(*staged.values())
         older: dict[str, Staged] = {}
         rewritten_rows: dict[Key, dict[str, int]] = {}
         widened_tables = sorted({w["table"] for w in plan.widened})

@@ -137,6 +137,8 @@ class Staged:
     bytes: dict[Key, int] = field(default_factory=dict)
     drop: list[Key] = field(default_factory=list)
     staging: str | None = None
+    #: Written but not verified yet (:meth:`Publisher.verify`): rows expected per partition, checksums, rows written.
+    unverified: tuple[dict[Key, int], Mapping[Key, Checksum] | None, int | None] | None = None
 
 
 @dataclass
@@ -200,6 +202,7 @@ class Publisher:
         one_file_per_partition: bool = False,
         checksums: Mapping[Key, Checksum] | None = None,
         max_rows_per_file: int = 0,
+        verify: bool = True,
     ) -> Staged:
         """Write the partitions ``expected`` names from ``df`` into a new version, and verify it.
 
@@ -221,6 +224,9 @@ class Publisher:
             When given, each partition's rows must also match this checksum over every data column.
         max_rows_per_file
             A task starts a new file after this many rows (files sized to a target); ``0``: no limit.
+        verify
+            ``False``: only write; :meth:`verify` then checks many staged versions in one Spark job (a run writing
+            hundreds of tables), and :meth:`publish` refuses a version until it is verified.
 
         Raises
         ------
@@ -263,20 +269,44 @@ class Publisher:
             writer.option("compression", self.codec).parquet(base)
         staged.locations = {k: locate(k) for k in sorted(wanted)}
         fault_point("after_write")
-        self._verify(staged, wanted, checksums, int(written.get["rows"]))
-        fault_point("after_verify")
+        staged.unverified = (wanted, checksums, int(written.get["rows"]))
+        if verify:
+            self.verify(staged)
         return staged
 
     def stage_written(self, target: Target, locations: Mapping[Key, str], expected: Mapping[Key, int]) -> Staged:
         """A version the writer wrote itself (compaction copies files byte for byte), verified like any other."""
         staged = Staged(target, self.run_id, locations={tuple(k): v for k, v in locations.items()})
-        self._verify(staged, {tuple(k): int(n) for k, n in expected.items()}, None)
+        staged.unverified = ({tuple(k): int(n) for k, n in expected.items()}, None, None)
+        self.verify(staged)
         return staged
 
-    def _verify(self, staged: Staged, expected: Mapping[Key, int], checksums: Mapping[Key, Checksum] | None,
-                written: int | None = None) -> None:
+    def verify(self, *stages: Staged) -> None:
+        """Verify written versions: their rows per partition counted from the files in one Spark job per format.
+
+        Raises
+        ------
+        VerificationError
+            A partition with other rows than expected (the first such version is named); nothing is published.
+        """
+        pending = [s for s in stages if s.unverified is not None]
+        rows: dict[int, dict[Key, int]] = {}
+        for fmt in sorted({s.target.fmt for s in pending}):
+            same = [(i, s) for i, s in enumerate(pending) if s.target.fmt == fmt]
+            counted = self._count(fmt, {(i, k): loc for i, s in same for k, loc in s.locations.items()})
+            for (i, key), n in counted.items():
+                rows.setdefault(i, {})[key] = n
+        for i, staged in enumerate(pending):
+            assert staged.unverified is not None
+            expected, checksums, written = staged.unverified
+            self._check(staged, rows.get(i, {}), expected, checksums, written)
+            staged.unverified = None
+        fault_point("after_verify")
+
+    def _check(self, staged: Staged, rows: Mapping[Key, int], expected: Mapping[Key, int],
+               checksums: Mapping[Key, Checksum] | None, written: int | None) -> None:
+        """Compare one version's counted rows (and checksums) with what it must hold."""
         t = staged.target.table
-        rows = self.count_rows(staged.target, staged.locations)
         if written is not None and written != sum(rows.values()):
             raise VerificationError(
                 f"{t.name}: {written} row(s) written, {sum(rows.values())} in the {len(rows)} partition(s) the writer "
@@ -307,16 +337,20 @@ class Publisher:
 
     def count_rows(self, target: Target, locations: Mapping[Key, str]) -> dict[Key, int]:
         """Rows per partition in the given folders, counted from the files in one Spark job (Parquet: footers)."""
+        return self._count(target.fmt, locations)
+
+    def _count(self, fmt: str, locations: Mapping[Any, str]) -> dict[Any, int]:
+        """Rows per folder of ``locations`` (any key -> folder) of one format, in one Spark job."""
         from pyspark.sql import functions as F
 
         if not locations:
             return {}
         folder_key = {canonical_location(loc): key for key, loc in locations.items()}
-        if target.fmt == "json":
+        if fmt == "json":
             df = self.spark.read.text(list(locations.values()))
         else:
             df = self.spark.read.schema("_lakelib_none string").parquet(*locations.values())
-        out: dict[Key, int] = {}
+        out: dict[Any, int] = {}
         for row in df.groupBy(F.input_file_name().alias("f")).count().collect():
             key = folder_key[_folder(row["f"].rsplit("/", 1)[0])]
             out[key] = out.get(key, 0) + int(row["count"])
@@ -332,6 +366,9 @@ class Publisher:
         PartialRegistrationError
             The catalog refused part way (the report says which partitions are published); a rerun finishes.
         """
+        unverified = [s.target.label for s in stages if s.unverified is not None]
+        if unverified:
+            raise LakelibError(f"{unverified[0]}: a staged version must be verified before it is published")
         done: list[Published] = []
         self._ensure_tables(stages)
         for staged in stages:
@@ -356,13 +393,14 @@ class Publisher:
     def _ensure_tables(stages: Sequence[Staged]) -> None:
         """Every table's definition first (created, columns added or widened), before any partition switches: a
         catalog that refuses a schema (or a table lakelib did not create) stops the run with nothing published."""
-        seen: set[tuple[int, str]] = set()
+        by_catalog: dict[int, tuple[Any, dict[str, tuple[Table, str]]]] = {}
         for staged in stages:
             target = staged.target
-            key = (id(target.catalog), target.table.name)
-            if staged.locations and target.catalog.holds_locations and key not in seen:
-                seen.add(key)
-                target.catalog.ensure_table(target.table, target.root)
+            if staged.locations and target.catalog.holds_locations:
+                _, items = by_catalog.setdefault(id(target.catalog), (target.catalog, {}))
+                items.setdefault(target.table.name, (target.table, target.root))
+        for catalog, items in by_catalog.values():
+            catalog.ensure_tables(list(items.values()))
 
     def _switch(self, staged: Staged, report: RunReport | None) -> list[Published]:
         target = staged.target

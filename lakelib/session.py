@@ -184,6 +184,17 @@ def build_session(
     return spark
 
 
+def without_codegen(spark: SparkSession) -> SparkSession:
+    """A clone of ``spark`` (its settings, catalog and cached data) that runs queries without whole-stage code
+    generation: for many small writes of different schemas (hundreds of typed tables), where compiling each plan
+    costs more than it saves on a few thousand rows."""
+    from pyspark.sql import SparkSession
+
+    clone = SparkSession(spark.sparkContext, spark._jsparkSession.cloneSession())
+    clone.conf.set("spark.sql.codegen.wholeStage", "false")
+    return clone
+
+
 def _set_jvm_log_levels(jvm, level: str) -> None:
     try:
         configurator = jvm.org.apache.logging.log4j.core.config.Configurator

@@ -319,11 +319,16 @@ class Tables:
 
     def stage(self, table: TableRef | Target, df: DataFrame | None, expected: Mapping[Key, int], *,
               drop: Iterable[Key] = (), one_file_per_partition: bool = False,
-              checksums: Mapping[Key, Checksum] | None = None, max_rows_per_file: int = 0) -> Staged:
+              checksums: Mapping[Key, Checksum] | None = None, max_rows_per_file: int = 0,
+              verify: bool = True) -> Staged:
         """Write and verify a new version of some partitions (:meth:`lakelib.publish.Publisher.stage`)."""
         target = table if isinstance(table, Target) else self.target(table)
         return self.publisher.stage(target, df, expected, drop=drop, one_file_per_partition=one_file_per_partition,
-                                    checksums=checksums, max_rows_per_file=max_rows_per_file)
+                                    checksums=checksums, max_rows_per_file=max_rows_per_file, verify=verify)
+
+    def verify(self, *staged: Staged) -> None:
+        """Verify versions staged with ``verify=False``, in one Spark job (:meth:`lakelib.publish.Publisher.verify`)."""
+        self.publisher.verify(*staged)
 
     def publish(self, *staged: Staged, report: RunReport | None = None) -> list[Published]:
         """Switch readers to staged versions, then clean up (:meth:`lakelib.publish.Publisher.publish`)."""

@@ -184,6 +184,12 @@ class Catalog(abc.ABC):
             The table exists and lakelib did not create it (:func:`check_adoptable`).
         """
 
+    def ensure_tables(self, items: Sequence[tuple[Table, str]]) -> None:
+        """:meth:`ensure_table` for many tables (``(table, location)``); backends look them all up at once and
+        only touch those that are missing or differ."""
+        for table, location in items:
+            self.ensure_table(table, location)
+
     def foreign_tables(self) -> set[str]:
         """Names of the database's tables that lakelib did not create (no :data:`MARK`), lower case."""
         return set()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from lakelib.catalog import glue_payloads as gp
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: How many times a partition refused with a transient error code is sent again.
 MAX_ATTEMPTS = 5
+#: Glue calls for different tables in flight at once (creating or updating many typed tables).
+PARALLEL_CALLS = 8
 
 
 def glue_client(region: str | None = None, endpoint_url: str | None = None, session: Any = None) -> Any:
@@ -217,19 +220,41 @@ class GlueCatalog(Catalog):
             self._call("update_table", self._name(table), **update)
             log.info("updated Glue table %s to lakelib's definition", self._name(table))
 
-    def foreign_tables(self) -> set[str]:
-        """Names of the database's tables without lakelib's mark (none when the database does not exist)."""
-        out: set[str] = set()
+    def ensure_tables(self, items: Sequence[tuple[Table, str]]) -> None:
+        """:meth:`ensure_table` for many tables: ``GetTables`` pages read them all; a marked table that does not
+        differ is left alone, the others are created or updated :data:`PARALLEL_CALLS` at a time."""
+        if not items:
+            return
+        self.ensure_database()
+        found = {t["Name"].lower(): t for t in self._tables()}
+        todo = []
+        for table, location in items:
+            existing = found.get(table.name.lower())
+            wanted = gp.create_table_request(self.database, table, location, projection=self.projection,
+                                             catalog_id=self.catalog_id)["TableInput"]
+            if existing is None or not is_marked(existing.get("Parameters")) or gp.table_differs(existing, wanted):
+                todo.append((table, location))
+        if todo:
+            with ThreadPoolExecutor(PARALLEL_CALLS) as pool:
+                list(pool.map(lambda item: self.ensure_table(*item), todo))
+
+    def _tables(self) -> list[dict[str, Any]]:
+        """Every table of the database (``GetTables`` pages); empty when the database does not exist."""
+        out: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             page = self._call("get_tables", f"tables of {self.database}", allow=(gp.NOT_FOUND,),
                               DatabaseName=self.database, **({"NextToken": token} if token else {}), **self._ids())
             if page is None:
                 return out
-            out |= {t["Name"].lower() for t in page.get("TableList", []) if not is_marked(t.get("Parameters"))}
+            out += page.get("TableList", [])
             token = page.get("NextToken")
             if not token:
                 return out
+
+    def foreign_tables(self) -> set[str]:
+        """Names of the database's tables without lakelib's mark (none when the database does not exist)."""
+        return {t["Name"].lower() for t in self._tables() if not is_marked(t.get("Parameters"))}
 
     def register_partitions(self, table: Table, partitions: Sequence[Partition]) -> RegisterResult:
         """Create missing partitions, re-point those whose location differs, leave identical ones alone.
