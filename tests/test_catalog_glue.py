@@ -90,6 +90,27 @@ def test_ensure_table_repairs_a_table_that_drifted(client, catalog):
     assert [c["Name"] for c in cols] == EVENTS.column_names
 
 
+def test_ensure_tables_reads_all_tables_at_once_and_touches_only_the_missing_and_the_drifted(client, catalog):
+    from dataclasses import replace
+
+    from lakelib.schema import MESSAGE_TYPE_COUNTS_DAILY, MESSAGE_TYPE_COUNTS_YEARLY
+
+    daily_root, yearly_root = "s3://lake-bucket/tables/daily", "s3://lake-bucket/tables/yearly"
+    catalog.ensure_table(MESSAGE_TYPE_COUNTS_DAILY, daily_root)
+    narrowed = replace(MESSAGE_TYPE_COUNTS_DAILY, columns=MESSAGE_TYPE_COUNTS_DAILY.columns[:1])
+    catalog.ensure_table(narrowed, daily_root)   # the daily table lost a column since: it drifted
+    gets = count_calls(client, "GetTable")
+    creates, updates = count_calls(client, "CreateTable"), count_calls(client, "UpdateTable")
+    catalog.ensure_tables([(EVENTS, ROOT), (MESSAGE_TYPE_COUNTS_DAILY, daily_root),
+                           (MESSAGE_TYPE_COUNTS_YEARLY, yearly_root)])
+    assert [c["TableInput"]["Name"] for c in creates] == ["message_type_counts_yearly"]
+    assert [c["TableInput"]["Name"] for c in updates] == ["message_type_counts_daily"]
+    assert {c["Name"] for c in gets} == {"message_type_counts_daily", "message_type_counts_yearly"}  # not events
+    cols = client.get_table(DatabaseName="segment_logs", Name="message_type_counts_daily")["Table"][
+        "StorageDescriptor"]["Columns"]
+    assert [c["Name"] for c in cols] == MESSAGE_TYPE_COUNTS_DAILY.column_names
+
+
 def test_s3a_locations_are_registered_as_s3(client):
     catalog = GlueCatalog(client, "segment_logs")
     catalog.ensure_table(EVENTS, "s3a://lake-bucket/tables/events")

@@ -192,6 +192,31 @@ def test_a_column_of_another_type_is_refused(spark, catalog, database, tmp_path)
         catalog.ensure_table(MESSAGE_TYPE_COUNTS_DAILY, f"file://{tmp_path}/c")
 
 
+def test_ensure_tables_leaves_up_to_date_tables_alone_and_brings_the_others_to_lakelibs_definition(
+        spark, catalog, database, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from lakelib.schema import MESSAGE_TYPE_COUNTS_YEARLY, Column
+
+    daily, yearly = f"file://{tmp_path}/daily", f"file://{tmp_path}/yearly"
+    catalog.ensure_tables([(MESSAGE_TYPE_COUNTS_DAILY, daily)])
+    catalog.ensure_tables([(EVENTS, f"file://{tmp_path}/events")])
+    slow: list[str] = []
+    ensure_table = catalog.ensure_table
+    monkeypatch.setattr(catalog, "ensure_table", lambda t, loc: (slow.append(t.name), ensure_table(t, loc)))
+    grown = replace(MESSAGE_TYPE_COUNTS_DAILY, columns=(*MESSAGE_TYPE_COUNTS_DAILY.columns, Column("note", "string")))
+    catalog.ensure_tables([(EVENTS, f"file://{tmp_path}/events"), (grown, daily), (MESSAGE_TYPE_COUNTS_YEARLY, yearly)])
+    assert slow == ["message_type_counts_daily", "message_type_counts_yearly"]   # events was up to date
+    assert [c.name for c in spark.catalog.listColumns(f"{database}.message_type_counts_daily")
+            if not c.isPartition] == [*MESSAGE_TYPE_COUNTS_DAILY.column_names, "note"]
+    assert spark.catalog.tableExists(f"{database}.message_type_counts_yearly")
+    slow.clear()
+    catalog.ensure_tables([(grown, f"file://{tmp_path}/moved"), (MESSAGE_TYPE_COUNTS_YEARLY, yearly)])
+    assert slow == ["message_type_counts_daily"]   # another location
+    assert "moved" in spark.sql(f"DESCRIBE FORMATTED {database}.message_type_counts_daily").where(
+        "col_name = 'Location'").first()["data_type"]
+
+
 def test_open_catalog_picks_the_spark_backend(spark, tmp_path):
     config = parse_config({
         "lake": {"raw": str(tmp_path / "raw"), "tables": str(tmp_path / "t"), "quarantine": str(tmp_path / "q"),

@@ -111,6 +111,30 @@ def test_a_version_with_other_rows_than_expected_is_never_published(spark, tmp_p
         ("track", 3, "web", "2026-01-01")]
 
 
+def test_versions_staged_unverified_are_verified_together_and_never_published_before(spark, tmp_path, spark_lake):
+    """Hundreds of typed tables are written first and verified in one Spark job: a version with a wrong count is
+    named, the good ones stay unpublished with it, and publish refuses a version nobody verified."""
+    from lakelib.errors import LakelibError
+    from lakelib.schema import MESSAGE_TYPE_COUNTS_YEARLY
+
+    config_path, database = spark_lake
+    tables = open_tables(spark, load_config(config_path), "run-1")
+    key = ("web", "2026-01-01")
+    daily = tables.stage(MESSAGE_TYPE_COUNTS_DAILY, counts_daily(spark, [("track", 3, *key), ("page", 1, *key)]),
+                         {key: 2}, verify=False)
+    yearly_rows = spark.createDataFrame([("track", 3, "web", "2026-01-01")],
+                                        "type string, message_count bigint, sourceid string, end_dt string")
+    yearly = tables.stage(MESSAGE_TYPE_COUNTS_YEARLY, yearly_rows, {("web", "2026-01-01"): 2}, verify=False)
+    with pytest.raises(LakelibError, match="must be verified before it is published"):
+        tables.publish(daily)
+    with pytest.raises(VerificationError, match=r"message_type_counts_yearly .*1 row\(s\) in the new version, 2"):
+        tables.verify(daily, yearly)
+    assert not spark.catalog.tableExists(f"{database}.message_type_counts_daily")
+    assert daily.rows == {key: 2}  # counted in the same job
+    tables.publish(daily)
+    assert spark.table(f"{database}.message_type_counts_daily").count() == 2
+
+
 def test_without_a_catalog_default_folders_are_swapped_and_the_old_one_is_kept_aside(spark, tmp_path):
     config = load_config(write_config(tmp_path, "{kind: none}"))
     key = ("web", "2026-01-01")
