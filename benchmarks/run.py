@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (the median is reported)")
     parser.add_argument("--quick", action="store_true", help="100k lines, 1 repeat (while developing)")
     parser.add_argument("--skip-read", action="store_true", help="conversion figures only")
-    parser.add_argument("--only", action="append", choices=("lakelib", "naive", "duckdb", "floor"),
-                        help="time only these conversion figures (repeatable)")
+    parser.add_argument("--only", action="append", choices=("lakelib", "naive", "duckdb", "floor", "event_tables"),
+                        help="time only these figures (repeatable)")
     parser.add_argument("--scale", action="store_true",
                         help="the scale table instead: lakelib and the naive job once each at 250k, 1M and 4M "
                              "lines with a 1 GB driver (kept in benchmarks/out/scale.json, shown in the report)")
@@ -71,7 +71,8 @@ def ensure_input(params: BenchParams, data_root: str) -> dict[str, Any]:
     raw = os.path.join(folder, "raw")
     log.info("generating %s lines into %s ...", f"{params.lines:,}", raw)
     spec = SampleSpec(out=raw, sources=params.sources, days=params.days, events_per_day=params.events_per_day,
-                      files_per_day=params.files_per_day, start=params.first_day, seed=params.seed)
+                      files_per_day=params.files_per_day, start=params.first_day, seed=params.seed,
+                      track_names=params.track_names)
     result = generate(spec)
     meta = {
         "params": params.to_dict(), "raw": raw, "sources": source_ids(params.sources), "files": len(result.files),
@@ -184,6 +185,36 @@ def run_forget(config: str, meta: dict[str, Any], work: str) -> dict[str, Any]:
                     "partitions_rewritten": done["totals"]["partitions_rewritten"],
                     "events_partitions": len(done.get("published", []))})
     return out
+
+
+#: Track event names per source-day of the event_tables figure (issue 22: typed tables at the width of real sources).
+EVENT_TABLE_NAMES = (50, 500)
+
+
+def event_tables_figure(data_root: str, work: str, lines: int,
+                        counts: Sequence[int] = EVENT_TABLE_NAMES) -> list[dict[str, Any]]:
+    """Per number of track event names: the conversion of an input with that many names (``catalog.kind: spark``),
+    then ``event_tables`` over the same days, each timed; with the job's own time per step from its report."""
+    rows = []
+    for names in counts:
+        params = BenchParams(lines=lines, track_names=names)
+        meta = ensure_input(params, data_root)
+        lake = os.path.join(work, f"event_tables_{names}")
+        config = write_config(os.path.join(work, f"event_tables_{names}.yaml"), lake, meta["raw"], "spark")
+        log.info("event_tables with %d track event names: the conversion first ...", names)
+        conversion = run_lakelib(config, params, lake)
+        report = os.path.join(work, f"event_tables_{names}_report.json")
+        cmd = ["bash", os.path.join(REPO, "scripts", "submit.sh"), "local", "event_tables", "--config", config,
+               "--date", params.first_day.isoformat(), "--end-date", params.last_day.isoformat(),
+               "--report", report]
+        typed = _record(run(cmd, env=_env(), cwd=REPO), None, f"event_tables ({names} names)")
+        if typed["ok"]:
+            with open(report) as handle:
+                done = json.load(handle)
+            typed.update({"tables": done["totals"]["tables_written"], "rows": done["totals"]["rows_written"],
+                          "partitions": done["totals"]["partitions"], "steps": done.get("seconds", {})})
+        rows.append({"names": names, "lines": meta["lines"], "conversion": conversion, "event_tables": typed})
+    return rows
 
 
 def run_naive(meta: dict[str, Any], out: str, driver_memory: str | None = None) -> dict[str, Any]:
@@ -335,8 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     log.info("load average: %s", info["load_before"])
     config = write_config(os.path.join(work, "lakelib.yaml"), os.path.join(work, "lakelib"), meta["raw"], "none")
-    only = args.only or ["lakelib", "naive", "duckdb", "floor"]
-    conversion: dict[str, list] = {k: [] for k in only}
+    only = args.only or ["lakelib", "naive", "duckdb", "floor", "event_tables"]
+    conversion: dict[str, list] = {k: [] for k in only if k != "event_tables"}
     for i in range(repeats):
         log.info("round %d/%d", i + 1, repeats)
         if "lakelib" in only:
@@ -366,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             result["erasure"] = run_forget(cat_config, meta, work)
         if not args.skip_read:
             result["read_side"] = read_side(meta, work, max(repeats, 3))
+    if "event_tables" in only:
+        result["event_tables"] = event_tables_figure(args.data, work, lines)
     info["load_after"] = load()
     with open(os.path.join(work, "result.json"), "w") as handle:
         json.dump(result, handle, indent=1)

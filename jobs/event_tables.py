@@ -335,8 +335,9 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
     events, suppressed = drop_erased(tables.read(EVENTS, parts, INPUT_COLUMNS),
                                      load_forgotten(tables.storage, config.lake.tables))
     scratch = tables.scratch(JOB)
+    seconds: dict[str, float] = {}   # per step, in the report (where a run's time goes)
     try:
-        with progress(log, f"reading {len(parts)} events partition(s) and flattening them"):
+        with progress(log, f"reading {len(parts)} events partition(s) and flattening them") as step:
             counts = [r.asDict() for r in events.groupBy("sourceid", "dt", "type", "event").agg(
                 F.count(F.lit(1)).alias("n")).collect()]
             sizes = {(p.values["sourceid"], p.values["dt"]): events_bytes(tables, p.location) for p in parts}
@@ -344,6 +345,7 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
             staged_rows = stage_rows(spark, events, scratch)
             observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
                         for r in observe(staged_rows).collect()]
+        seconds["read_and_plan"] = step.seconds
         names = {r["event"] for r in counts if r["type"] == "track" and r["event"] and r["event"].strip()}
         plan = registry.plan(observed, events=names, taken=tables.catalog.foreign_tables())
         expected = expected_rows(counts, plan.registry)
@@ -351,9 +353,10 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
         for key, per_table in expected.items():
             for name, n in per_table.items():
                 by_table.setdefault(name, {})[key] = n
-        with progress(log, f"looking for stale partitions of {len(plan.registry.tables)} typed table(s)"):
+        with progress(log, f"looking for stale partitions of {len(plan.registry.tables)} typed table(s)") as step:
             stale = stale_partitions(tables, plan.registry, {n: list(v) for n, v in by_table.items()},
                                      sorted({p.values["sourceid"] for p in parts}), days)
+        seconds["stale"] = step.seconds
         if only is not None:  # --changed: not the other pairs of those sources and days
             stale = {n: [k for k in keys if k in only] for n, keys in stale.items() if any(k in only for k in keys)}
         log.info("%d typed table(s) to write (%d new), %d column(s) added, %d widened", len(by_table),
@@ -374,8 +377,10 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
 
             with ThreadPoolExecutor(PARALLEL_WRITES) as pool:
                 staged = dict(zip(to_write, pool.map(stage, to_write)))
-        with progress(log, f"verifying {len(staged)} typed table(s)"):
+        seconds["write"] = done.seconds
+        with progress(log, f"verifying {len(staged)} typed table(s)") as step:
             tables.verify(*staged.values())
+        seconds["verify"] = step.seconds
         older: dict[str, Staged] = {}
         rewritten_rows: dict[Key, dict[str, int]] = {}
         widened_tables = sorted({w["table"] for w in plan.widened})
@@ -388,6 +393,7 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
                 for key, n in rows.items():
                     rewritten_rows.setdefault(key, {})[name] = n
                 done.add()
+        seconds["rewrite_older"] = done.seconds
         for w in plan.widened:
             w["partitions_rewritten"] = len(older[w["table"]].locations) if w["table"] in older else 0
 
@@ -406,8 +412,9 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
         report.extra["rewritten_partitions"] = [
             {"sourceid": p["sourceid"], "dt": p["dt"], "tables": p["tables"], "mismatches": p["mismatches"]}
             for p in reconcile(rewritten_rows, older_written, {})]
-        with progress(log, f"publishing {len(staged)} typed table(s)"):
+        with progress(log, f"publishing {len(staged)} typed table(s)") as step:
             tables.publish(*staged.values(), *older.values(), report=report)
+        seconds["publish"] = step.seconds
         tables.write_state(REGISTRY_NAME, plan.registry.to_json())
         if followed is not None:
             mark_followed(tables, followed)
@@ -420,7 +427,7 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
     report.extra.update({
         "event_tables": {t.event: t.name for t in plan.registry.tables.values() if t.event in names},
         "new_tables": plan.new_tables, "columns_added": plan.added, "widened": plan.widened,
-        "stale_partitions_removed": removed,
+        "stale_partitions_removed": removed, "seconds": {k: round(v, 1) for k, v in seconds.items()},
     })
     report.totals = {
         "partitions": len(summary), "events": sum(p["events"] for p in summary),

@@ -25,6 +25,8 @@ class Done:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.count = 0
+        #: How long the step took, once it has ended.
+        self.seconds = 0.0
 
     def add(self, n: int = 1) -> None:
         """Count ``n`` more finished items."""
@@ -77,3 +79,4 @@ def progress(logger: logging.Logger, what: str, total: int | None = None,
     finally:
         stop.set()
         thread.join()
+        done.seconds = time.monotonic() - start

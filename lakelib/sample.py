@@ -51,6 +51,8 @@ class SampleSpec:
     malformed_share: float = 0.004
     late_share: float = 0.03
     source_ids: list[str] = field(default_factory=list)
+    #: Distinct track event names (``Product Viewed 017``...); ``0``: the five of :data:`EVENTS`.
+    track_names: int = 0
 
 
 @dataclass
@@ -107,7 +109,7 @@ def _day_lines(rng, spec, source, day, users, result) -> list[str]:
     lines: list[str] = []
     messages: list[dict] = []
     for when in received:
-        message = _message(rng, source, when, users, late=rng.random() < spec.late_share)
+        message = _message(rng, source, when, users, late=rng.random() < spec.late_share, names=spec.track_names)
         messages.append(message)
         lines.append(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
         roll = rng.random()
@@ -129,7 +131,8 @@ def _day_lines(rng, spec, source, day, users, result) -> list[str]:
     return lines
 
 
-def _message(rng: random.Random, source: str, received: datetime, users: list[str], late: bool) -> dict:
+def _message(rng: random.Random, source: str, received: datetime, users: list[str], late: bool,
+             names: int = 0) -> dict:
     kind = rng.choices([t for t, _ in TYPE_WEIGHTS], [w for _, w in TYPE_WEIGHTS])[0]
     lag = timedelta(days=rng.randint(1, 5)) if late else timedelta(milliseconds=rng.randrange(50, 4000))
     sent = received - lag
@@ -151,7 +154,11 @@ def _message(rng: random.Random, source: str, received: datetime, users: list[st
     if rng.random() < 0.75:
         message["userId"] = user
     if kind == "track":
-        name, props = rng.choice(EVENTS)
+        if names:
+            i = rng.randrange(names)
+            (name, props), name = EVENTS[i % len(EVENTS)], f"{EVENTS[i % len(EVENTS)][0]} {i:03d}"
+        else:
+            name, props = rng.choice(EVENTS)
         message["event"] = name
         message["properties"] = {k: _value(rng, v) for k, v in props.items()}
     elif kind in ("page", "screen"):
@@ -240,6 +247,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--files-per-day", type=int, default=3)
     parser.add_argument("--start-date", default="2026-01-01", help="first received day (YYYY-MM-DD)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--track-names", type=int, default=0,
+                        help="distinct track event names (default: the five of the Segment spec's examples)")
 
 
 @command("sample", "write realistic raw Segment logs in the S3 destination's layout", _add_arguments)
@@ -248,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
     spec = SampleSpec(
         out=args.out, sources=args.sources, days=args.days, events_per_day=args.events_per_day,
         files_per_day=args.files_per_day, start=parse_date(args.start_date), seed=args.seed,
+        track_names=args.track_names,
     )
     result = generate(spec)
     print(

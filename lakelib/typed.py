@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from lakelib.paths import join
 from lakelib.schema import EVENT_COLUMNS, TABLES, Column, Table, get_table
@@ -476,6 +476,18 @@ class Registry:
 # --- Spark transforms ----------------------------------------------------------------------------------------------
 
 
+def bind(value: SparkColumn, body: Callable[[SparkColumn], SparkColumn]) -> SparkColumn:
+    """Spark: ``body(value)`` with ``value`` computed once per row however often ``body`` uses it.
+
+    Inside higher-order functions (``transform``, ``filter``...) Spark evaluates an expression each time it
+    appears; a lambda variable is evaluated once. Flattening JSON is the costly part of typed tables, so each
+    parse is bound once.
+    """
+    from pyspark.sql import functions as F
+
+    return F.element_at(F.transform(F.array(value), body), 1)
+
+
 def flatten_map(origin: str, values: SparkColumn, depth: int = MAX_DEPTH) -> SparkColumn:
     """Spark: the leaves of a ``map<string,string>`` whose values may be JSON objects, down to ``depth`` levels.
 
@@ -490,11 +502,14 @@ def flatten_map(origin: str, values: SparkColumn, depth: int = MAX_DEPTH) -> Spa
         return F.struct(path.alias("path"), value.alias("value"))
 
     def expand(entry: SparkColumn) -> SparkColumn:
-        members = F.from_json(entry["value"], "map<string,string>")
-        nested = F.transform(F.map_entries(members), lambda m: leaf(F.concat(entry["path"], F.array(m["key"])),
-                                                                    m["value"]))
-        can = (F.size(entry["path"]) <= depth) & F.ltrim(entry["value"]).startswith("{") & (F.size(members) > 0)
-        return F.when(can, nested).otherwise(F.array(entry))
+        def members_or_leaf(members: SparkColumn) -> SparkColumn:
+            nested = F.transform(F.map_entries(members), lambda m: leaf(F.concat(entry["path"], F.array(m["key"])),
+                                                                        m["value"]))
+            return F.when(F.size(members) > 0, nested).otherwise(F.array(entry))
+
+        parsed = F.when((F.size(entry["path"]) <= depth) & F.ltrim(entry["value"]).startswith("{"),
+                        F.from_json(entry["value"], "map<string,string>"))   # only what may be an object is parsed
+        return bind(parsed, members_or_leaf)
 
     leaves = F.transform(F.map_entries(values), lambda e: leaf(F.array(F.lit(origin), e["key"]), e["value"]))
     for _ in range(depth - 1):
@@ -505,11 +520,15 @@ def flatten_map(origin: str, values: SparkColumn, depth: int = MAX_DEPTH) -> Spa
 def _attrs(*leaf_arrays: SparkColumn) -> SparkColumn:
     from pyspark.sql import functions as F
 
+    def last_wins(keyed: SparkColumn) -> SparkColumn:
+        # A key repeated inside a nested object keeps its last value (as in Python's json), like events' own maps.
+        last = F.filter(keyed, lambda e, i: ~F.exists(F.slice(keyed, i + 2, F.size(keyed)), lambda x: x["k"] == e["k"]))
+        repeats = F.size(F.array_distinct(F.transform(keyed, lambda e: e["k"]))) < F.size(keyed)
+        return F.map_from_entries(F.when(repeats, last).otherwise(keyed))
+
     entries = F.concat(*leaf_arrays)
-    keyed = F.transform(entries, lambda e: F.struct(F.array_join(e["path"], PATH_SEP).alias("k"), e["value"].alias("v")))
-    # A key repeated inside a nested object keeps its last value (as in Python's json), like events' own maps.
-    last = F.filter(keyed, lambda e, i: ~F.exists(F.slice(keyed, i + 2, F.size(keyed)), lambda x: x["k"] == e["k"]))
-    return F.map_from_entries(last)
+    return bind(F.transform(entries, lambda e: F.struct(F.array_join(e["path"], PATH_SEP).alias("k"),
+                                                         e["value"].alias("v"))), last_wins)
 
 
 #: Columns of the rows :func:`typed_rows` returns, before ``attrs`` and the partition keys.
@@ -537,24 +556,25 @@ def typed_rows(events: Any) -> Any:
     """
     from pyspark.sql import functions as F
 
-    context = flatten_map("context", F.col("context"))
-    properties = flatten_map("properties", F.col("properties"))
-    traits = flatten_map("traits", F.col("traits"))
-    type_attrs = (
-        F.when(F.col("type").isin("identify", "group"), _attrs(context, traits))
-        .when(F.col("type").isin("page", "screen"), _attrs(context, properties))
-        .otherwise(_attrs(context))
-    )
-    named = (F.col("type") == "track") & F.col("event").isNotNull() & (F.trim(F.col("event")) != "")
-    no_event = F.lit(None).cast("string")
-    targets = F.when(
-        named,
-        F.array(F.struct(no_event.alias("_event"), type_attrs.alias("attrs")),
-                F.struct(F.col("event").alias("_event"), _attrs(context, properties).alias("attrs"))),
-    ).otherwise(F.array(F.struct(no_event.alias("_event"), type_attrs.alias("attrs"))))
+    def targets(flat: SparkColumn) -> SparkColumn:
+        context, properties, traits = flat["context"], flat["properties"], flat["traits"]
+        type_attrs = (
+            F.when(F.col("type").isin("identify", "group"), _attrs(context, traits))
+            .when(F.col("type").isin("page", "screen"), _attrs(context, properties))
+            .otherwise(_attrs(context))
+        )
+        named = (F.col("type") == "track") & F.col("event").isNotNull() & (F.trim(F.col("event")) != "")
+        no_event = F.lit(None).cast("string")
+        return F.when(
+            named,
+            F.array(F.struct(no_event.alias("_event"), type_attrs.alias("attrs")),
+                    F.struct(F.col("event").alias("_event"), _attrs(context, properties).alias("attrs"))),
+        ).otherwise(F.array(F.struct(no_event.alias("_event"), type_attrs.alias("attrs"))))
+
+    flat = F.struct(*[flatten_map(c, F.col(c)).alias(c) for c in ("context", "properties", "traits")])
     common = [c for c in ROW_COLUMNS if not c.startswith("_")]
     return (
-        events.select(F.col("type").alias("_type"), *common, "sourceid", "dt", F.explode(targets).alias("_t"))
+        events.select(F.col("type").alias("_type"), *common, "sourceid", "dt", F.explode(bind(flat, targets)).alias("_t"))
         .select("_type", "_t._event", *common, "_t.attrs", "sourceid", "dt")
     )
 
