@@ -60,6 +60,7 @@ from lakelib.typed import (
     REGISTRY_NAME,
     TYPE_TABLES,
     Observed,
+    Plan,
     Registry,
     TypedTable,
     conform,
@@ -275,6 +276,23 @@ def drop_erased(events: DataFrame, forgotten: Forgotten | None) -> tuple[DataFra
     return marked.where(~F.col("_erased")).drop("_erased"), gone
 
 
+def read_run(tables: Tables, parts: Sequence[Any]) -> tuple[Registry, DataFrame, dict[Key, int] | None]:
+    """What a run (or its dry run) starts from: the registry of typed tables, the ``events`` partitions' rows
+    without erased people's, and how many of those went per partition (``None``: no one was ever erased)."""
+    registry = Registry.from_json(tables.read_state(REGISTRY_NAME))
+    events, suppressed = drop_erased(tables.read(EVENTS, parts, INPUT_COLUMNS),
+                                     load_forgotten(tables.storage, tables.config.lake.tables))
+    return registry, events, suppressed
+
+
+def plan_run(tables: Tables, registry: Registry, rows: DataFrame, names: Iterable[str]) -> Plan:
+    """The registry's plan for flattened ``rows`` (:func:`lakelib.typed.typed_rows`): the value kinds per table and
+    path in one aggregation, the run's track event names, the catalog's tables lakelib did not create."""
+    observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
+                for r in observe(rows).collect()]
+    return registry.plan(observed, events=names, taken=tables.catalog.foreign_tables())
+
+
 def stale_partitions(tables: Tables, registry: Registry, written: Mapping[str, Sequence[Key]],
                      sources: Sequence[str] | None, days: Sequence[Any]) -> dict[str, list[Key]]:
     """Per table, the partitions of the requested source-days it holds but this run does not write."""
@@ -331,9 +349,7 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
     from pyspark.sql import functions as F
 
     spark, config = tables.spark, tables.config
-    registry = Registry.from_json(tables.read_state(REGISTRY_NAME))
-    events, suppressed = drop_erased(tables.read(EVENTS, parts, INPUT_COLUMNS),
-                                     load_forgotten(tables.storage, config.lake.tables))
+    registry, events, suppressed = read_run(tables, parts)
     scratch = tables.scratch(JOB)
     seconds: dict[str, float] = {}   # per step, in the report (where a run's time goes)
     try:
@@ -343,11 +359,9 @@ def write_typed_tables(tables: Tables, report: RunReport, parts: Sequence[Any], 
             sizes = {(p.values["sourceid"], p.values["dt"]): events_bytes(tables, p.location) for p in parts}
             max_rows = rows_per_file(sizes, sum(int(r["n"]) for r in counts), config.write.target_file_mb * MB)
             staged_rows = stage_rows(spark, events, scratch)
-            observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
-                        for r in observe(staged_rows).collect()]
+            names = {r["event"] for r in counts if r["type"] == "track" and r["event"] and r["event"].strip()}
+            plan = plan_run(tables, registry, staged_rows, names)
         seconds["read_and_plan"] = step.seconds
-        names = {r["event"] for r in counts if r["type"] == "track" and r["event"] and r["event"].strip()}
-        plan = registry.plan(observed, events=names, taken=tables.catalog.foreign_tables())
         expected = expected_rows(counts, plan.registry)
         by_table: dict[str, dict[Key, int]] = {}
         for key, per_table in expected.items():
@@ -448,15 +462,11 @@ def print_plan(tables: Tables, report: RunReport, parts: Sequence[Any]) -> str:
     would rewrite, on stdout and in the report; nothing is written (one read of events, no staging)."""
     from pyspark.sql import functions as F
 
-    registry = Registry.from_json(tables.read_state(REGISTRY_NAME))
-    events, _ = drop_erased(tables.read(EVENTS, parts, INPUT_COLUMNS),
-                            load_forgotten(tables.storage, tables.config.lake.tables))
+    registry, events, _ = read_run(tables, parts)
     with progress(log, f"reading {len(parts)} events partition(s) and flattening them"):
-        observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
-                    for r in observe(typed_rows(events)).collect()]
         names = {r["event"] for r in events.where(F.col("type") == "track").select("event").distinct().collect()
                  if r["event"] and r["event"].strip()}
-    plan = registry.plan(observed, events=names, taken=tables.catalog.foreign_tables())
+        plan = plan_run(tables, registry, typed_rows(events), names)
     run_keys = sorted((p.values["sourceid"], p.values["dt"]) for p in parts)
     for w in plan.widened:
         older = narrower_partitions(tables, plan.registry.tables[w["table"]], run_keys)
