@@ -53,6 +53,9 @@ LEGACY_VERSIONS_DIRS = ("_compacted",)
 MARKERS_DIR = "_superseded"
 #: A version folder is ``v=<run_id>``: a key=value name, so that one scan can read many versions of a table.
 VERSION_KEY = "v"
+#: File-system look-ups (listings, markers) of different partitions in flight at once: a run publishing hundreds
+#: of typed tables lists thousands of folders, each a round trip on S3.
+PARALLEL_FILE_CALLS = 8
 
 #: Test-only fault injection: set to a step name (see :data:`FAULT_STEPS`) to make the writer raise there.
 FAULT_ENV = "LAKELIB_FAULT"
@@ -311,8 +314,7 @@ class Publisher:
             raise VerificationError(
                 f"{t.name}: {written} row(s) written, {sum(rows.values())} in the {len(rows)} partition(s) the writer "
                 f"expects ({sum(expected.values())} expected): the rows hold other partitions; nothing was published")
-        for key, location in staged.locations.items():
-            files = self.storage.data_files(location)
+        for key, files in zip(staged.locations, _each(self.storage.data_files, staged.locations.values())):
             staged.files[key], staged.bytes[key] = len(files), sum(f.size for f in files)
             staged.rows[key] = rows.get(key, 0)
         bad = [k for k in sorted(set(expected) | set(staged.rows)) if staged.rows.get(k, 0) != expected.get(k, 0)]
@@ -523,7 +525,9 @@ class Publisher:
         are still the ones the marker lists.
         """
         now = self.clock() if now is None else now
-        deleted = {key: self._cleanup_partition(target, key, where, now) for key, where in sorted(current.items())}
+        items = sorted(current.items())
+        deleted = dict(zip([k for k, _ in items],
+                           _each(lambda item: self._cleanup_partition(target, item[0], item[1], now), items)))
         n = sum(len(v) for v in deleted.values())
         if n:
             log.info("%s: deleted %d superseded folder(s)", target.label, n)
@@ -582,6 +586,17 @@ class Publisher:
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _each(call: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    """``call`` on every item, :data:`PARALLEL_FILE_CALLS` at a time (file-system round trips), results in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = list(items)
+    if len(items) < 2:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(min(PARALLEL_FILE_CALLS, len(items))) as pool:
+        return list(pool.map(call, items))
 
 
 def marker_uri(target: Target, key: Key, location: str) -> str:
