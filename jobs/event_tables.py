@@ -296,14 +296,15 @@ def plan_run(tables: Tables, registry: Registry, rows: DataFrame, names: Iterabl
 def stale_partitions(tables: Tables, registry: Registry, written: Mapping[str, Sequence[Key]],
                      sources: Sequence[str] | None, days: Sequence[Any]) -> dict[str, list[Key]]:
     """Per table, the partitions of the requested source-days it holds but this run does not write."""
-    out: dict[str, list[Key]] = {}
-    for name, table in sorted(registry.tables.items()):
+    def gone(item: tuple[str, TypedTable]) -> list[Key]:
+        name, table = item
         keep = set(written.get(name, ()))
-        gone = [(p.values["sourceid"], p.values["dt"]) for p in tables.find(table.table(), sources, days)]
-        gone = [k for k in gone if k not in keep]
-        if gone:
-            out[name] = gone
-    return out
+        found = [(p.values["sourceid"], p.values["dt"]) for p in tables.find(table.table(), sources, days)]
+        return [k for k in found if k not in keep]
+
+    items = sorted(registry.tables.items())
+    with ThreadPoolExecutor(PARALLEL_WRITES) as pool:   # one listing (or catalog call) per table
+        return {name: keys for (name, _), keys in zip(items, pool.map(gone, items)) if keys}
 
 
 def build_tables(args: argparse.Namespace, config: Config, report: RunReport) -> str:
