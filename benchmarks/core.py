@@ -179,7 +179,7 @@ def render_markdown(result: Mapping[str, Any]) -> str:
                       "a single run, so within the spread "
                       "of the runs above)."]
     lines += render_erasure(result.get("erasure") or {}, extra)
-    lines += render_event_tables(result.get("event_tables") or [])
+    lines += render_event_tables(result.get("event_tables") or {})
     lines += ["", "![conversion](benchmarks/conversion.png)", ""]
     lines += render_scale(result.get("scale") or {})
     lines += render_read_side(result.get("read_side") or {})
@@ -213,15 +213,18 @@ EVENT_TABLE_STEPS = (("read_and_plan", "read, flatten, plan"), ("stale", "stale 
                      ("publish", "publish: catalog, switch, clean-up"))
 
 
-def render_event_tables(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def render_event_tables(figure: Mapping[str, Any]) -> list[str]:
     """The event_tables figure: per number of track event names, its time beside the conversion of the same input,
     and where the time goes (the job's own step times, from its run report)."""
+    rows = figure.get("rows") or []
     if not rows:
         return []
     out = ["", "## Typed tables at width (`event_tables`)", "",
-           "Inputs like the one above with that many distinct track event names per source and day (`lake sample "
-           "--track-names N`), converted and then typed with `catalog.kind: spark` (embedded Derby metastore), each "
-           "job once, one after the other; a first run, so every typed table is created.", "",
+           f"Measured {figure['when']} (load average before: {figure['load_before']}; after: "
+           f"{figure['load_after']}). Inputs like the one above with that many distinct track event names per "
+           "source and day (`lake sample --track-names N`), converted and then typed with `catalog.kind: spark` "
+           "(embedded Derby metastore), each job once, one after the other; a first run, so every typed table is "
+           "created.", "",
            "| names per day | tables | json_to_parquet | event_tables | ratio | target | met | "
            + " | ".join(title for _, title in EVENT_TABLE_STEPS) + " |",
            "|---:|---:|---:|---:|---:|---:|---|" + "---:|" * len(EVENT_TABLE_STEPS)]

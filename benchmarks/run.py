@@ -192,10 +192,11 @@ EVENT_TABLE_NAMES = (50, 500)
 
 
 def event_tables_figure(data_root: str, work: str, lines: int,
-                        counts: Sequence[int] = EVENT_TABLE_NAMES) -> list[dict[str, Any]]:
+                        counts: Sequence[int] = EVENT_TABLE_NAMES) -> dict[str, Any]:
     """Per number of track event names: the conversion of an input with that many names (``catalog.kind: spark``),
     then ``event_tables`` over the same days, each timed; with the job's own time per step from its report."""
     rows = []
+    started, load_before = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), load()
     for names in counts:
         params = BenchParams(lines=lines, track_names=names)
         meta = ensure_input(params, data_root)
@@ -214,7 +215,7 @@ def event_tables_figure(data_root: str, work: str, lines: int,
             typed.update({"tables": done["totals"]["tables_written"], "rows": done["totals"]["rows_written"],
                           "partitions": done["totals"]["partitions"], "steps": done.get("seconds", {})})
         rows.append({"names": names, "lines": meta["lines"], "conversion": conversion, "event_tables": typed})
-    return rows
+    return {"when": started, "load_before": load_before, "load_after": load(), "rows": rows}
 
 
 def run_naive(meta: dict[str, Any], out: str, driver_memory: str | None = None) -> dict[str, Any]:

@@ -118,3 +118,19 @@ def test_the_scale_table_shows_each_size_against_the_1m_run_and_names_a_failure(
     assert "| 1,014,618 | 105.9 MB | 50.0 s | 900 MB | 49.3 s | 1.00x | 25.0 s | 900 MB | 2.00x |" in text
     assert "| 253,580 | 26.7 MB | 20.0 s | 900 MB | 78.9 s | 0.40x | 10.0 s |" in text
     assert "failed (exit 52)" in text
+
+
+def test_the_event_tables_table_shows_each_width_against_its_conversion_with_the_job_s_steps():
+    def fig(seconds, ok=True, **extra):
+        return {"seconds": seconds, "rss_mb": 900.0, "ok": ok, "returncode": 0 if ok else 1, **extra}
+
+    steps = {"read_and_plan": 20.0, "stale": 1.0, "write": 15.0, "verify": 2.0, "rewrite_older": 0.0,
+             "publish": 8.0}
+    figure = {"when": "2026-12-05 09:00 UTC", "load_before": "1.0, 1.0, 1.0", "load_after": "2.0, 2.0, 2.0",
+              "rows": [{"names": 50, "conversion": fig(60.0), "event_tables": fig(54.0, tables=56, steps=steps)},
+                       {"names": 500, "conversion": fig(62.0), "event_tables": fig(90.0, ok=False)}]}
+    text = render_markdown(dict(_result([30], [60], [10], [15]), event_tables=figure))
+    assert "## Typed tables at width" in text and "2026-12-05 09:00 UTC" in text
+    assert ("| 50 | 56 | 60.0 s | 54.0 s | 0.90x | <= 1.0x | yes | 20.0 s | 1.0 s | 15.0 s | 2.0 s | 0.0 s | 8.0 s |"
+            in text)
+    assert "| 500 | | 62.0 s | failed | | <= 1.0x | no |" in text
