@@ -40,7 +40,7 @@ from lakelib.changes import UNCHANGED, DayChange, add_changed_arguments, find_ch
 from lakelib.config import Config
 from lakelib.errors import InputError, LakelibError
 from lakelib.forget import Forgotten, holds_id_string, load_forgotten, mark_goes
-from lakelib.parse import TOO_DEEP, judge_lines, losing_copies, parse_valid, too_deep
+from lakelib.parse import TIMESTAMPS_CUT, TOO_DEEP, judge_lines, losing_copies, parse_valid, too_deep
 from lakelib.paths import raw_day_dir
 from lakelib.publish import Staged
 from lakelib.raw import NOT_GZIP_SIGN, RawDay, find_corrupt_gzip, find_raw_days, read_raw_lines
@@ -52,6 +52,9 @@ from lakelib.tables import Partition, Tables, open_tables
 
 JOB = "json_to_parquet"
 log = logging.getLogger(JOB)
+
+#: The report's counters: the contract's, and the rows written with a timestamp cut to the microsecond.
+COUNTERS = CONVERSION_COUNTERS + ("timestamps_truncated",)
 
 #: Parquet (snappy) bytes per byte of gzipped JSON input, used to plan file counts. Measured on `lake sample` data:
 #: 3.3 MB of gzip became 4.5 MB of Parquet (the maps of nested JSON text compress less well than gzip).
@@ -118,17 +121,18 @@ def convert(args: argparse.Namespace, config: Config, report: RunReport) -> str:
         expected = {k: _expected_rows(counts[k]) for k in keys if k in counts and _expected_rows(counts[k])}
         try:
             read = sum(c["lines_read"] for c in counts.values())
-            events = stage_events(tables, lines, dropped, expected, [k for k in keys if k not in expected], read)
+            events, truncated = stage_events(tables, lines, dropped, expected, [k for k in keys if k not in expected],
+                                             read)
         finally:
             dropped.unpersist()
     else:  # --changed, and every file of these days is gone: their partitions go
-        counts = {}
+        counts, truncated = {}, {}
         events = tables.stage(EVENTS, None, {}, drop=keys)
         quarantine = tables.stage(tables.quarantine(QUARANTINE), None, {}, drop=keys)
 
     report.partitions = [partition_entry(d, counts.get(d.key, _empty_counts()), events, window > 1,
-                                         forgotten is not None) for d in raw_days]
-    counters = CONVERSION_COUNTERS + (("duplicates_earlier_days",) if window > 1 else ()) + (
+                                         forgotten is not None, truncated.get(d.key, 0)) for d in raw_days]
+    counters = COUNTERS + (("duplicates_earlier_days",) if window > 1 else ()) + (
         ("suppressed",) if forgotten is not None else ())
     report.totals = sum_counters(report.partitions, counters + ("quarantined_by_reason", "input_bytes"))
     report.extra["dedup_window_days"] = window
@@ -171,7 +175,7 @@ def report_changes(report: RunReport, changes: Sequence[DayChange]) -> None:
 def nothing_changed(report: RunReport, changes: Sequence[DayChange]) -> str:
     """A ``--changed`` run with no day to convert: zero counters, the reasons, a summary line; nothing published."""
     reasons = dict(report.totals)
-    report.totals = {**sum_counters([], CONVERSION_COUNTERS + ("quarantined_by_reason",)), **reasons}
+    report.totals = {**sum_counters([], COUNTERS + ("quarantined_by_reason",)), **reasons}
     print(f"{JOB} --changed: no day changed ({len(changes)} day folder(s) listed, all unchanged); nothing converted")
     sys.stdout.flush()
     return "nothing_to_do"
@@ -239,8 +243,9 @@ def judge_pass(
 
 
 def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: bool = False,
-                    with_suppressed: bool = False) -> dict:
-    """One partition of the run report, from the judge pass's counts and the verified new version of ``events``.
+                    with_suppressed: bool = False, truncated: int = 0) -> dict:
+    """One partition of the run report, from the judge pass's counts and the verified new version of ``events``;
+    ``truncated``: its rows written with a timestamp cut to the microsecond (:func:`stage_events`).
 
     ``duplicates_earlier_days`` is in the entry when ``with_earlier`` (a dedup window over one day), ``suppressed``
     when ``with_suppressed`` (someone was erased from the lake).
@@ -256,6 +261,7 @@ def partition_entry(day: RawDay, counts: dict, events: Staged, with_earlier: boo
         "quarantined_by_reason": counts["by_reason"],
         "files_written": events.files.get(key, 0),
         "bytes_written": events.bytes.get(key, 0),
+        "timestamps_truncated": truncated,
         "input_files": len(day.files),
         "input_bytes": day.bytes,  # the pace of lake backfill's estimate (lakelib.runs.job_paces)
     }
@@ -416,14 +422,16 @@ def plan_file_counts(raw_days: Sequence[RawDay], target_file_mb: int) -> dict[tu
 
 
 def stage_events(tables: Tables, lines: DataFrame, dropped: DataFrame, expected: Mapping[tuple[str, str], int],
-                 gone: Sequence[tuple[str, str]], lines_read: int) -> Staged:
-    """Parse every field of the lines the judge pass kept and stage them as the new version of ``events``.
+                 gone: Sequence[tuple[str, str]], lines_read: int) -> tuple[Staged, dict[tuple[str, str], int]]:
+    """Parse every field of the lines the judge pass kept and stage them as the new version of ``events``; also
+    count, per partition, the rows written with a timestamp cut to the microsecond.
 
     ``dropped`` holds the ``pos`` of the rejected lines and of the losing copies: they are dropped with a broadcast
     anti-join, so the write pass does not judge again (:func:`lakelib.parse.parse_valid`). No shuffle: each task
     writes the rows of its own scan, which holds one day, so a partition gets one file per task of its day
     (:func:`lakelib.raw.read_raw_lines` packs a day's files into the planned number of tasks). ``gone``: days that
-    now yield no row, whose partitions are removed.
+    now yield no row, whose partitions are removed. The cut timestamps are counted by the observation of the kept
+    rows (one conditional count per partition, on the write itself: no other pass, no extra column shuffled).
 
     Raises
     ------
@@ -431,11 +439,14 @@ def stage_events(tables: Tables, lines: DataFrame, dropped: DataFrame, expected:
         The write pass read other lines than the judge pass (the input changed during the run).
     """
     seen, kept = Observation("lines_read"), Observation("kept_rows")
+    days = sorted(expected)
+    cut = [F.count(F.when(F.col(TIMESTAMPS_CUT) & (F.col("sourceid") == s) & (F.col("dt") == d), 1)).alias(f"cut_{i}")
+           for i, (s, d) in enumerate(days)]
     events = (
         lines.transform(parse_valid)
         .observe(seen, F.count(F.lit(1)).alias("lines"))
         .join(F.broadcast(dropped.select("pos")), "pos", "left_anti")
-        .observe(kept, F.count(F.lit(1)).alias("rows"))
+        .observe(kept, F.count(F.lit(1)).alias("rows"), *cut)
     )
     staged = tables.stage(EVENTS, events, expected, drop=gone)
     if expected and int(seen.get["lines"]) != lines_read:
@@ -443,7 +454,7 @@ def stage_events(tables: Tables, lines: DataFrame, dropped: DataFrame, expected:
             f"the write pass read {int(seen.get['lines']):,} lines and kept {int(kept.get['rows']):,} rows, the judge "
             f"pass read {lines_read:,}: the input changed during the run; nothing was published, rerun the job"
         )
-    return staged
+    return staged, ({k: int(kept.get[f"cut_{i}"]) for i, k in enumerate(days)} if days else {})
 
 
 def quarantine_rows(rejected: DataFrame, run_id: str) -> DataFrame:
@@ -474,6 +485,9 @@ def print_summary(report: RunReport) -> None:
         )
     if t.get("suppressed"):
         print(f"  {t['suppressed']:,} message(s) of erased people suppressed (not written)")
+    if t.get("timestamps_truncated"):
+        print(f"  {t['timestamps_truncated']:,} row(s) with a timestamp cut to the microsecond (fraction digits beyond "
+              "the sixth dropped)")
     reasons = {k: v for k, v in t.get("quarantined_by_reason", {}).items() if v}
     if reasons:
         print("  quarantined by reason: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))

@@ -41,6 +41,7 @@ with only the three judged fields in the struct: Spark then skips every other va
 from __future__ import annotations
 
 import secrets
+from functools import reduce
 from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
@@ -97,6 +98,13 @@ ID_FIELDS = {"type": "type", "userId": "userid", "anonymousId": "anonymousid", "
 _JUDGED_WITH_IDS = T.StructType([T.StructField(field, T.StringType()) for field in JUDGED_FIELDS + ("receivedAt",)
                                  + tuple(f for f in ID_FIELDS if f not in JUDGED_FIELDS)])
 
+#: The timestamp fields (their columns keep microseconds: further fraction digits are cut, not rounded).
+TIMESTAMP_FIELDS = tuple(c.field for c in EVENT_COLUMNS if c.field and c.type == TIMESTAMP)
+#: :func:`parse_valid`'s column saying that a line has a timestamp with non-zero digits beyond the microsecond.
+TIMESTAMPS_CUT = "timestamps_cut"
+#: ISO-8601 text (:data:`ISO_8601`) whose fraction has a non-zero digit after the sixth (the fraction starts at 21).
+_BEYOND_MICROS = r"^.{26}[0-9]*[1-9]"
+
 #: The columns :func:`parse_events` adds to the events columns.
 PARSE_COLUMNS = ("sourceid", "dt", "file", "pos", "reason", "raw", "raw_base64")
 
@@ -135,20 +143,23 @@ def parse_valid(lines: DataFrame) -> DataFrame:
     Returns
     -------
     DataFrame
-        ``sourceid, dt, pos`` and the events columns.
+        ``sourceid, dt, pos``, the events columns and :data:`TIMESTAMPS_CUT` (:func:`cut_to_micros` of any
+        timestamp field).
     """
     parsed = _drop_blank(lines).select(
         "sourceid", "dt", "pos", "value", F.from_json(F.col("value"), _MESSAGE, JSON_OPTIONS).alias("_msg")
     )
-    return _event_columns(parsed, F.col("_msg"), F.lit(True), ("sourceid", "dt", "pos"))
+    utc = in_utc(lines)
+    cut = reduce(lambda a, b: a | b, [cut_to_micros(F.col("_msg")[f], utc) for f in TIMESTAMP_FIELDS])
+    return _event_columns(parsed, F.col("_msg"), F.lit(True), ("sourceid", "dt", "pos"), cut.alias(TIMESTAMPS_CUT))
 
 
-def _event_columns(df: DataFrame, msg: Column, valid: Column, keep: Sequence[str]) -> DataFrame:
-    """``keep`` and the events columns, from ``msg`` (the parsed message) and ``value`` (the line); ``extras`` only
-    where ``valid``."""
+def _event_columns(df: DataFrame, msg: Column, valid: Column, keep: Sequence[str], *more: Column) -> DataFrame:
+    """``keep``, the events columns and ``more``, from ``msg`` (the parsed message) and ``value`` (the line);
+    ``extras`` only where ``valid``."""
     utc = in_utc(df)
     columns = [_column_from(msg, c.field, c.type, utc).alias(c.name) for c in EVENT_COLUMNS if c.field]
-    return df.select(*keep, *columns, _extras(valid).alias("extras"))
+    return df.select(*keep, *columns, _extras(valid).alias("extras"), *more)
 
 
 def judge_lines(lines: DataFrame, keep: Sequence[str] = (), ids: bool = False) -> DataFrame:
@@ -332,6 +343,18 @@ def _iso_to_timestamp(text: Column, utc_session: bool) -> Column:
     with_seconds = text.endswith("Z") & (text.substr(F.lit(17), F.lit(1)) == ":")
     stripped = text.substr(F.lit(1), F.length(text) - 1)
     return F.when(with_seconds, F.try_to_timestamp(stripped)).otherwise(F.try_to_timestamp(text))
+
+
+def cut_to_micros(text: Column, utc_session: bool = False) -> Column:
+    """Whether a timestamp's text has non-zero fraction digits beyond the sixth, which its column cuts (``false``
+    for text that is not a timestamp).
+
+    Two characters tell on nearly every line (the 20th is the fraction's dot, the 27th a digit); only then do a
+    regex and the cast look further: the check stays cheap on the write pass.
+    """
+    maybe = (text.substr(F.lit(20), F.lit(1)) == ".") & text.substr(F.lit(27), F.lit(1)).between("0", "9")
+    cut = text.rlike(_BEYOND_MICROS) & parse_timestamp(text, utc_session).isNotNull()
+    return F.coalesce(F.when(maybe, cut), F.lit(False))
 
 
 def in_utc(df: DataFrame) -> bool:

@@ -595,3 +595,42 @@ def test_a_day_whose_every_message_came_earlier_leaves_no_partition(spark, tmp_p
     day2 = next(p for p in report["partitions"] if p["dt"] == "2026-01-02")
     assert (day2["rows_written"], day2["files_written"], day2["duplicates_earlier_days"]) == (0, 0, 1)
     _accounted(report)
+
+
+# --- issue 21: timestamps beyond the microsecond ----------------------------------------------------------------
+
+
+def test_timestamps_beyond_the_microsecond_are_cut_and_counted_per_partition_for_the_rows_written(
+        spark, tmp_path, capsys):
+    seven = "2026-01-01T10:00:00.1234567Z"  # what .NET clients send
+    write_raw(tmp_path / "raw", "web", DAY1, [
+        _msg("cut", timestamp=seven, receivedAt="2026-01-01T10:00:01Z"),
+        _msg("dup", receivedAt="2026-01-01T10:00:01Z"),
+        _msg("dup", sentAt=seven, receivedAt="2026-01-01T11:00:00Z"),  # the losing copy: not written, not counted
+        _msg("zeros", sentAt="2026-01-01T10:00:00.1234560Z"),  # nothing beyond the microsecond is lost
+        _msg("nine", originalTimestamp="2026-01-01T10:00:00.123456789+01:00"),
+        _msg("odd", sentAt="not a time 2026-01-01T10:00:00.1234567"),
+        json.dumps({"messageId": "bad", "type": "unknown", "timestamp": seven}),  # quarantined: not counted
+    ])
+    write_raw(tmp_path / "raw", "web", DAY2, [_msg("two", receivedAt="2026-01-02T00:00:00.0000001Z"), _msg("plain")])
+    report_path = tmp_path / "report.json"
+    assert run(write_config(tmp_path), "--date", "2026-01-01", "--end-date", "2026-01-02",
+               "--report", str(report_path)) == 0
+    report = json.loads(report_path.read_text())
+    by_day = {p["dt"]: p["timestamps_truncated"] for p in report["partitions"]}
+    assert by_day == {"2026-01-01": 2, "2026-01-02": 1} and report["totals"]["timestamps_truncated"] == 3
+    _accounted(report)
+    assert "  3 row(s) with a timestamp cut to the microsecond" in capsys.readouterr().out
+    stored = {r["messageid"]: r for r in read_events(spark, tmp_path).collect()}
+    assert stored["cut"]["timestamp"] == datetime(2026, 1, 1, 10, 0, 0, 123456)
+    assert stored["nine"]["originaltimestamp"] == datetime(2026, 1, 1, 9, 0, 0, 123456)
+    assert stored["two"]["receivedat"] == datetime(2026, 1, 2)
+    assert stored["odd"]["sentat"] is None and stored["dup"]["sentat"] is None
+
+
+def test_no_cut_timestamp_no_summary_line(tmp_path, capsys):
+    write_raw(tmp_path / "raw", "web", DAY1, [_msg("a", sentAt="2026-01-01T10:00:00.123456Z")])
+    report_path = tmp_path / "report.json"
+    assert run(write_config(tmp_path), "--date", "2026-01-01", "--report", str(report_path)) == 0
+    assert json.loads(report_path.read_text())["totals"]["timestamps_truncated"] == 0
+    assert "cut to the microsecond" not in capsys.readouterr().out

@@ -13,6 +13,7 @@ from lakelib.errors import ConfigError
 from lakelib.parse import (
     ISO_8601,
     PARTIAL_RESULTS,
+    cut_to_micros,
     dedupe_by_message_id,
     judge_lines,
     parse_events,
@@ -356,3 +357,15 @@ def test_dedup_ties_go_to_the_first_file_then_the_first_line_and_null_received_l
     got = dedupe_by_message_id(spark.createDataFrame(rows, DEDUP_SCHEMA))
     expected = spark.createDataFrame([rows[2], rows[4]], DEDUP_SCHEMA)
     assert_df_equality(got, expected, ignore_row_order=True)
+
+
+@pytest.mark.parametrize("text, cut", [
+    ("2015-12-10T04:08:31.1234567Z", True), ("2015-12-10 04:08:31.123456789+01:00", True),
+    ("2015-12-10T04:08:31.0000001-0500", True), ("2015-12-10T04:08:31.1234560Z", False),
+    ("2015-12-10T04:08:31.123456000Z", False), ("2015-12-10T04:08:31.123456Z", False),
+    ("2015-12-10T04:08:31.909+0200", False), ("2015-12-10T04:08:31Z", False), ("2015-12-10", False),
+    ("2015-13-10T04:08:31.1234567Z", False), ("not a time:00.1234567", False), ("", False), (None, False),
+])
+def test_cut_to_micros_says_when_a_timestamp_loses_digits_beyond_the_microsecond(spark, text, cut):
+    df = spark.createDataFrame([(text,)], "t string")
+    assert df.select(cut_to_micros(F.col("t"), True), cut_to_micros(F.col("t"))).first() == (cut, cut)
