@@ -221,6 +221,8 @@ def value_kind(text: SparkColumn) -> SparkColumn:
     return (
         F.when(text.isNull(), F.lit(None).cast("string"))
         .when(text.isin("true", "false"), F.lit(BOOLEAN))
+        # a number and an ISO-8601 timestamp start with "-" or a digit: other text is a string without a regex
+        .when(~F.substring(text, 1, 1).isin(*"-0123456789"), F.lit(STRING))
         .when(text.rlike(_BIGINT_TEXT), F.when(F.abs(text.cast("bigint")) <= F.lit(EXACT_IN_DOUBLE), F.lit(BIGINT))
               .otherwise(F.lit(LARGE_BIGINT)))
         .when(text.rlike(_INTEGER_TEXT), F.lit(STRING))
