@@ -54,6 +54,7 @@ from lakelib.report import RunReport
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
 from lakelib.schema import EVENTS
 from lakelib.session import without_codegen
+from lakelib.storage import each
 from lakelib.typed import (
     BASE_COLUMNS,
     PARTITION_KEYS,
@@ -302,9 +303,8 @@ def stale_partitions(tables: Tables, registry: Registry, written: Mapping[str, S
         found = [(p.values["sourceid"], p.values["dt"]) for p in tables.find(table.table(), sources, days)]
         return [k for k in found if k not in keep]
 
-    items = sorted(registry.tables.items())
-    with ThreadPoolExecutor(PARALLEL_WRITES) as pool:   # one listing (or catalog call) per table
-        return {name: keys for (name, _), keys in zip(items, pool.map(gone, items)) if keys}
+    items = sorted(registry.tables.items())   # one listing (or catalog call) per table
+    return {name: keys for (name, _), keys in zip(items, each(gone, items, PARALLEL_WRITES)) if keys}
 
 
 def build_tables(args: argparse.Namespace, config: Config, report: RunReport) -> str:

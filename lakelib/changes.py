@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from lakelib.errors import UsageError
 from lakelib.paths import date_range, partition_dir, window_start
 from lakelib.schema import EVENTS
+from lakelib.storage import each
 
 if TYPE_CHECKING:  # pragma: no cover
     from lakelib.publish import Published
@@ -127,8 +127,7 @@ def read_listings(tables: Tables, keys: Iterable[Key]) -> dict[Key, dict[str, An
             return None
         return data if isinstance(data, dict) else None
 
-    with ThreadPoolExecutor(PARALLEL_STATE_CALLS) as pool:
-        found = dict(zip(keys, pool.map(read, keys)))
+    found = dict(zip(keys, each(read, keys, PARALLEL_STATE_CALLS)))
     return {k: v for k, v in found.items() if v is not None}
 
 
@@ -187,8 +186,7 @@ def record_conversion(tables: Tables, raw_days: Sequence[RawDay], published: Seq
     def write(record: dict[str, Any]) -> None:
         tables.write_state(listing_name((record["sourceid"], record["dt"])), json.dumps(record, indent=1) + "\n")
 
-    with ThreadPoolExecutor(PARALLEL_STATE_CALLS) as pool:
-        list(pool.map(write, records))
+    each(write, records, PARALLEL_STATE_CALLS)
     log.info("raw listings of %d day(s) recorded", len(records))
 
 

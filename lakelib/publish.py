@@ -36,6 +36,7 @@ from lakelib.errors import LakelibError, PartialRegistrationError, VerificationE
 from lakelib.paths import canonical_location, join, partition_dir, same_location
 from lakelib.report import RunReport, record_registration
 from lakelib.schema import Table
+from lakelib.storage import each
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -53,9 +54,6 @@ LEGACY_VERSIONS_DIRS = ("_compacted",)
 MARKERS_DIR = "_superseded"
 #: A version folder is ``v=<run_id>``: a key=value name, so that one scan can read many versions of a table.
 VERSION_KEY = "v"
-#: File-system look-ups (listings, markers) of different partitions in flight at once: a run publishing hundreds
-#: of typed tables lists thousands of folders, each a round trip on S3.
-PARALLEL_FILE_CALLS = 8
 
 #: Test-only fault injection: set to a step name (see :data:`FAULT_STEPS`) to make the writer raise there.
 FAULT_ENV = "LAKELIB_FAULT"
@@ -314,7 +312,7 @@ class Publisher:
             raise VerificationError(
                 f"{t.name}: {written} row(s) written, {sum(rows.values())} in the {len(rows)} partition(s) the writer "
                 f"expects ({sum(expected.values())} expected): the rows hold other partitions; nothing was published")
-        for key, files in zip(staged.locations, _each(self.storage.data_files, staged.locations.values())):
+        for key, files in zip(staged.locations, each(self.storage.data_files, staged.locations.values())):
             staged.files[key], staged.bytes[key] = len(files), sum(f.size for f in files)
             staged.rows[key] = rows.get(key, 0)
         bad = [k for k in sorted(set(expected) | set(staged.rows)) if staged.rows.get(k, 0) != expected.get(k, 0)]
@@ -527,7 +525,7 @@ class Publisher:
         now = self.clock() if now is None else now
         items = sorted(current.items())
         deleted = dict(zip([k for k, _ in items],
-                           _each(lambda item: self._cleanup_partition(target, item[0], item[1], now), items)))
+                           each(lambda item: self._cleanup_partition(target, item[0], item[1], now), items)))
         n = sum(len(v) for v in deleted.values())
         if n:
             log.info("%s: deleted %d superseded folder(s)", target.label, n)
@@ -586,17 +584,6 @@ class Publisher:
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def _each(call: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-    """``call`` on every item, :data:`PARALLEL_FILE_CALLS` at a time (file-system round trips), results in order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    items = list(items)
-    if len(items) < 2:
-        return [call(item) for item in items]
-    with ThreadPoolExecutor(min(PARALLEL_FILE_CALLS, len(items))) as pool:
-        return list(pool.map(call, items))
 
 
 def marker_uri(target: Target, key: Key, location: str) -> str:

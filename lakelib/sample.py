@@ -156,7 +156,8 @@ def _message(rng: random.Random, source: str, received: datetime, users: list[st
     if kind == "track":
         if names:
             i = rng.randrange(names)
-            (name, props), name = EVENTS[i % len(EVENTS)], f"{EVENTS[i % len(EVENTS)][0]} {i:03d}"
+            template, props = EVENTS[i % len(EVENTS)]
+            name = f"{template} {i:03d}"
         else:
             name, props = rng.choice(EVENTS)
         message["event"] = name

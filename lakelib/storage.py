@@ -8,13 +8,18 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
+
+#: File-system round trips (listings, small files) in flight at once: a run publishing hundreds of typed tables
+#: lists thousands of folders, each a round trip on S3.
+PARALLEL_FILE_CALLS = 8
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,15 @@ class Storage:
             stream.write(bytearray(data))
         finally:
             stream.close()
+
+
+def each(call: Callable[[Any], Any], items: Iterable[Any], width: int = PARALLEL_FILE_CALLS) -> list[Any]:
+    """``call`` on every item, ``width`` at a time (file-system round trips from driver threads), results in order."""
+    items = list(items)
+    if len(items) < 2:
+        return [call(item) for item in items]
+    with ThreadPoolExecutor(min(width, len(items))) as pool:
+        return list(pool.map(call, items))
 
 
 def _write_temporary(local: str, data: bytes) -> str:
