@@ -36,9 +36,14 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def new_run_id(job: str) -> str:
-    """A sortable, unique run id: ``<job>-<UTC time>-<8 hex>``."""
-    return f"{job}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+def new_run_id(job: str, at: datetime | None = None) -> str:
+    """A sortable, unique run id: ``<job>-<UTC time to the millisecond>-<8 hex>``.
+
+    >>> new_run_id("demo", datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc))[:-8]
+    'demo-20260102T030405.678Z-'
+    """
+    at = at or datetime.now(timezone.utc)
+    return f"{job}-{at:%Y%m%dT%H%M%S}.{at.microsecond // 1000:03d}Z-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass

@@ -16,8 +16,9 @@ from lakelib.errors import UsageError, one_line
 
 log = logging.getLogger(__name__)
 
-#: ``<job>-<YYYYmmddTHHMMSSZ>-<8 hex>``, as :func:`lakelib.report.new_run_id` makes them.
-RUN_ID = re.compile(r"^(?P<job>.+)-(?P<time>\d{8}T\d{6}Z)-[0-9a-f]{8}$")
+#: ``<job>-<YYYYmmddTHHMMSS.fffZ>-<8 hex>``, as :func:`lakelib.report.new_run_id` makes them (older ids have
+#: no milliseconds: ``<YYYYmmddTHHMMSSZ>``).
+RUN_ID = re.compile(r"^(?P<job>.+)-(?P<time>\d{8}T\d{6}(?:\.\d{3})?Z)-[0-9a-f]{8}$")
 
 
 def _s3_parts(uri: str) -> tuple[str, str] | None:
@@ -76,8 +77,12 @@ def list_reports(reports_root: str, jobs: Iterable[str] | None = None, s3_client
 
 
 def _run_time(run_id: str) -> str:
+    """The start time a run id carries, to the millisecond (``.000`` for the ids without), sortable as text."""
     match = RUN_ID.match(run_id)
-    return match.group("time") if match else ""
+    if not match:
+        return ""
+    time = match.group("time")[:-1]
+    return time if "." in time else f"{time}.000"
 
 
 def read_text(uri: str, s3_client: Any = None) -> str:

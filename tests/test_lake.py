@@ -394,6 +394,28 @@ def test_lake_runs_prints_the_last_runs_most_recent_first(spark, tmp_path, capsy
     assert spark.sparkContext._jsc is not None, "the command left the running session alone"
 
 
+def test_runs_started_in_one_second_list_in_the_order_they_started(tmp_path):
+    """Run ids carry milliseconds: a run that starts in the same second as the one before it is still the last (by
+    name it would sort first), and older ids without milliseconds still sort by their second."""
+    from datetime import timezone
+
+    from lakelib.report import new_run_id
+    from lakelib.run_reports import find_report, list_reports
+
+    second = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    older = RunReport("zz_job", run_id="zz_job-20260102T030404Z-00000000")
+    first = RunReport("message_type_counts", run_id=new_run_id("message_type_counts", second.replace(microsecond=1000)))
+    last = RunReport("event_tables", run_id=new_run_id("event_tables", second.replace(microsecond=998000)))
+    for report in (last, older, first):
+        report.finish("succeeded")
+        write_report(report, str(tmp_path), None, None)
+    assert last.run_id.startswith("event_tables-20260102T030405.998Z-")
+    names = [uri.rsplit("/", 1)[1][: -len(".json")] for uri in list_reports(str(tmp_path))]
+    assert names == [older.run_id, first.run_id, last.run_id]
+    assert find_report(str(tmp_path)).endswith(f"/event_tables/{last.run_id}.json")
+    assert find_report(str(tmp_path), older.run_id).endswith(f"/zz_job/{older.run_id}.json")
+
+
 def write_conversion_report(reports: Path, parts: list[dict]) -> None:
     """A succeeded json_to_parquet run report with these partition entries (what the quarantine chart reads)."""
     report = RunReport("json_to_parquet", partitions=parts)
