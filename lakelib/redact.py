@@ -5,7 +5,8 @@ One rule, Spark's own: a value is secret when its *key* or the *value itself* ma
 default of Spark's ``spark.redaction.regex``, ``(?i)secret|password|token|access[.]?key``), and it becomes
 :data:`REDACTED`, the text Spark shows in its UI. A value that matches because it holds ``name=value`` parts with a
 secret name (a JDBC URL's ``password=...``, a URL's ``?token=...``) loses those parts' values only; any other
-matching value (``conf/token.yaml``) is hidden whole, as Spark hides it.
+matching value (``conf/token.yaml``) is hidden whole, as Spark hides it. One more than Spark: the password of a URL
+(``postgresql://etl:PASSWORD@db/lake``, ``s3a://KEY:SECRET@bucket``) is hidden wherever it appears, whatever the key.
 
 In a command line (:func:`redact_args`) the key of a value is:
 
@@ -27,6 +28,7 @@ quotes arguments (an error line) goes through :func:`redact_text`.
 """
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Mapping, Sequence
 
@@ -38,6 +40,8 @@ REDACTED = "*********(redacted)"
 
 #: A ``name=value`` part inside a value (a URL's query, a JDBC URL's properties) whose name is secret.
 _SECRET_PART = re.compile(r"(?i)([\w.-]*(?:secret|password|token|access[.]?key)[\w.-]*)=([^&;,\s]+)")
+#: A URL's ``user:password@`` (RFC 3986's userinfo: no ``/``, ``?``, ``#`` or ``@`` inside), the password in group 2.
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@?#]*):([^/\s@?#]+)@")
 #: ``KEY=VALUE`` or ``--option=VALUE`` as one argument (a URL's ``?a=b`` is not one: its "key" has ``:/?``).
 _KEY_VALUE = re.compile(r"(--?[\w.-]+|[\w.-]+)=(.*)", re.DOTALL)
 #: An option name: never a secret itself, and never the value of the option before it.
@@ -61,12 +65,34 @@ def redact_value(key: str, value: Any) -> Any:
 
 
 def _redact_text_value(value: str) -> str:
-    """A value under a key that is not secret: its secret ``name=value`` parts hidden, or all of it when it matches
-    without such a part."""
+    """A value under a key that is not secret: its URLs' passwords hidden, then its secret ``name=value`` parts, or
+    all of it when it matches without such a part.
+
+    >>> _redact_text_value("postgresql://etl:pw@db:5432/lake"), _redact_text_value("http://db:5432/a@b")
+    ('postgresql://etl:*********(redacted)@db:5432/lake', 'http://db:5432/a@b')
+    """
+    value = hide_url_passwords(value)
     if not SECRET_KEY.search(value) or value == REDACTED:
         return value
     hidden, count = _SECRET_PART.subn(lambda m: f"{m.group(1)}={REDACTED}", value)
     return hidden if count else REDACTED
+
+
+def hide_url_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it (``scheme://user:PASSWORD@host``) replaced by :data:`REDACTED`.
+
+    >>> hide_url_passwords("reading s3a://AKIAEXAMPLE:abc@bucket/raw and https://host:8443/a@b")
+    'reading s3a://AKIAEXAMPLE:*********(redacted)@bucket/raw and https://host:8443/a@b'
+    """
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@" if m.group(2) != REDACTED else m.group(0), text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter whose lines never show a URL's password (:func:`hide_url_passwords`): a path from the config
+    may carry one (``s3a://KEY:SECRET@bucket``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return hide_url_passwords(super().format(record))
 
 
 def redact_mapping(conf: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from lakelib.paths import join
+from lakelib.redact import hide_url_passwords
 
 if TYPE_CHECKING:  # pragma: no cover
     from lakelib.storage import Storage
@@ -85,8 +86,8 @@ class RunReport:
         return out
 
     def to_json(self) -> str:
-        """The report as indented JSON text."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str) + "\n"
+        """The report as indented JSON text (no URL's password in it: :func:`lakelib.redact.hide_url_passwords`)."""
+        return hide_url_passwords(json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str)) + "\n"
 
 
 def sum_counters(partitions: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> dict[str, Any]:
@@ -181,7 +182,7 @@ def write_report(
 
     text = report.to_json()
     try:
-        page: str | None = render(report.to_dict())
+        page: str | None = render(json.loads(text))  # the page shows what the JSON holds, passwords hidden
     except Exception as exc:  # noqa: BLE001 - the JSON report is the record; the page is for people
         log.error("could not render the HTML run report: %s", exc)
         page = None

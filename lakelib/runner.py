@@ -25,7 +25,7 @@ from lakelib.config import Config, load_config
 from lakelib.errors import LakelibError, PartialRegistrationError, UsageError, one_line
 from lakelib.paths import SOURCE_ID_RULE, date_range, is_source_id, parse_date
 from lakelib.provenance import collect as collect_provenance
-from lakelib.redact import redact_args, redact_text
+from lakelib.redact import RedactingFormatter, redact_args, redact_text
 from lakelib.report import RunReport, record_registration, write_report
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def requested_sources(args: argparse.Namespace, config: Config) -> list[str]:
 def setup_logging(verbose: bool = False) -> None:
     """Progress lines on stderr, for people: ``HH:MM:SS message``."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
