@@ -34,7 +34,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", action="append", default=[], metavar="ID", help="only this source (repeatable)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, run nothing")
     parser.epilog = ("emr and serverless also take the options of 'lake submit emr|serverless' (--cluster-id, "
-                     "--application-id, --execution-role-arn, --artifacts, --conf...); each batch waits for its run.")
+                     "--application-id, --execution-role-arn, --artifacts, --conf...), by default the config's "
+                     "submit: keys; each batch waits for its run.")
 
 
 def runner(mode: str, submit_options: Sequence[str], config: str, sources: Sequence[str],
@@ -96,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
         start, end = parse_date(args.start), parse_date(args.end)
     except ValueError as exc:
         raise UsageError(f"--start/--end: {exc}") from None
-    options = check_submit_options(args.mode, args.passed)
     config = config_of(args)
+    passed = [*args.passed, *(config.submit.options(args.mode, args.passed) if args.mode != "local" else [])]
+    options = check_submit_options(args.mode, passed)
     sources = requested_sources(args, config)
     batches = backfill.plan_batches(start, end, args.batch_days, backfill.list_raw(config, sources,
                                                                                      date_range(start, end)))
@@ -112,6 +114,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"backfill: {len(batches)} batch(es) done, {start}..{end}")
         return 0
     line = backfill.resume_command(failed, end, args.batch_days, args.mode, args.config, args.source, args.set,
-                                   options)
+                                   [o for o in args.passed if o != "--wait"])  # the config gives the rest again
     print(f"backfill: stopped; batches before {failed.first} are done. To resume:\n  {line}", file=sys.stderr)
     return 1

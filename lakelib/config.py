@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -65,8 +65,17 @@ SPEC: dict[str, Any] = {
     "forget": {
         "retention_hours": ((int, float), 24),
     },
+    "submit": {
+        "mode": (str, None),
+        "artifacts": (str, None),
+        "cluster_id": (str, None),
+        "application_id": (str, None),
+        "execution_role_arn": (str, None),
+    },
     "spark": (dict, {}),
 }
+#: Where remote runs go (``submit.mode``).
+SUBMIT_MODES = ("emr", "serverless")
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
 _DATABASE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -143,6 +152,35 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class SubmitSettings:
+    """Where ``lake schedule`` and ``lake backfill`` send their runs when their options do not say (``submit:``):
+    the mode, the S3 prefix the packaged jobs are uploaded under, the cluster or the Serverless application and role.
+    """
+
+    mode: str | None = None
+    artifacts: str | None = None
+    cluster_id: str | None = None
+    application_id: str | None = None
+    execution_role_arn: str | None = None
+
+    def options(self, mode: str, given: Sequence[str] = ()) -> list[str]:
+        """The ``lake submit emr|serverless`` options these settings give that ``given`` does not.
+
+        >>> SubmitSettings(artifacts="s3://b/p", cluster_id="j-1").options("emr", ["--cluster-id", "j-2"])
+        ['--artifacts', 's3://b/p']
+        """
+        keys = ("artifacts", "cluster_id", "execution_role_arn") if mode == "emr" else (
+            "artifacts", "application_id", "execution_role_arn")
+        out: list[str] = []
+        for key in keys:
+            option = "--" + key.replace("_", "-")
+            value = getattr(self, key)
+            if value and not any(g == option or g.startswith(option + "=") for g in given):
+                out += [option, value]
+        return out
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated job configuration."""
 
@@ -153,6 +191,7 @@ class Config:
     publish: PublishSettings = field(default_factory=PublishSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     forget: ForgetSettings = field(default_factory=ForgetSettings)
+    submit: SubmitSettings = field(default_factory=SubmitSettings)
     spark: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
 
@@ -336,6 +375,12 @@ def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | Non
     if window < 1:
         raise ConfigError(f"dedup.window_days: must be a whole number of days, 1 or more, not {window}")
 
+    submit = SubmitSettings(**values["submit"])
+    if submit.mode is not None and submit.mode not in SUBMIT_MODES:
+        raise ConfigError(f"submit.mode: {submit.mode!r} is not one of {', '.join(SUBMIT_MODES)}")
+    if submit.artifacts is not None and not S3_URI.match(submit.artifacts):
+        raise ConfigError(f"submit.artifacts: {submit.artifacts!r} is not an s3:// URI (where the jobs are uploaded)")
+
     spark_conf = values["spark"] or {}
     for key, value in spark_conf.items():
         if isinstance(value, (dict, list)) or value is None:
@@ -349,6 +394,7 @@ def parse_config(raw: Mapping[str, Any], path: str | None = None, cwd: str | Non
         publish=PublishSettings(retention_hours=retention),
         dedup=DedupSettings(window_days=window),
         forget=ForgetSettings(retention_hours=float(forget_hours)),
+        submit=submit,
         spark={str(k): _spark_value(v) for k, v in spark_conf.items()},
         path=path,
     )

@@ -1,13 +1,16 @@
 """``lake schedule``: write the daily chain as an Airflow DAG file or a Step Functions state machine (ASL JSON) with
 its EventBridge Scheduler schedule.
 
+    lake schedule --config conf/emr.yaml --target airflow --out dags/lakelib_daily.py --upload
     lake schedule --config conf/emr.yaml --target airflow --mode emr --cluster-id j-XXX --artifacts s3://b/p \\
         --out dags/lakelib_daily.py --upload
     lake schedule --config conf/emr.yaml --target stepfunctions --mode serverless --application-id 00abc \\
         --execution-role-arn arn:... --artifacts s3://b/p --scheduler-role-arn arn:... --out lakelib-daily.json
 
 Each job is packaged as ``lake submit`` packages it (:func:`lakelib.emr.prepare`: the same content-addressed
-artifacts), and its request comes from the same builders; ``--upload`` puts the artifacts in place.
+artifacts), and its request comes from the same builders; ``--upload`` puts the artifacts in place. Where the runs
+go comes from the options, else from the config's ``submit:`` keys (``mode``, ``artifacts``, ``cluster_id``,
+``application_id``, ``execution_role_arn``), so the short form above is the whole command for a configured lake.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from typing import Any
 
 from lakelib import emr, schedule
 from lakelib.cli import add_config_arguments, command, config_of, default_config
+from lakelib.config import SUBMIT_MODES, SubmitSettings
 from lakelib.errors import UsageError
 from lakelib.provenance import LOG_URI_CONF
 
@@ -29,9 +33,10 @@ TARGETS = ("airflow", "stepfunctions")
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--target", required=True, choices=TARGETS)
-    parser.add_argument("--mode", choices=("emr", "serverless"), default="emr", help="where the jobs run (default emr)")
+    parser.add_argument("--mode", choices=SUBMIT_MODES, help="where the jobs run (default: submit.mode, else emr)")
     parser.add_argument("--out", "--output", dest="out", metavar="PATH", help="write here (default: print)")
-    parser.add_argument("--artifacts", required=True, metavar="S3_URI", help="where lake submit uploads (--upload)")
+    parser.add_argument("--artifacts", metavar="S3_URI",
+                        help="where lake submit uploads (--upload); default: submit.artifacts")
     parser.add_argument("--upload", action="store_true", help="upload the artifacts the schedule runs (aws s3 cp)")
     parser.add_argument("--cluster-id", help="emr: the long-running cluster")
     parser.add_argument("--scheme", choices=("s3", "s3a"), default="s3", help="emr: s3a for EMR 8 (default s3)")
@@ -44,11 +49,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="stepfunctions: the state machine's region (default: boto3's)")
 
 
-def _check(args: argparse.Namespace) -> None:
-    if args.mode == "emr" and not args.cluster_id:
-        raise UsageError("--mode emr needs --cluster-id")
-    if args.mode == "serverless" and not (args.application_id and args.execution_role_arn):
-        raise UsageError("--mode serverless needs --application-id and --execution-role-arn")
+def _check(args: argparse.Namespace, submit: SubmitSettings) -> None:
+    """Fill what the options leave out from the config's ``submit:`` keys, then check that nothing is missing."""
+    args.mode = args.mode or submit.mode or "emr"
+    for key in ("artifacts", "cluster_id", "application_id", "execution_role_arn"):
+        if getattr(args, key) is None and (args.mode == "serverless" or key != "application_id"):
+            setattr(args, key, getattr(submit, key))
+    needed = ["artifacts", "cluster_id"] if args.mode == "emr" else ["artifacts", "application_id", "execution_role_arn"]
+    missing = [k for k in needed if not getattr(args, k)]
+    if missing:
+        raise UsageError(f"--mode {args.mode} needs " + " and ".join(f"--{k.replace('_', '-')} (or submit.{k} in "
+                                                                     "the config)" for k in missing))
     if not args.cron.startswith("cron(") or len(args.cron[5:-1].split()) != 6:
         raise UsageError(f"--cron {args.cron!r}: expected EventBridge's cron(minutes hours day month weekday year)")
 
@@ -104,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
     """``lake schedule``."""
     from lakelib import __version__
 
-    _check(args)
-    config_of(args)  # a wrong config is refused here, not on the first scheduled run
+    config = config_of(args)  # a wrong config is refused here, not on the first scheduled run
+    _check(args, config.submit)
     config_path = args.config or default_config()
     with tempfile.TemporaryDirectory(prefix="lakelib-schedule-") as work:
         tasks, planned_all = build_tasks(args, config_path, work)

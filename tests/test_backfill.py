@@ -184,6 +184,20 @@ def test_the_batches_go_through_lake_submit_with_its_options(tmp_path, monkeypat
         "--cluster-id j-1 --artifacts s3://b/p --conf spark.executor.cores=4")
 
 
+def test_the_configs_submit_keys_fill_the_options_not_given(tmp_path, monkeypatch, capsys):
+    write_day(tmp_path / "raw", "web", D("2026-01-01"), events(D("2026-01-01"), 5, "x"))
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + "submit: {artifacts: 's3://bkt/p', cluster_id: j-cfg, application_id: 00a}\n")
+    sent = []
+    monkeypatch.setattr(backfill_command.submit, "run_remote", lambda mode, argv, prog: sent.append(argv) or 1)
+    assert cli.main(["backfill", "--config", str(config), "--start", "2026-01-01", "--end", "2026-01-01",
+                     "--mode", "emr", "--cluster-id", "j-given"]) == 1
+    assert sent == [["--cluster-id", "j-given", "--artifacts", "s3://bkt/p", "--wait", "json_to_parquet", "--config",
+                     str(config), "--date", "2026-01-01", "--end-date", "2026-01-01", "--changed"]]
+    resume = capsys.readouterr().err.strip().splitlines()[-1].strip()
+    assert resume.endswith("--mode emr --cluster-id j-given"), "the config gives the rest again"
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--mode", "local", "--cluster-id", "j-1"], "lake submit's options go with --mode emr or serverless"),
     (["--mode", "emr", "--artifacts", "s3://b/p"], "the following arguments are required: --cluster-id"),

@@ -124,7 +124,32 @@ def test_a_wrong_mode_setup_is_one_usage_line(tmp_path, capsys):
                      "--application-id", "00app", "--artifacts", ARTIFACTS])
     assert code == 2
     assert capsys.readouterr().err.strip() == (
-        "lake schedule: error: --mode serverless needs --application-id and --execution-role-arn")
+        "lake schedule: error: --mode serverless needs --execution-role-arn (or submit.execution_role_arn in the "
+        "config)")
+    assert cli.main(["schedule", "--config", CONFIG, "--target", "airflow"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "lake schedule: error: --mode emr needs --artifacts (or submit.artifacts in the config) and --cluster-id "
+        "(or submit.cluster_id in the config)")
+
+
+@pytest.mark.parametrize("mode", ["emr", "serverless"])
+def test_the_contracts_short_form_takes_where_the_runs_go_from_the_config(tmp_path, mode):
+    """``lake schedule --config PATH --target T --out PATH``: a config with ``submit:`` keys needs no more."""
+    keys = {"emr": "{mode: emr, artifacts: %s, cluster_id: j-ABC}" % ARTIFACTS,
+            "serverless": "{mode: serverless, artifacts: %s, application_id: 00app, execution_role_arn: '%s'}"
+                          % (ARTIFACTS, ROLE)}[mode]
+    config = tmp_path / "lake.yaml"
+    config.write_text(Path(CONFIG).read_text() + f"submit: {keys}\n")
+    short, long = tmp_path / "short.json", tmp_path / "long.json"
+    assert cli.main(["schedule", "--config", str(config), "--target", "stepfunctions", "--out", str(short)]) == 0
+    assert cli.main(["schedule", "--config", str(config), "--target", "stepfunctions", *MODE_ARGS[mode],
+                     "--artifacts", ARTIFACTS, "--out", str(long)]) == 0
+    assert short.read_text() == long.read_text()
+    assert json.loads(short.read_text())["StartAt"]
+    other = tmp_path / "other.json"  # an option wins over its key
+    assert cli.main(["schedule", "--config", str(config), "--target", "stepfunctions", "--artifacts",
+                     "s3://other-bucket/p", "--out", str(other)]) == 0
+    assert "s3://other-bucket/p/" in other.read_text() and ARTIFACTS not in other.read_text()
 
 
 # --------------------------------------------------------------------------------------------------- Airflow
