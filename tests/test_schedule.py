@@ -135,9 +135,9 @@ def test_a_wrong_mode_setup_is_one_usage_line(tmp_path, capsys):
 @pytest.mark.parametrize("mode", ["emr", "serverless"])
 def test_the_contracts_short_form_takes_where_the_runs_go_from_the_config(tmp_path, mode):
     """``lake schedule --config PATH --target T --out PATH``: a config with ``submit:`` keys needs no more."""
-    keys = {"emr": "{mode: emr, artifacts: %s, cluster_id: j-ABC}" % ARTIFACTS,
-            "serverless": "{mode: serverless, artifacts: %s, application_id: 00app, execution_role_arn: '%s'}"
-                          % (ARTIFACTS, ROLE)}[mode]
+    keys = {"emr": f"{{mode: emr, artifacts: {ARTIFACTS}, cluster_id: j-ABC}}",
+            "serverless": f"{{mode: serverless, artifacts: {ARTIFACTS}, application_id: 00app, "
+                          f"execution_role_arn: '{ROLE}'}}"}[mode]
     config = tmp_path / "lake.yaml"
     config.write_text(Path(CONFIG).read_text() + f"submit: {keys}\n")
     short, long = tmp_path / "short.json", tmp_path / "long.json"
