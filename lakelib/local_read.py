@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from lakelib.catalog.base import Partition
 from lakelib.errors import LakelibError, MissingExtraError
 from lakelib.paths import partition_dir, unescape_value
+from lakelib.schema import type_key
 from lakelib.storage import FileInfo, Storage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -154,7 +155,7 @@ def arrow_type(hive_type: str) -> pa.DataType:
     simple = {"string": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "boolean": pa.bool_(),
               "timestamp": pa.timestamp("us", tz="UTC"), "array<string>": pa.list_(pa.string()),
               "map<string,string>": pa.map_(pa.string(), pa.string()), "int": pa.int32()}
-    return simple.get(hive_type.replace(" ", "").lower(), pa.string())
+    return simple.get(type_key(hive_type), pa.string())
 
 
 def arrow_schema(table: Table, names: Sequence[str]) -> pa.Schema:

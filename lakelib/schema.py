@@ -183,6 +183,15 @@ def get_table(name: str) -> Table:
         raise KeyError(f"unknown table {name!r} (known: {', '.join(ALL_TABLES)})") from None
 
 
+def type_key(hive_type: str) -> str:
+    """A column type's text as catalogs are compared: no spaces, lower case.
+
+    >>> type_key("MAP<STRING, STRING>") == type_key("map<string,string>")
+    True
+    """
+    return hive_type.replace(" ", "").lower()
+
+
 def spark_type(hive_type: str):
     """The PySpark ``DataType`` of a Hive type string used in this module."""
     from pyspark.sql import types as T

@@ -12,7 +12,7 @@ from typing import Collection, Mapping, Sequence
 
 from lakelib.errors import ForeignTableError, PartialRegistrationError
 from lakelib.paths import same_location
-from lakelib.schema import MARK, Table
+from lakelib.schema import MARK, Table, type_key
 
 
 @dataclass
@@ -148,7 +148,7 @@ def check_adoptable(name: str, table: Table, location: str, have_location: str, 
     """
     from lakelib.typed import is_widening
 
-    wanted = {c.name: c.type.replace(" ", "").lower() for c in table.columns}
+    wanted = {c.name: type_key(c.type) for c in table.columns}
     odd = sorted(c for c, t in have_columns.items() if c not in wanted or not is_widening(t, wanted[c]))
     if not same_location(have_location, location, s3a_is_s3=False):
         why = f"it is at {have_location}, lakelib's is at {location}"

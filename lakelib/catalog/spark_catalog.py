@@ -31,7 +31,7 @@ from lakelib.catalog.base import (
     sources_and_days,
 )
 from lakelib.errors import CatalogError, one_line
-from lakelib.schema import MARK, Table, create_table_ddl
+from lakelib.schema import MARK, Table, create_table_ddl, type_key
 from lakelib.typed import is_widening
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -139,15 +139,15 @@ class SparkCatalog(Catalog):
         if not (mark.isDefined() and mark.get() == MARK[1]):
             check_adoptable(name, table, location, self._folder(meta.location()),
                             [c.name for c in listed if c.isPartition],
-                            {n: c.dataType.replace(" ", "").lower() for n, c in have.items()})
+                            {n: type_key(c.dataType) for n, c in have.items()})
             self._sql(f"ALTER TABLE {self._name(table)} SET TBLPROPERTIES ({sql_string(MARK[0])}="
                       f"{sql_string(MARK[1])})", f"marking {name} as lakelib's")
             log.info("table %s: made by an older lakelib, marked as lakelib's", name)
         widened = []
         for col in table.columns:
             got = have.get(col.name)
-            registered = None if got is None else got.dataType.replace(" ", "").lower()
-            if registered is not None and registered != col.type.replace(" ", ""):
+            registered = None if got is None else type_key(got.dataType)
+            if registered is not None and registered != type_key(col.type):
                 if not is_widening(registered, col.type):
                     raise CatalogError(f"spark metastore: table {name} has column {col.name} as {got.dataType}, "
                                        f"lakelib writes {col.type}")
@@ -195,8 +195,8 @@ class SparkCatalog(Catalog):
         have = {}
         fields = meta.dataSchema().fields()
         for i in range(len(fields)):
-            have[str(fields[i].name()).lower()] = str(fields[i].dataType().catalogString()).replace(" ", "").lower()
-        if any(have.get(c.name) != c.type.replace(" ", "").lower() for c in table.columns):
+            have[str(fields[i].name()).lower()] = type_key(str(fields[i].dataType().catalogString()))
+        if any(have.get(c.name) != type_key(c.type) for c in table.columns):
             return False
         return paths.same_location(self._folder(meta.location()), self._location(location), s3a_is_s3=False)
 
