@@ -39,8 +39,10 @@ def _holder(storage: Storage, uri: str) -> dict[str, Any]:
 
 @contextmanager
 def hold(storage: Storage, uri: str, run_id: str, log: logging.Logger, wait: float | None = None,
-         poll: float | None = None, clock: Callable[[], float] = time.time) -> Iterator[None]:
-    """Take the lock file ``uri`` for the block, waiting (up to ``wait`` seconds) while another run holds it.
+         poll: float | None = None, clock: Callable[[], float] = time.time, stale: float | None = None
+         ) -> Iterator[None]:
+    """Take the lock file ``uri`` for the block, waiting (up to ``wait`` seconds) while another run holds it; a lock
+    older than ``stale`` seconds (default :data:`STALE_SECONDS`) was left by a run that died and is taken over.
 
     Raises
     ------
@@ -49,12 +51,13 @@ def hold(storage: Storage, uri: str, run_id: str, log: logging.Logger, wait: flo
     """
     wait = WAIT_SECONDS if wait is None else wait
     poll = POLL_SECONDS if poll is None else poll
+    stale = STALE_SECONDS if stale is None else stale
     start = time.monotonic()
     said = False
     while not storage.create_new(uri, json.dumps({"run_id": run_id, "since": clock()})):
         holder = _holder(storage, uri)
         age = clock() - float(holder.get("since", clock()))
-        if age > STALE_SECONDS:
+        if age > stale:
             log.warning("lock %s of run %s is %s old: taken over (that run died)", uri, holder.get("run_id"),
                         elapsed(age))
             storage.delete(uri)

@@ -12,6 +12,10 @@ each other's files. (Spark's append mode would not do: concurrent appends to one
 folder, and the first to commit deletes it.) The partition ``job=<job>`` is then registered in the catalog, a no-op
 after the first run of a job.
 
+The billed use of an EMR Serverless run arrives after its row (:func:`fill_billed` rewrites the row's partition
+through the publish protocol). A rewrite and an append hold the same lock (:data:`LOCK_NAME`), so a run that
+finishes during a rewrite waits a moment instead of adding its file to the version being replaced.
+
 A run is recorded only when it has a SparkSession: a usage or config error exits before Spark starts, and a job
 that fails before building its session has none either; their JSON report (if any) is the record. Recording never
 changes a run's outcome: a failure to record is logged as a warning.
@@ -25,7 +29,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Mapping, Sequence, Tuple
 
 from lakelib.errors import one_line
 from lakelib.provenance import FIELDS as PROVENANCE_FIELDS
@@ -37,8 +41,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from lakelib.config import Config
     from lakelib.report import RunReport
+    from lakelib.tables import Tables
 
 log = logging.getLogger(__name__)
+
+#: The lock file (under ``<lake.tables>/_lakelib/``) that appends to ``lake_runs`` and rewrites of it hold.
+LOCK_NAME = "lake_runs.lock"
+#: How long a run waits to record its row while ``lake_runs`` is being rewritten, in seconds.
+RECORD_WAIT_SECONDS = 600.0
+#: A ``lake_runs`` lock older than this (seconds) was left by a run that died: a rewrite takes seconds.
+LOCK_STALE_SECONDS = 3600.0
 
 #: ``lake_runs`` column -> key of the run report's ``billed`` (:func:`lakelib.emr.billed_usage`).
 BILLED_COLUMNS = {"billed_vcpu_hours": "vcpu_hours", "billed_memory_gb_hours": "memory_gb_hours",
@@ -106,8 +118,9 @@ def record_run(spark: SparkSession, config: Config, report: RunReport) -> str | 
     row = run_row(report)
     try:
         frame = spark.createDataFrame([tuple(row[c] for c in LAKE_RUNS.column_names)], spark_schema(LAKE_RUNS))
-        target = open_tables(spark, config, report.run_id).append(LAKE_RUNS, frame, {"job": report.job},
-                                                                   report.run_id)
+        tables = open_tables(spark, config, report.run_id)
+        with _lock(tables, wait=RECORD_WAIT_SECONDS, poll=1.0):
+            target = tables.append(LAKE_RUNS, frame, {"job": report.job}, report.run_id)
     except Exception as exc:  # noqa: BLE001 - the run's outcome must not depend on its history
         log.warning("run %s not recorded in %s: %s", report.run_id, LAKE_RUNS.name, one_line(exc))
         return None
@@ -151,13 +164,13 @@ def read_runs(spark: SparkSession, config: Config) -> list[dict[str, Any]]:
     return [r.asDict() for r in read_table(spark, config, LAKE_RUNS).collect()]
 
 
-def fill_billed(spark: SparkSession, config: Config, usage: Mapping[JobRunKey, Mapping[str, Any]],
-                attempts: int = 3) -> list[dict[str, Any]]:
+def fill_billed(spark: SparkSession, config: Config, usage: Mapping[JobRunKey, Mapping[str, Any]]
+                ) -> list[dict[str, Any]]:
     """Fill the billed columns of the ``lake_runs`` rows of these EMR Serverless job runs that have none, by
     republishing their partitions (``job=<job>``) through the publish protocol (stage, verify, publish).
 
-    A run that records its row while the partition is being rewritten is not lost: the partition's run ids are read
-    again before the switch, and the rewrite starts over when they changed (up to ``attempts`` times).
+    The rows are read and republished under the lock :func:`record_run` takes too, so a run that finishes meanwhile
+    records its row after the switch, into the new version.
 
     Returns
     -------
@@ -167,13 +180,13 @@ def fill_billed(spark: SparkSession, config: Config, usage: Mapping[JobRunKey, M
     Raises
     ------
     LakelibError
-        Runs kept being recorded during ``attempts`` rewrites, or the protocol refused (nothing was switched).
+        The protocol refused (nothing was switched), or another rewrite held the lock too long.
     """
-    from lakelib.errors import LakelibError
     from lakelib.report import new_run_id
     from lakelib.tables import open_tables
 
-    for _ in range(attempts):
+    tables = open_tables(spark, config, new_run_id("lake_runs"))
+    with _lock(tables):
         rows = read_runs(spark, config)
         changed = [with_billed(r, usage[key]) for r, key in ((r, job_run_key(r)) for r in rows)
                    if key is not None and key in usage and r.get("cost_usd") is None]
@@ -182,20 +195,20 @@ def fill_billed(spark: SparkSession, config: Config, usage: Mapping[JobRunKey, M
         jobs = sorted({r["job"] for r in changed})
         by_run = {r["run_id"]: r for r in changed}
         kept = [by_run.get(r["run_id"], r) for r in rows if r["job"] in jobs]
-        tables = open_tables(spark, config, new_run_id("lake_runs"))
         frame = spark.createDataFrame([tuple(r[c] for c in LAKE_RUNS.all_names) for r in kept],
                                       spark_schema(LAKE_RUNS, with_partitions=True))
         expected = {(job,): sum(r["job"] == job for r in kept) for job in jobs}
-        staged = tables.stage(LAKE_RUNS, frame, expected, one_file_per_partition=True)
-        now = {r["run_id"] for r in read_runs(spark, config) if r["job"] in jobs}
-        if now == {r["run_id"] for r in kept}:
-            tables.publish(staged)
-            log.info("%s: billed use of %d run(s) filled in", LAKE_RUNS.name, len(changed))
-            return changed
-        if staged.staging:
-            tables.remove(staged.staging)
-        log.info("%s: runs recorded meanwhile; rewriting again", LAKE_RUNS.name)
-    raise LakelibError(f"{LAKE_RUNS.name}: runs kept being recorded during {attempts} rewrites; try again")
+        tables.publish(tables.stage(LAKE_RUNS, frame, expected, one_file_per_partition=True))
+    log.info("%s: billed use of %d run(s) filled in", LAKE_RUNS.name, len(changed))
+    return changed
+
+
+def _lock(tables: Tables, wait: float | None = None, poll: float | None = None) -> ContextManager[None]:
+    """The ``lake_runs`` lock (:data:`LOCK_NAME`) for this run's block."""
+    from lakelib.lock import hold
+
+    return hold(tables.storage, tables.state_uri(LOCK_NAME), tables.run_id, log, wait=wait, poll=poll,
+                stale=LOCK_STALE_SECONDS)
 
 
 def refresh_costs(spark: SparkSession, config: Config, client: Any, prices: Any,

@@ -119,3 +119,32 @@ def test_refresh_cost_without_pyspark_names_the_extra(tmp_path, monkeypatch, cap
     assert main(["runs", "--config", str(write_config(tmp_path, "none")), "--refresh-cost",
                  "--region", "us-east-1"]) == 1
     assert "pip install 'lakelib[spark]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["none", "spark"])
+def test_a_run_that_finishes_while_its_partition_is_rewritten_keeps_its_row(spark, tmp_path, monkeypatch, kind):
+    """fill_billed's switch and a run's append hold one lock: the run waits, then lands in the new version."""
+    import threading
+
+    from lakelib.tables import Tables
+
+    config = load_config(write_config(tmp_path, kind))
+    billed = record(spark, config, "json_to_parquet", serverless("00a", "00r"))
+    late = RunReport("json_to_parquet")
+    late.finish("succeeded")
+    recorder = threading.Thread(target=record_run, args=(spark, config, late))
+    publish = Tables.publish
+
+    def publish_after_a_run_finished(self, *staged):  # a run ends between the rewrite's read and its switch
+        recorder.start()
+        recorder.join(3.0)  # (it waits for the lock: 3 s, then the switch goes on)
+        publish(self, *staged)
+
+    monkeypatch.setattr(Tables, "publish", publish_after_a_run_finished)
+    usage = {"vcpu_hours": 1.0, "memory_gb_hours": 2.0, "storage_gb_hours": 0.0, "cost_usd": 0.07}
+    assert [r["run_id"] for r in fill_billed(spark, config, {("00a", "00r"): usage})] == [billed.run_id]
+    monkeypatch.setattr(Tables, "publish", publish)
+    recorder.join(30)
+    costs = {r["run_id"]: r["cost_usd"] for r in lake.runs(spark, config).collect()}
+    assert costs == {billed.run_id: 0.07, late.run_id: None}, "the late run's row is there, and the billed one"
+    assert not (tmp_path / "tables" / "_lakelib" / "lake_runs.lock").exists()
