@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Mapping, Sequence, Tuple
 
 from lakelib.errors import one_line
+from lakelib.paths import join
 from lakelib.provenance import FIELDS as PROVENANCE_FIELDS
 from lakelib.redact import redact_args
 from lakelib.schema import LAKE_RUNS, spark_schema
@@ -45,8 +46,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-#: The lock file (under ``<lake.tables>/_lakelib/``) that appends to ``lake_runs`` and rewrites of it hold.
-LOCK_NAME = "lake_runs.lock"
+#: The lock file that appends to ``lake_runs`` and rewrites of it hold: hidden in the table's own folder
+#: (``<lake.tables>/lake_runs/_lock``), where readers skip it and a run leaves nothing elsewhere.
+LOCK_NAME = "_lock"
 #: How long a run waits to record its row while ``lake_runs`` is being rewritten, in seconds.
 RECORD_WAIT_SECONDS = 600.0
 #: A ``lake_runs`` lock older than this (seconds) was left by a run that died: a rewrite takes seconds.
@@ -207,8 +209,8 @@ def _lock(tables: Tables, wait: float | None = None, poll: float | None = None) 
     """The ``lake_runs`` lock (:data:`LOCK_NAME`) for this run's block."""
     from lakelib.lock import hold
 
-    return hold(tables.storage, tables.state_uri(LOCK_NAME), tables.run_id, log, wait=wait, poll=poll,
-                stale=LOCK_STALE_SECONDS)
+    return hold(tables.storage, join(tables.target(LAKE_RUNS).root, LOCK_NAME), tables.run_id, log, wait=wait,
+                poll=poll, stale=LOCK_STALE_SECONDS)
 
 
 def refresh_costs(spark: SparkSession, config: Config, client: Any, prices: Any,
@@ -243,7 +245,6 @@ def refresh_costs(spark: SparkSession, config: Config, client: Any, prices: Any,
 def add_billed_to_reports(config: Config, rows: Iterable[Mapping[str, Any]],
                           usage: Mapping[JobRunKey, Mapping[str, Any]], s3_client: Any = None) -> None:
     """Add ``billed`` to the JSON report of each row (``<lake.reports>/<job>/<run_id>.json``) that has one."""
-    from lakelib.paths import join
     from lakelib.run_reports import add_to_report, exists
 
     for row in rows:

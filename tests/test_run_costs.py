@@ -147,4 +147,4 @@ def test_a_run_that_finishes_while_its_partition_is_rewritten_keeps_its_row(spar
     recorder.join(30)
     costs = {r["run_id"]: r["cost_usd"] for r in lake.runs(spark, config).collect()}
     assert costs == {billed.run_id: 0.07, late.run_id: None}, "the late run's row is there, and the billed one"
-    assert not (tmp_path / "tables" / "_lakelib" / "lake_runs.lock").exists()
+    assert not (tmp_path / "tables" / "lake_runs" / "_lock").exists()
