@@ -46,7 +46,6 @@ from lakelib.changes import add_changed_arguments, changed_partitions, mark_foll
 from lakelib.config import Config
 from lakelib.errors import UsageError
 from lakelib.forget import Forgotten, load_forgotten, mark_goes
-from lakelib.lock import hold
 from lakelib.paths import join
 from lakelib.progress import progress
 from lakelib.publish import Staged
@@ -54,7 +53,6 @@ from lakelib.report import RunReport
 from lakelib.runner import job_parser, requested_days, requested_sources, run_job
 from lakelib.schema import EVENTS
 from lakelib.session import without_codegen
-from lakelib.storage import each
 from lakelib.typed import (
     BASE_COLUMNS,
     PARTITION_KEYS,
@@ -259,7 +257,7 @@ def stage_older(tables: Tables, table: TypedTable, skip: Sequence[Key]) -> tuple
 
 def events_bytes(tables: Tables, location: str) -> int:
     """Bytes of an ``events`` partition's data files (to size the typed tables' files)."""
-    return sum(f.size for f in tables.storage.data_files(location))
+    return tables.data_bytes(location)
 
 
 def drop_erased(events: DataFrame, forgotten: Forgotten | None) -> tuple[DataFrame, dict[Key, int] | None]:
@@ -291,20 +289,21 @@ def plan_run(tables: Tables, registry: Registry, rows: DataFrame, names: Iterabl
     path in one aggregation, the run's track event names, the catalog's tables lakelib did not create."""
     observed = [Observed(r["_type"], r["_event"], tuple(r["path"]), frozenset(r["kinds"]))
                 for r in observe(rows).collect()]
-    return registry.plan(observed, events=names, taken=tables.catalog.foreign_tables())
+    return registry.plan(observed, events=names, taken=tables.foreign_tables())
 
 
 def stale_partitions(tables: Tables, registry: Registry, written: Mapping[str, Sequence[Key]],
                      sources: Sequence[str] | None, days: Sequence[Any]) -> dict[str, list[Key]]:
     """Per table, the partitions of the requested source-days it holds but this run does not write."""
-    def gone(item: tuple[str, TypedTable]) -> list[Key]:
-        name, table = item
-        keep = set(written.get(name, ()))
-        found = [(p.values["sourceid"], p.values["dt"]) for p in tables.find(table.table(), sources, days)]
-        return [k for k in found if k not in keep]
-
     items = sorted(registry.tables.items())   # one listing (or catalog call) per table
-    return {name: keys for (name, _), keys in zip(items, each(gone, items, PARALLEL_WRITES)) if keys}
+    out: dict[str, list[Key]] = {}
+    for (name, _), found in zip(items, tables.find_each([t.table() for _, t in items], sources, days,
+                                                         PARALLEL_WRITES)):
+        keep = set(written.get(name, ()))
+        gone = [k for k in ((p.values["sourceid"], p.values["dt"]) for p in found) if k not in keep]
+        if gone:
+            out[name] = gone
+    return out
 
 
 def build_tables(args: argparse.Namespace, config: Config, report: RunReport) -> str:
@@ -339,7 +338,7 @@ def build_tables(args: argparse.Namespace, config: Config, report: RunReport) ->
         return "nothing_to_do"
     if args.dry_run:
         return print_plan(tables, report, parts)
-    with hold(tables.storage, tables.state_uri(LOCK_NAME), report.run_id, log):
+    with tables.hold(tables.state_uri(LOCK_NAME)):
         return write_typed_tables(tables, report, parts, days, only, followed)
 
 

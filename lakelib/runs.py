@@ -207,10 +207,7 @@ def fill_billed(spark: SparkSession, config: Config, usage: Mapping[JobRunKey, M
 
 def _lock(tables: Tables, wait: float | None = None, poll: float | None = None) -> ContextManager[None]:
     """The ``lake_runs`` lock (:data:`LOCK_NAME`) for this run's block."""
-    from lakelib.lock import hold
-
-    return hold(tables.storage, join(tables.target(LAKE_RUNS).root, LOCK_NAME), tables.run_id, log, wait=wait,
-                poll=poll, stale=LOCK_STALE_SECONDS)
+    return tables.hold(join(tables.target(LAKE_RUNS).root, LOCK_NAME), wait=wait, poll=poll, stale=LOCK_STALE_SECONDS)
 
 
 def refresh_costs(spark: SparkSession, config: Config, client: Any, prices: Any,

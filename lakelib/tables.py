@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 from datetime import date
 from functools import reduce
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, ContextManager, Iterable, Mapping, Sequence, Union
 
 from lakelib.catalog.base import Catalog, NoCatalog, Partition
 from lakelib.errors import LakelibError
 from lakelib.paths import canonical_location, join, parse_partition_dir, partition_dir, table_dir
 from lakelib.publish import VERSION_KEY, Key, Published, Publisher, Staged, Target
 from lakelib.schema import Table, get_table, spark_type
+from lakelib.storage import PARALLEL_FILE_CALLS, each
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -274,6 +275,27 @@ class Tables:
              skip: Iterable[Mapping[str, object]] = ()) -> list[Partition]:
         """:func:`find_partitions` of a table of this lake."""
         return self.find_in(self.target(table), sources, days, skip)
+
+    def find_each(self, tables: Sequence[TableRef], sources: Sequence[str] | None = None,
+                  days: Sequence[date | str] | None = None, width: int = PARALLEL_FILE_CALLS) -> list[list[Partition]]:
+        """:meth:`find` for each of ``tables``, ``width`` listings (or catalog calls) at a time; in their order."""
+        return each(lambda t: self.find(t, sources, days), tables, width)
+
+    def data_bytes(self, location: str) -> int:
+        """Bytes of a partition folder's data files (hidden ones aside)."""
+        return sum(f.size for f in self.storage.data_files(location))
+
+    def foreign_tables(self) -> set[str]:
+        """The catalog's tables lakelib did not create (their names are taken)."""
+        return self.catalog.foreign_tables()
+
+    def hold(self, uri: str, *, wait: float | None = None, poll: float | None = None,
+             stale: float | None = None) -> ContextManager[None]:
+        """This run holds the lock file ``uri`` for the block, waiting while another run does
+        (:func:`lakelib.lock.hold`)."""
+        from lakelib.lock import hold
+
+        return hold(self.storage, uri, self.run_id, log, wait=wait, poll=poll, stale=stale)
 
     def registered(self, table: TableRef, sources: Iterable[str] | None = None,
                    days: Iterable[str] | None = None) -> list[Partition]:
