@@ -76,6 +76,9 @@ SPEC: dict[str, Any] = {
 }
 #: Where remote runs go (``submit.mode``).
 SUBMIT_MODES = ("emr", "serverless")
+#: The ``submit:`` keys each mode takes, as ``lake submit``'s options (``cluster_id`` is ``--cluster-id``).
+SUBMIT_KEYS = {"emr": ("artifacts", "cluster_id", "execution_role_arn"),
+               "serverless": ("artifacts", "application_id", "execution_role_arn")}
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
 _DATABASE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -169,10 +172,8 @@ class SubmitSettings:
         >>> SubmitSettings(artifacts="s3://b/p", cluster_id="j-1").options("emr", ["--cluster-id", "j-2"])
         ['--artifacts', 's3://b/p']
         """
-        keys = ("artifacts", "cluster_id", "execution_role_arn") if mode == "emr" else (
-            "artifacts", "application_id", "execution_role_arn")
         out: list[str] = []
-        for key in keys:
+        for key in SUBMIT_KEYS[mode]:
             option = "--" + key.replace("_", "-")
             value = getattr(self, key)
             if value and not any(g == option or g.startswith(option + "=") for g in given):

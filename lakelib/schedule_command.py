@@ -23,7 +23,7 @@ from typing import Any
 
 from lakelib import emr, schedule
 from lakelib.cli import add_config_arguments, command, config_of, default_config
-from lakelib.config import SUBMIT_MODES, SubmitSettings
+from lakelib.config import SUBMIT_KEYS, SUBMIT_MODES, SubmitSettings
 from lakelib.errors import UsageError
 from lakelib.provenance import LOG_URI_CONF
 
@@ -52,8 +52,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace, submit: SubmitSettings) -> None:
     """Fill what the options leave out from the config's ``submit:`` keys, then check that nothing is missing."""
     args.mode = args.mode or submit.mode or "emr"
-    for key in ("artifacts", "cluster_id", "application_id", "execution_role_arn"):
-        if getattr(args, key) is None and (args.mode == "serverless" or key != "application_id"):
+    for key in SUBMIT_KEYS[args.mode]:
+        if getattr(args, key) is None:
             setattr(args, key, getattr(submit, key))
     needed = ["artifacts", "cluster_id"] if args.mode == "emr" else ["artifacts", "application_id", "execution_role_arn"]
     missing = [k for k in needed if not getattr(args, k)]
