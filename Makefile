@@ -1,4 +1,4 @@
-# make demo | make notebook | make test [SPARK=3.5|4.0|4.1] | make bench [ARGS=--quick] | make lint | make clean
+# make demo | make notebook | make test [SPARK=3.5|4.0|4.1] | make bench [ARGS=--quick] | make lint | make jar | make clean
 # Each Spark line has its own virtual environment, created on first use: .venv for Spark 3.5 (EMR 7),
 # .venv-spark40 for Spark 4.0 (EMR 8.0), .venv-spark4 for Spark 4.1 (EMR 8.1; SPARK=4 means 4.1).
 # make test PYTEST_ARGS="tests/test_emr.py -x" runs part of the suite.
@@ -26,7 +26,7 @@ PYTEST_ARGS ?=
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PINS := "apache-airflow==2.10.5" "apache-airflow-providers-amazon==9.2.0"
 
-.PHONY: install demo notebook test test-airflow lint bench clean
+.PHONY: install demo notebook test test-airflow lint bench jar clean
 
 install: $(STAMP)
 
@@ -67,6 +67,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.run $(ARGS)
+
+# lakelib's JVM half (java/: the JSON UDFs of lakelib/json_udfs.py) as Java 8 bytecode, so that one jar serves Spark 3.5
+# and 4.x. The jar is committed: using lakelib needs no JDK; tests/test_json_udfs.py checks it matches java/.
+jar: $(STAMP)
+	@rm -rf build/jar && mkdir -p build/jar
+	@javac --release 8 -Xlint:-options -cp "$$($(BIN)/python -c 'import glob, os, pyspark; print(os.pathsep.join(glob.glob(os.path.join(os.path.dirname(pyspark.__file__), "jars", "*.jar"))))')" \
+		-d build/jar $$(find java -name '*.java' | sort)
+	@jar --create --date=1980-01-01T00:00:02Z --file lakelib/resources/lakelib-json.jar -C build/jar .
+	@echo "built lakelib/resources/lakelib-json.jar"
 
 clean:
 	rm -rf lake build dist *.egg-info .pytest_cache .mypy_cache

@@ -30,8 +30,12 @@ How a line is judged, in the contract's order (the first that applies):
 Every other field is taken as it comes: a number where a string is expected becomes its JSON text, an object
 where a string is expected becomes its JSON text, a non-object where a map is expected becomes ``null``, an
 unparseable ``sentAt`` becomes ``null``. Nothing but the five rules rejects a line. A key repeated in one object
-resolves to its last value (as in Python's ``json`` and JavaScript's ``JSON.parse``), at the top level and inside
-the maps (``properties``, ``context``, ``extras``...) alike.
+resolves to its last value (as in Python's ``json`` and JavaScript's ``JSON.parse``), at the top level, inside the
+maps (``properties``, ``context``, ``extras``...) and inside the nested objects whose JSON text the maps hold alike:
+Spark's text of a nested object keeps every copy of a repeated key (``get_json_object`` and Athena's
+``json_extract`` would read the first), so a line whose nested objects repeat a key is parsed without the earlier
+copies (:mod:`lakelib.json_udfs`, whose one pass over the line also lists its top-level keys for ``extras``); its
+``raw`` in the quarantine stays as it came.
 
 One ``from_json`` per line does all of it: the message is parsed straight into a struct of the known fields (maps
 stay maps), and Spark's partial results (``spark.sql.json.enablePartialResults``, on by default since Spark 3.4)
@@ -48,6 +52,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakelib import json_udfs
 from lakelib.errors import ConfigError
 from lakelib.schema import EVENT_COLUMNS, EVENTS, MAP, MESSAGE_TYPES, TIMESTAMP
 
@@ -123,7 +128,7 @@ def parse_events(lines: DataFrame) -> DataFrame:
         ``sourceid, dt, file, pos, reason, raw, raw_base64`` and the events columns (all ``None`` for a rejected
         line).
     """
-    judged = _judge(lines, _MESSAGE)
+    judged = _judge(_last_key_text(lines), _MESSAGE, F.col("_text"))
     valid = F.col("reason").isNull()
     return _event_columns(judged, F.when(valid, F.col("_msg")), valid, PARSE_COLUMNS)
 
@@ -146,8 +151,8 @@ def parse_valid(lines: DataFrame) -> DataFrame:
         ``sourceid, dt, pos``, the events columns and :data:`TIMESTAMPS_CUT` (:func:`cut_to_micros` of any
         timestamp field).
     """
-    parsed = _drop_blank(lines).select(
-        "sourceid", "dt", "pos", "value", F.from_json(F.col("value"), _MESSAGE, JSON_OPTIONS).alias("_msg")
+    parsed = _last_key_text(_drop_blank(lines)).select(
+        "sourceid", "dt", "pos", "value", "_keys", "_text", F.from_json(F.col("_text"), _MESSAGE, JSON_OPTIONS).alias("_msg")
     )
     utc = in_utc(lines)
     cut = reduce(lambda a, b: a | b, [cut_to_micros(F.col("_msg")[f], utc) for f in TIMESTAMP_FIELDS])
@@ -156,10 +161,19 @@ def parse_valid(lines: DataFrame) -> DataFrame:
 
 def _event_columns(df: DataFrame, msg: Column, valid: Column, keep: Sequence[str], *more: Column) -> DataFrame:
     """``keep``, the events columns and ``more``, from ``msg`` (the parsed message) and ``value`` (the line);
-    ``extras`` only where ``valid``."""
+    ``extras`` only where ``valid``; ``df`` has :func:`_last_key_text`'s columns."""
     utc = in_utc(df)
     columns = [_column_from(msg, c.field, c.type, utc).alias(c.name) for c in EVENT_COLUMNS if c.field]
     return df.select(*keep, *columns, _extras(valid).alias("extras"), *more)
+
+
+def _last_key_text(lines: DataFrame) -> DataFrame:
+    """``lines`` with ``_keys`` (:func:`lakelib.json_udfs.top_keys` of the line) and ``_text``: the line to parse,
+    without the earlier copies of a key repeated inside a nested object when it has one, else the line itself."""
+    json_udfs.register(lines.sparkSession)
+    keyed = lines.withColumn("_keys", json_udfs.top_keys(F.col("value")))
+    text = F.when(F.col("_keys.repeats"), json_udfs.last_key_wins_text(F.col("value"))).otherwise(F.col("value"))
+    return keyed.withColumn("_text", text)
 
 
 def judge_lines(lines: DataFrame, keep: Sequence[str] = (), ids: bool = False) -> DataFrame:
@@ -190,14 +204,16 @@ def judge_lines(lines: DataFrame, keep: Sequence[str] = (), ids: bool = False) -
     return judged.select(*PARSE_COLUMNS, message_id.alias("messageid"), received.alias("receivedat"), *keep, *who)
 
 
-def _judge(lines: DataFrame, message: T.StructType) -> DataFrame:
-    """Drop blank lines; add ``_msg`` (the message parsed into ``message``), ``reason``, ``raw`` and ``raw_base64``."""
+def _judge(lines: DataFrame, message: T.StructType, text: Column | None = None) -> DataFrame:
+    """Drop blank lines; add ``_msg`` (``text``, default the line, parsed into ``message``), ``reason``, ``raw`` and
+    ``raw_base64`` (``reason``, ``raw`` and ``raw_base64`` from the line itself)."""
     if str(lines.sparkSession.conf.get(PARTIAL_RESULTS, "true")).lower() != "true":
         raise ConfigError(f"lakelib.parse needs {PARTIAL_RESULTS}=true (the default): a field of the wrong kind "
                           "would otherwise reject a whole line")
     end = T.StructField(_EOL, T.IntegerType())
     wrapper = T.ArrayType(T.StructType([*message.fields, end]))
-    parsed = F.from_json(F.concat(F.lit("["), F.col("value"), F.lit(f',{{"{_EOL}":0}}]')), wrapper, JSON_OPTIONS)
+    line = F.col("value") if text is None else text
+    parsed = F.from_json(F.concat(F.lit("["), line, F.lit(f',{{"{_EOL}":0}}]')), wrapper, JSON_OPTIONS)
     lines = _drop_blank(lines).withColumn("_p", parsed)
     complete = (F.size("_p") == 2) & F.col("_p")[1][_EOL].isNotNull()
     msg = F.col("_p")[0]
@@ -286,14 +302,15 @@ def _message_id(msg: Column) -> Column:
 def _extras(valid: Column) -> Column:
     """Top-level keys without a column of their own, with their JSON text; ``null`` when there are none.
 
-    Listing a line's keys is cheap next to parsing it; the line is parsed into a map only when one is unknown.
+    Listing a line's keys (``_keys``, :func:`_last_key_text`) is cheap next to parsing it; the line (``_text``) is
+    parsed into a map only when one is unknown.
     """
     def unknown(key: Column) -> Column:
         return ~key.isin(*KNOWN_FIELDS)
 
-    parsed = _number_text(last_key_wins(F.from_json(F.col("value"), _STRING_MAP, JSON_OPTIONS)))
+    parsed = _number_text(last_key_wins(F.from_json(F.col("_text"), _STRING_MAP, JSON_OPTIONS)))
     extras = F.map_filter(parsed, lambda k, _v: unknown(k))
-    return F.when(valid & F.exists(F.json_object_keys("value"), unknown), extras)
+    return F.when(valid & F.exists(F.col("_keys.keys"), unknown), extras)
 
 
 def last_key_wins(m: Column) -> Column:

@@ -634,3 +634,59 @@ def test_no_cut_timestamp_no_summary_line(tmp_path, capsys):
     assert run(write_config(tmp_path), "--date", "2026-01-01", "--report", str(report_path)) == 0
     assert json.loads(report_path.read_text())["totals"]["timestamps_truncated"] == 0
     assert "cut to the microsecond" not in capsys.readouterr().out
+
+
+# --- issue 21: a key repeated inside a nested object ---------------------------------------------------------------
+
+
+def test_a_key_repeated_inside_a_nested_object_keeps_its_last_value_and_the_typed_table_agrees(spark, tmp_path):
+    from jobs import event_tables
+
+    repeated = ('{"messageId":"m1","type":"track","event":"Order Completed","timestamp":"2026-01-01T00:00:00Z",'
+                '"context": {"device": {"id": "first", "id": "last"}, "app": {"build": {"n": 1, "n": 2}, "v": 1}},'
+                '"properties": {"cart": {"id": "first", "x": 0, "id": "last"},'
+                ' "shop": {"owner": {"id": "first", "id": "last"}}, "items": [{"sku": "a", "sku": "b"}, {"sku": "c"}],'
+                ' "note": "{\\"k\\":1,\\"k\\":2}"}, "_meta": {"x": {"y": 1, "y": 2}}}')
+    rejected = '{"type":"track","timestamp":"2026-01-01T00:00:00Z","context":{"device":{"id":"a", "id":"b"}}}'
+    write_raw(tmp_path / "raw", "web", DAY1, [repeated, rejected])
+    config = write_config(tmp_path)
+    report = tmp_path / "report.json"
+    assert run(config, "--date", "2026-01-01", "--report", str(report)) == 0
+    row = read_events(spark, tmp_path).select(
+        "context", "properties", "extras", *[F.get_json_object(F.col(m)[k], path).alias(f"{k}{path}") for m, k, path in (
+            ("context", "device", "$.id"), ("context", "app", "$.build.n"), ("properties", "cart", "$.id"),
+            ("properties", "shop", "$.owner.id"))]).first()
+    assert (row["device$.id"], row["app$.build.n"], row["cart$.id"], row["shop$.owner.id"]) == ("last", "2", "last",
+                                                                                                 "last")
+    assert row["context"] == {"device": '{"id":"last"}', "app": '{"build":{"n":2},"v":1}'}
+    assert row["properties"] == {"cart": '{"x":0,"id":"last"}', "shop": '{"owner":{"id":"last"}}',
+                                 "items": '[{"sku":"b"},{"sku":"c"}]', "note": '{"k":1,"k":2}'}, \
+        "a string that holds JSON text is a string: kept as sent"
+    assert row["extras"] == {"_meta": '{"x":{"y":2}}'}
+    quarantined = spark.read.json(f"{tmp_path}/quarantine/json_to_parquet").collect()
+    assert [(q["reason"], q["raw"]) for q in quarantined] == [("missing_message_id", rejected)], \
+        "the quarantine keeps the line as it came"
+    totals = json.loads(report.read_text())["totals"]
+    assert (totals["lines_read"], totals["rows_written"], totals["quarantined"]) == (2, 1, 1)
+
+    assert event_tables.main(["--config", str(config), "--date", "2026-01-01"]) == 0
+    typed = spark.read.parquet(f"file://{tmp_path}/tables/order_completed").first()
+    assert (typed["context_device_id"], typed["context_app_build_n"], typed["cart_id"], typed["shop_owner_id"]) == (
+        "last", 2, "last", "last")
+
+
+def test_lines_without_a_repeated_nested_key_are_stored_as_spark_makes_their_text(spark, tmp_path):
+    plain = ('{"messageId":"m2","type":"track","timestamp":"2026-01-01T00:00:00Z",'
+             '"context":{"library":{"name":"a","version":"1"},"os":{"name":"iOS","version":"17"},"ip":"1.2.3.4"},'
+             '"properties":{"products":[{"sku":"a","price":1.5},{"sku":"c","price":2}],'
+             '"product":{"name":"x","brand":{"name":"y","id":1},"id":2},"s":"{\\"k\\":1,\\"k\\":2}",'
+             '"matrix":[[{"a":1},{"a":2}]],"text":"a,\\"b\\":{\\"b\\":1}","esc":{"a\\"b":1,"a\\\\b":2}}}')
+    write_raw(tmp_path / "raw", "web", DAY1, [plain])
+    assert run(write_config(tmp_path), "--date", "2026-01-01") == 0
+    row = read_events(spark, tmp_path).first()
+    assert row["context"] == {"library": '{"name":"a","version":"1"}', "os": '{"name":"iOS","version":"17"}',
+                              "ip": "1.2.3.4"}
+    assert row["properties"] == {
+        "products": '[{"sku":"a","price":1.5},{"sku":"c","price":2}]',
+        "product": '{"name":"x","brand":{"name":"y","id":1},"id":2}', "s": '{"k":1,"k":2}',
+        "matrix": '[[{"a":1},{"a":2}]]', "text": 'a,"b":{"b":1}', "esc": '{"a\\"b":1,"a\\\\b":2}'}
