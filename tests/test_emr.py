@@ -210,16 +210,19 @@ def test_pyfiles_zip_is_the_wheel_plus_pure_python_pyyaml(wheel, tmp_path):
     assert {"yaml/__init__.py", "yaml/constructor.py"} <= names
     assert not [n for n in names if n.endswith((".so", ".pyd", ".pyc"))]
     assert [n for n in names if n.startswith("pyyaml-") or n.startswith("PyYAML-")]  # its METADATA and license
-    # python -S: no site-packages, so lakelib, PyYAML and the log4j2 resource can only come from the zip
+    assert "lakelib/resources/lakelib-json.jar" in names  # the JSON UDFs (lakelib.json_udfs)
+    # python -S: no site-packages, so lakelib, PyYAML and the resources can only come from the zip
     probe = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import yaml, lakelib.session as s, lakelib.config; "
+        "import sys, os; sys.path.insert(0, sys.argv[1]); import yaml, lakelib.session as s, lakelib.config; "
+        "import lakelib.json_udfs as j; "
         "assert yaml.__file__.startswith(sys.argv[1]) and not yaml.__with_libyaml__; "
-        "print(yaml.safe_load('a: [1, 2]'), s.quiet_logger_levels()['hive.log'])"
+        "print(yaml.safe_load('a: [1, 2]'), s.quiet_logger_levels()['hive.log'], os.path.getsize(j.jar_path()))"
     )
     done = subprocess.run([sys.executable, "-S", "-c", probe, str(first)], capture_output=True, text=True,
                           cwd=tmp_path, env={})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["{'a':", "[1,", "2]}", "ERROR"]
+    jar = (REPO / "lakelib" / "resources" / "lakelib-json.jar").stat().st_size
+    assert done.stdout.split() == ["{'a':", "[1,", "2]}", "ERROR", str(jar)]
 
 
 def test_what_is_shipped_covers_every_requirement_of_the_package():
