@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from importlib import resources
@@ -31,28 +32,31 @@ _CLASSES = {TOP_KEYS: "lakelib.json.TopKeys", LAST_KEY_WINS: "lakelib.json.LastK
 
 
 def jar_path() -> str:
-    """The jar as a file: in place for an installed package or a checkout; copied out of a zip (``--py-files``) once
-    per process into a temporary folder that lives as long as the process (Spark serves it to the executors)."""
+    """The jar as a file Spark can add: in place for an installed package or a checkout; else (inside the
+    ``--py-files`` zip, or under a folder whose name Spark would mangle: a space, a quote...) copied once per process
+    into a temporary folder that lives as long as the process (Spark serves it to the executors from there)."""
     packaged = resources.files("lakelib").joinpath("resources").joinpath(JAR)
-    if isinstance(packaged, os.PathLike) and os.path.isfile(packaged):
+    if isinstance(packaged, os.PathLike) and os.path.isfile(packaged) and _PLAIN_PATH.match(os.fspath(packaged)):
         return os.fspath(packaged)
-    global _extracted
-    if _extracted is None:
+    global _copied
+    if _copied is None:
         folder = tempfile.mkdtemp(prefix="lakelib-jar-")
         with packaged.open("rb") as src, open(os.path.join(folder, JAR), "wb") as dst:
             shutil.copyfileobj(src, dst)
-        _extracted = os.path.join(folder, JAR)
-    return _extracted
+        _copied = os.path.join(folder, JAR)
+    return _copied
 
 
-_extracted: str | None = None
+#: A path Spark's ``ADD JAR`` takes as it is (Hadoop's ``Path`` encodes other characters a second time).
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9/._+-]+$")
+_copied: str | None = None
 
 
 def register(spark: SparkSession) -> None:
     """Make :func:`top_keys` and :func:`last_key_wins_text` usable in ``spark`` (once per session; cheap after).
 
-    The jar is added with ``ADD JAR`` (the executors fetch it) and the classes are loaded through the session's jar
-    class loader: ``spark-submit`` has started the driver's JVM before lakelib runs, so the jar is not on its class
+    The jar is added as ``ADD JAR`` adds one (the executors fetch it) and the classes are loaded through the session's
+    jar class loader: ``spark-submit`` has started the driver's JVM before lakelib runs, so the jar is not on its class
     path, and ``registerJavaFunction`` looks there on Spark 3.5.
     """
     jsession = spark._jsparkSession  # noqa: SLF001 - the JVM session: loading a class from the added jar
@@ -60,7 +64,7 @@ def register(spark: SparkSession) -> None:
     if not any(str(url).endswith("/" + JAR) for url in loader.getURLs()):
         path = jar_path()
         log.debug("adding %s to the session", path)
-        spark.sql(f"ADD JAR '{path}'")
+        jsession.sessionState().resourceLoader().addJar(path)  # what ADD JAR does, without SQL quoting
     from pyspark.sql import types as T
 
     returns = {

@@ -92,3 +92,13 @@ def test_from_a_py_files_zip_the_jar_is_copied_out_once_as_a_file(tmp_path):
                          capture_output=True, text=True, check=True).stdout.split()
     size = (REPO / "lakelib" / "resources" / json_udfs.JAR).stat().st_size
     assert out == ["True", "True", str(size), "False"]
+
+
+def test_under_a_folder_spark_would_mangle_the_jar_is_copied_to_a_plain_path(tmp_path):
+    """Hadoop's Path encodes a space or a quote a second time: the jar would be added but its classes not found."""
+    odd = tmp_path / "it's a dir"
+    shutil.copytree(REPO / "lakelib", odd / "lakelib", ignore=shutil.ignore_patterns("__pycache__"))
+    code = "import lakelib.json_udfs as j, os, re; p = j.jar_path(); print(bool(j._PLAIN_PATH.match(p)), os.path.getsize(p))"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(odd)}, cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", str((REPO / "lakelib" / "resources" / json_udfs.JAR).stat().st_size)]
