@@ -2,7 +2,7 @@
 
 Modules, one concern each: :mod:`lakelib.config` (YAML), :mod:`lakelib.schema` (the message and the tables),
 :mod:`lakelib.paths` (raw day folders and partition paths), :mod:`lakelib.raw` (which raw day folders exist),
-:mod:`lakelib.parse` (judging and deduplicating lines), :mod:`lakelib.session` (the SparkSession),
+:mod:`lakelib.parse` (judging and deduplicating lines), :mod:`lakelib.json_udfs` (its JSON UDFs in the JVM), :mod:`lakelib.session` (the SparkSession),
 :mod:`lakelib.storage` (files through Hadoop's FileSystem), :mod:`lakelib.tables` (reading, writing and registering
 table partitions), :mod:`lakelib.catalog` (Spark metastore, Glue), :mod:`lakelib.compaction`,
 :mod:`lakelib.report` (run reports), :mod:`lakelib.redact` (secret values hidden), :mod:`lakelib.runner`
