@@ -96,7 +96,8 @@ def generate(spec: SampleSpec) -> SampleResult:
                 chunk = lines[i * per_file:(i + 1) * per_file]
                 stamp = int((midnight + timedelta(hours=24 * (i + 1) / spec.files_per_day)).timestamp() * 1000)
                 path = os.path.join(folder, f"{stamp}.{rng.getrandbits(32):08x}.gz")
-                with gzip.open(path, "wb", compresslevel=6) as handle:
+                # the batch's time in the gzip header, not the clock's: the same seed gives the same bytes
+                with gzip.GzipFile(path, "wb", compresslevel=6, mtime=stamp // 1000) as handle:
                     handle.write(("\n".join(chunk) + "\n").encode("utf-8"))
                 result.files.append(path)
     log.info("wrote %d files, %d lines under %s", len(result.files), result.lines, spec.out)
