@@ -7,6 +7,8 @@ bytecode, one jar for Spark 3.5 and 4.x), which ships inside the package and the
 - :func:`top_keys`: a JSON object's top-level keys (Spark's ``json_object_keys``) and whether an object nested
   below the top level repeats a key, in one pass over the tokens: cheaper than ``json_object_keys`` alone.
 - :func:`last_key_wins_text`: the same JSON text without the earlier copies of each repeated key, at any depth.
+- :func:`top_level_number`: the number an object holds under a top-level key, as written (Spark prints a parsed
+  number as a double would: ``1e400`` and ``2e400`` both become ``Infinity``).
 """
 from __future__ import annotations
 
@@ -28,7 +30,9 @@ JAR = "lakelib-json.jar"
 #: The SQL names the UDFs are registered under, their classes and return types.
 TOP_KEYS = "lakelib_top_keys"
 LAST_KEY_WINS = "lakelib_last_key_wins"
-_CLASSES = {TOP_KEYS: "lakelib.json.TopKeys", LAST_KEY_WINS: "lakelib.json.LastKeyWins"}
+TOP_LEVEL_NUMBER = "lakelib_top_level_number"
+_CLASSES = {TOP_KEYS: "lakelib.json.TopKeys", LAST_KEY_WINS: "lakelib.json.LastKeyWins",
+            TOP_LEVEL_NUMBER: "lakelib.json.TopLevelNumber"}
 
 
 def jar_path() -> str:
@@ -53,7 +57,7 @@ _copied: str | None = None
 
 
 def register(spark: SparkSession) -> None:
-    """Make :func:`top_keys` and :func:`last_key_wins_text` usable in ``spark`` (once per session; cheap after).
+    """Make this module's UDFs usable in ``spark`` (the jar is added once per session; registering is cheap).
 
     The jar is added as ``ADD JAR`` adds one (the executors fetch it) and the classes are loaded through the session's
     jar class loader: ``spark-submit`` has started the driver's JVM before lakelib runs, so the jar is not on its class
@@ -71,6 +75,7 @@ def register(spark: SparkSession) -> None:
         TOP_KEYS: T.StructType([T.StructField("keys", T.ArrayType(T.StringType())),
                                 T.StructField("repeats", T.BooleanType())]),
         LAST_KEY_WINS: T.StringType(),
+        TOP_LEVEL_NUMBER: T.StringType(),
     }
     for name, class_name in _CLASSES.items():
         udf = loader.loadClass(class_name).newInstance()
@@ -92,3 +97,12 @@ def last_key_wins_text(text: Column) -> Column:
     from pyspark.sql import functions as F
 
     return F.call_udf(LAST_KEY_WINS, text)
+
+
+def top_level_number(text: Column, key: str) -> Column:
+    """The number the JSON object ``text`` holds under the top-level ``key`` (its last copy), as written; ``null``
+    when that value is not a number, the key is absent (nested objects' keys are not looked at), or ``text`` is not
+    a JSON object. Needs :func:`register`."""
+    from pyspark.sql import functions as F
+
+    return F.call_udf(TOP_LEVEL_NUMBER, text, F.lit(key))

@@ -74,9 +74,8 @@ _LONE_SURROGATE = (
     r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
 )
 
-#: A number as Spark prints a parsed JSON number in a string column, and a top-level numeric ``messageId``.
+#: A number as Spark prints a parsed JSON number in a string column.
 _PRINTED_NUMBER = r'^(-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?|"-?Infinity")$'
-_NUMERIC_ID = r'"messageId"\s*:\s*(-?[0-9][0-9.eE+-]*)'
 
 #: Jackson's nesting limit (``StreamReadConstraints``' default maximum depth, Spark 3.5 and 4.x).
 MAX_DEPTH = 1000
@@ -210,6 +209,7 @@ def _judge(lines: DataFrame, message: T.StructType, text: Column | None = None) 
     if str(lines.sparkSession.conf.get(PARTIAL_RESULTS, "true")).lower() != "true":
         raise ConfigError(f"lakelib.parse needs {PARTIAL_RESULTS}=true (the default): a field of the wrong kind "
                           "would otherwise reject a whole line")
+    json_udfs.register(lines.sparkSession)  # _message_id's
     end = T.StructField(_EOL, T.IntegerType())
     wrapper = T.ArrayType(T.StructType([*message.fields, end]))
     line = F.col("value") if text is None else text
@@ -292,11 +292,12 @@ def _message_id(msg: Column) -> Column:
     """``messageId`` as text; a number as the client wrote it (``1e400``, ``0.1000000000000000001``).
 
     Spark prints a parsed number as a Java double would (``"Infinity"`` for both ``1e400`` and ``2e400``), which
-    would merge different messages: when the parsed id looks like such a number, the digits are taken from the line.
+    would merge different messages: when the parsed id looks like such a number, the digits are taken from the line
+    (:func:`lakelib.json_udfs.top_level_number`: the top-level key only, never a nested ``messageId``).
     """
     parsed = msg["messageId"]
-    as_written = F.regexp_extract(F.col("value"), _NUMERIC_ID, 1)
-    return F.when(parsed.rlike(_PRINTED_NUMBER) & (as_written != ""), as_written).otherwise(parsed)
+    as_written = json_udfs.top_level_number(F.col("value"), "messageId")
+    return F.when(parsed.rlike(_PRINTED_NUMBER), F.coalesce(as_written, parsed)).otherwise(parsed)
 
 
 def _extras(valid: Column) -> Column:

@@ -690,3 +690,15 @@ def test_lines_without_a_repeated_nested_key_are_stored_as_spark_makes_their_tex
         "products": '[{"sku":"a","price":1.5},{"sku":"c","price":2}]',
         "product": '{"name":"x","brand":{"name":"y","id":1},"id":2}', "s": '{"k":1,"k":2}',
         "matrix": '[[{"a":1},{"a":2}]]', "text": 'a,"b":{"b":1}', "esc": '{"a\\"b":1,"a\\\\b":2}'}
+
+
+def test_numeric_message_ids_beside_a_nested_message_id_stay_different_messages(spark, tmp_path):
+    """Two messages, ids 12 and 13, each with a nested ``messageId`` 7 first: two rows, no duplicate."""
+    lines = [f'{{"properties":{{"messageId":7}},"messageId":{i},"type":"track","timestamp":"2026-01-01T00:00:00Z"}}'
+             for i in (12, 13)]
+    write_raw(tmp_path / "raw", "web", DAY1, lines)
+    report = tmp_path / "report.json"
+    assert run(write_config(tmp_path), "--date", "2026-01-01", "--report", str(report)) == 0
+    assert sorted(r["messageid"] for r in read_events(spark, tmp_path).collect()) == ["12", "13"]
+    totals = json.loads(report.read_text())["totals"]
+    assert (totals["lines_read"], totals["rows_written"], totals["duplicates_dropped"]) == (2, 2, 0)

@@ -63,6 +63,19 @@ def test_top_keys_is_null_for_text_that_is_not_a_json_object(udfs, text):
     assert udfs.createDataFrame([(text,)], "v string").select(json_udfs.top_keys(F.col("v"))).first()[0] is None
 
 
+@pytest.mark.parametrize("text, number", [
+    ('{"messageId":1e400,"type":"track"}', "1e400"),
+    ('{"messageId" : 0.1000000000000000001}', "0.1000000000000000001"),
+    ('{"p":{"messageId":7},"a":[{"messageId":8}],"messageId":-12}', "-12"),
+    ('{"messageId":1,"messageId":2e400}', "2e400"),
+    ('{"messageId":1,"messageId":"x"}', None),
+    ('{"messageId":"12"}', None), ('{"p":{"messageId":7}}', None), ('[{"messageId":1}]', None), ("not json", None),
+])
+def test_top_level_number_is_the_last_top_level_copy_as_written(udfs, text, number):
+    df = udfs.createDataFrame([(text,)], "v string")
+    assert df.select(json_udfs.top_level_number(F.col("v"), "messageId")).first()[0] == number
+
+
 @pytest.mark.skipif(shutil.which("javac") is None, reason="no JDK (javac) to build java/ with")
 def test_the_committed_jar_is_built_from_java_sources(tmp_path):
     """``make jar`` was run after the last change to java/: the jar's classes are what javac makes of the sources."""

@@ -247,6 +247,17 @@ def test_numeric_message_ids_keep_the_digits_the_client_sent(spark):
                        '"Infinity"']
 
 
+def test_a_numeric_message_id_is_read_from_the_top_level_and_its_last_copy(spark):
+    """A nested ``messageId`` earlier in the line is not the message's id (it would merge different messages)."""
+    lines = ['{"properties":{"messageId":7},"type":"track","messageId":12,"timestamp":"2015-12-10T04:08:31Z"}',
+             '{"context":{"x":{"messageId" : 7}},"messageId":1e400,"type":"track","timestamp":"2015-12-10T04:08:31Z"}',
+             '{"messageId":1e400,"type":"track","timestamp":"2015-12-10T04:08:31Z","messageId":2e400}',
+             '{"messageId":1e400,"type":"track","timestamp":"2015-12-10T04:08:31Z","messageId":"12"}']
+    for judge in (parse_events, judge_lines):
+        got = [r["messageid"] for r in sorted(judge(_lines(spark, lines)).collect(), key=lambda r: r["pos"])]
+        assert got == ["12", "1e400", "2e400", "12"]
+
+
 def test_numbers_in_maps_are_stored_as_text_that_casts_back_to_the_same_double(spark):
     numbers = ["12345678.9", "0.000123", "1e400", "-1e400", "1.50", "7", "123456789012345678901234567890"]
     props = ",".join(f'"k{i}":{n}' for i, n in enumerate(numbers))
